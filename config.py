@@ -1,0 +1,97 @@
+"""Where the knowledge base lives and how to reach it, resolved when asked (never at import).
+
+Precedence: explicit arguments, then environment (`PROVKB_URI`, `PROVKB_USER`,
+`PROVKB_PASSWORD`, `PROVKB_DATABASE`, `PROVKB_HOME`), then a TOML config file
+(`PROVKB_CONFIG`, default `~/.config/provkb/config.toml`, section `[store]`).
+A config file that holds a password must not be readable by group or others.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+DEFAULT_HOME = ".provkb"
+DEFAULT_USER = "neo4j"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved connection settings. `uri` None means the embedded store in `home`."""
+
+    home: Path
+    uri: str | None = None
+    user: str = DEFAULT_USER
+    password: str | None = None
+    database: str | None = None
+
+    @property
+    def embedded(self) -> bool:
+        """True when ProvKB runs its own local server in `home`."""
+        return self.uri is None
+
+    def describe(self) -> str:
+        """A one-line description without credentials."""
+        return f"embedded store in {self.home}" if self.embedded else f"server {self.uri}"
+
+    def __repr__(self) -> str:  # never show the password
+        return f"Settings(home={str(self.home)!r}, uri={self.uri!r}, user={self.user!r})"
+
+
+def _config_file() -> Path:
+    explicit = os.environ.get("PROVKB_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path("~/.config/provkb/config.toml").expanduser()
+
+
+def _read_config(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    section = data.get("store", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path}: [store] must be a table")
+    if "password" in section and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"config file {path} holds a password but is readable by others; run: chmod 600 {path}"
+        )
+    return section
+
+
+def resolve_settings(
+    store: str | os.PathLike | None = None,
+    uri: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    database: str | None = None,
+) -> Settings:
+    """Resolve settings from arguments, environment and config file."""
+    file_cfg = _read_config(_config_file())
+    env = os.environ
+
+    def pick(arg, env_key, cfg_key):
+        if arg is not None:
+            return arg
+        if env.get(env_key):
+            return env[env_key]
+        return file_cfg.get(cfg_key)
+
+    home_value = pick(store, "PROVKB_HOME", "home") or DEFAULT_HOME
+    # An explicit --store means the embedded store there, whatever the environment says.
+    chosen_uri = uri if store is not None else pick(uri, "PROVKB_URI", "uri")
+    return Settings(
+        home=Path(home_value).expanduser().resolve(),
+        uri=chosen_uri or None,
+        user=pick(user, "PROVKB_USER", "user") or DEFAULT_USER,
+        password=pick(password, "PROVKB_PASSWORD", "password"),
+        database=pick(database, "PROVKB_DATABASE", "database"),
+    )

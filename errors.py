@@ -1,0 +1,33 @@
+"""The one exception root of ProvKB and its specialisations."""
+
+
+class ProvKBError(Exception):
+    """Root of every error ProvKB raises on purpose."""
+
+
+class ConfigError(ProvKBError):
+    """A setting is missing or malformed."""
+
+
+class StoreUnavailable(ProvKBError):
+    """The knowledge base cannot be reached (server down, wrong address or credentials)."""
+
+
+class EmbeddedServerError(StoreUnavailable):
+    """The embedded ArcadeDB server could not be started, found or stopped."""
+
+
+class QueryError(ProvKBError):
+    """A query is unknown, malformed, misses a parameter or failed on the server."""
+
+
+class ReadOnlyViolation(QueryError):
+    """A query given to the read-only console tried to change the knowledge base."""
+
+
+class ProvImportError(ProvKBError):
+    """A PROV document could not be imported; nothing was written."""
+
+
+class ExportError(ProvKBError):
+    """A PROV document could not be exported."""

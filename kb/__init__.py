@@ -1,0 +1,1 @@
+"""The knowledge base: one store over Bolt (embedded ArcadeDB or Neo4j), writes and exports."""

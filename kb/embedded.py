@@ -1,0 +1,192 @@
+"""Start, find, reuse and stop the embedded ArcadeDB server of a store folder.
+
+The server runs as its own background process so that training processes, the CLI and
+the UI share it. A second process finds it through `server.json` in the folder; a file
+lock keeps two processes from starting two servers.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import EmbeddedServerError
+from .embedded_files import ServerFiles
+
+START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """A running embedded server."""
+
+    home: Path
+    pid: int
+    host: str
+    bolt_port: int
+    http_port: int
+    control_port: int
+    database: str
+    started_at: float
+
+    @property
+    def uri(self) -> str:
+        return f"bolt://{self.host}:{self.bolt_port}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours is not alive
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+class EmbeddedServer:
+    """The embedded server of one store folder."""
+
+    def __init__(self, home: str | os.PathLike) -> None:
+        self.files = ServerFiles(Path(home).resolve())
+
+    @property
+    def home(self) -> Path:
+        return self.files.home
+
+    def status(self) -> ServerInfo | None:
+        """The running server, or None when there is none (stale records are ignored)."""
+        data = self.files.read_info()
+        if not data:
+            return None
+        try:
+            info = ServerInfo(
+                home=self.home,
+                pid=int(data["pid"]),
+                host=data["host"],
+                bolt_port=int(data["bolt_port"]),
+                http_port=int(data["http_port"]),
+                control_port=int(data["control_port"]),
+                database=data["database"],
+                started_at=float(data["started_at"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+        if _pid_alive(info.pid) and _port_open(info.host, info.bolt_port):
+            return info
+        return None
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.files.lock, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def ensure_running(self, timeout: float = START_TIMEOUT_S) -> ServerInfo:
+        """Return the running server, starting one in the background if needed."""
+        info = self.status()
+        if info:
+            return info
+        with self._locked():
+            info = self.status()  # another process may have started it meanwhile
+            if info:
+                return info
+            return self._start(timeout)
+
+    def _start(self, timeout: float) -> ServerInfo:
+        self.files.ensure_credentials()
+        self.files.info.unlink(missing_ok=True)
+        log = open(self.files.log, "ab")
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "provkb.kb.embedded_server", str(self.home)],
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise EmbeddedServerError(
+                    f"the embedded server in {self.home} exited with code "
+                    f"{process.returncode}; last log lines:\n{self._log_tail()}"
+                )
+            info = self.status()
+            if info and info.pid == process.pid:
+                return info
+            time.sleep(0.1)
+        process.kill()
+        raise EmbeddedServerError(
+            f"the embedded server in {self.home} did not start within {timeout:.0f} s; "
+            f"last log lines:\n{self._log_tail()}"
+        )
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.files.log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
+        """Stop the running server; False when none was running."""
+        with self._locked():
+            info = self.status()
+            if info is None:
+                self.files.info.unlink(missing_ok=True)
+                return False
+            token = self.files.read_credentials()["token"]
+            request = urllib.request.Request(
+                f"http://{info.host}:{info.control_port}/stop",
+                method="POST",
+                headers={"X-ProvKB-Token": token},
+                data=b"",
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    json.loads(response.read() or b"{}")
+            except (urllib.error.URLError, OSError, ValueError):
+                pass  # fall through to the wait; a kill is the last resort
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and _pid_alive(info.pid):
+                time.sleep(0.1)
+            if _pid_alive(info.pid):
+                # The store is crash-safe (writes are durable at commit), so a kill
+                # after a stop request that went unanswered loses nothing committed.
+                os.kill(info.pid, signal.SIGKILL)
+            self.files.info.unlink(missing_ok=True)
+            return True

@@ -1,0 +1,121 @@
+"""The embedded server process: ArcadeDB with its Bolt plugin, plus a control endpoint.
+
+Run as `python -m provkb.kb.embedded_server HOME` (ProvKB does this for you; see
+`provkb.kb.embedded`). Signals are unreliable for a JVM hosted in Python, so the
+process serves its own stop request on a loopback control port, authenticated by
+a token kept in the 0600 credentials file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from .embedded_files import DATABASE_NAME, ServerFiles, write_json_atomically
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on `host` right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _control_handler(token: str, stop_requested: threading.Event):
+    class Handler(BaseHTTPRequestHandler):
+        def _authorised(self) -> bool:
+            return self.headers.get("X-ProvKB-Token") == token
+
+        def do_GET(self):  # noqa: N802 (http.server API)
+            status = 200 if self._authorised() else 403
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(b'{"status": "running"}' if status == 200 else b"{}")
+
+        def do_POST(self):  # noqa: N802
+            if self.path != "/stop" or not self._authorised():
+                self.send_response(403)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"status": "stopping"}')
+            stop_requested.set()
+
+        def log_message(self, format, *args):  # keep the server log clean
+            return
+
+    return Handler
+
+
+def serve(home: Path) -> None:
+    """Start ArcadeDB in `home`, publish its ports, and serve until asked to stop."""
+    files = ServerFiles(home)
+    os.chdir(home)  # ArcadeDB writes ./log under the working directory
+    credentials = files.read_credentials()
+    import arcadedb_embedded  # heavy (starts a JVM): only in the server process
+
+    host = "127.0.0.1"
+    bolt_port, http_port = free_port(host), free_port(host)
+    server = arcadedb_embedded.create_server(
+        str(files.databases),
+        root_password=credentials["password"],
+        config={
+            "server_plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
+            "bolt_port": bolt_port,
+            "http_port": http_port,
+            "host": host,
+        },
+    )
+    server.start()
+    server.create_database(DATABASE_NAME)  # opens it when it exists
+
+    stop_requested = threading.Event()
+    control = ThreadingHTTPServer((host, 0), _control_handler(credentials["token"], stop_requested))
+    threading.Thread(target=control.serve_forever, daemon=True).start()
+    write_json_atomically(
+        files.info,
+        {
+            "pid": os.getpid(),
+            "host": host,
+            "bolt_port": bolt_port,
+            "http_port": http_port,
+            "control_port": control.server_address[1],
+            "database": DATABASE_NAME,
+            "started_at": time.time(),
+            "engine": "arcadedb",
+        },
+    )
+    print(f"provkb embedded server ready on bolt://{host}:{bolt_port}", flush=True)
+    stop_requested.wait()
+    try:
+        files.info.unlink(missing_ok=True)
+        server.stop()
+    finally:
+        print("provkb embedded server stopped", flush=True)
+        sys.stdout.flush()
+        os._exit(0)  # the JVM keeps non-daemon threads; leave for sure
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: `python -m provkb.kb.embedded_server HOME`."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m provkb.kb.embedded_server HOME", file=sys.stderr)
+        raise SystemExit(2)
+    try:
+        serve(Path(args[0]).resolve())
+    except Exception as exc:  # report to the log the client shows, then fail
+        print(f"provkb embedded server failed: {exc!r}", file=sys.stderr, flush=True)
+        sys.stderr.write(json.dumps({"error": str(exc)}) + "\n")
+        os._exit(1)
+
+
+if __name__ == "__main__":
+    main()

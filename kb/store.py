@@ -1,0 +1,290 @@
+"""The knowledge base: one `Store` over the official neo4j driver, for both engines.
+
+`Store()` with no URI uses (and if needed starts) the embedded ArcadeDB server of the
+store folder; with `uri=` or `PROVKB_URI` it talks to a Neo4j 5 server. All Cypher
+runs through here: writes in batched, idempotent `UNWIND ... MERGE` transactions,
+trusted reads, and a read-only console for ad-hoc queries.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import neo4j
+from neo4j import GraphDatabase
+from neo4j.exceptions import (
+    AuthError,
+    ClientError,
+    DatabaseError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+    TransientError,
+)
+
+from ..config import Settings, resolve_settings
+from ..errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from . import cypher
+from .embedded import EmbeddedServer
+from .embedded_files import ServerFiles
+from .records import GraphBatch, encode_props
+
+MAX_ROWS_PER_STATEMENT = 5000
+_UNREACHABLE = (ServiceUnavailable, SessionExpired, OSError)
+
+
+class DanglingRelation(Exception):
+    """Raised inside a write transaction to roll it back."""
+
+
+@dataclass
+class QueryResult:
+    """Rows of a query with their column names."""
+
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
+def _plain(value: Any) -> Any:
+    """Driver values as plain Python (temporal values as ISO text, graph objects as dicts)."""
+    if isinstance(value, neo4j.graph.Node):
+        return {"labels": sorted(value.labels), **{k: _plain(v) for k, v in value.items()}}
+    if isinstance(value, neo4j.graph.Relationship):
+        return {"type": value.type, **{k: _plain(v) for k, v in value.items()}}
+    if isinstance(value, neo4j.graph.Path):
+        return [_plain(n) for n in value.nodes]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    iso = getattr(value, "iso_format", None)
+    if callable(iso):
+        return iso()
+    return value
+
+
+def _chunks(rows: list, size: int = MAX_ROWS_PER_STATEMENT) -> Iterable[list]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+class Store:
+    """A connection to the knowledge base. Connects lazily; use as a context manager."""
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        self._settings = settings
+        self._overrides = overrides
+        self._driver: neo4j.Driver | None = None
+        self._database: str | None = None
+        self._engine: str | None = None
+        self._lock = threading.Lock()
+
+    # -- connection -------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = resolve_settings(**self._overrides)
+        return self._settings
+
+    @property
+    def engine(self) -> str:
+        """`arcadedb` (embedded) or `neo4j`."""
+        self.connect()
+        assert self._engine is not None
+        return self._engine
+
+    def connect(self) -> Store:
+        """Open the driver (starting the embedded server if needed) and set up the schema."""
+        with self._lock:
+            if self._driver is not None:
+                return self
+            settings = self.settings
+            if settings.embedded:
+                info = EmbeddedServer(settings.home).ensure_running()
+                creds = ServerFiles(settings.home).read_credentials()
+                uri, auth, database = info.uri, (creds["user"], creds["password"]), info.database
+            else:
+                uri = settings.uri
+                auth = (settings.user, settings.password or "")
+                database = settings.database
+            try:
+                driver = GraphDatabase.driver(
+                    uri, auth=auth, connection_timeout=10, max_transaction_retry_time=15
+                )
+                driver.verify_connectivity()
+                agent = driver.get_server_info().agent or ""
+            except AuthError as exc:
+                raise StoreUnavailable(
+                    f"authentication failed for {settings.describe()}: check PROVKB_USER "
+                    f"and PROVKB_PASSWORD"
+                ) from exc
+            except (Neo4jError, *_UNREACHABLE, ValueError) as exc:
+                raise StoreUnavailable(
+                    f"cannot reach the knowledge base ({settings.describe()}): {exc}"
+                ) from exc
+            self._engine = cypher.ENGINE_ARCADEDB if "ArcadeDB" in agent else cypher.ENGINE_NEO4J
+            self._driver, self._database = driver, database
+        self.ensure_schema()
+        return self
+
+    def close(self) -> None:
+        """Close the driver (the embedded server keeps running for other clients)."""
+        with self._lock:
+            if self._driver is not None:
+                self._driver.close()
+                self._driver = None
+
+    def __enter__(self) -> Store:
+        return self.connect()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _session(self, **kwargs: Any) -> neo4j.Session:
+        self.connect()
+        assert self._driver is not None
+        return self._driver.session(database=self._database, **kwargs)
+
+    # -- schema -----------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        """Create the constraints and indexes (idempotent)."""
+        for statement in cypher.schema_statements(self.engine):
+            self.execute(statement)
+
+    # -- writes -----------------------------------------------------------------
+    def write(self, batch: GraphBatch) -> int:
+        """Write a batch in one transaction, nodes first; returns the records written.
+
+        Idempotent: nodes and relationships are merged on their identity, so writing
+        the same batch twice changes nothing.
+        """
+        statements = list(self._write_statements(batch))
+        if not statements:
+            return 0
+
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            for text, rows in statements:
+                records = tx.run(text, rows=rows).data()
+                matched = records[0].get("matched") if records else None
+                if matched is not None and matched < len(rows):
+                    raise DanglingRelation(
+                        f"{len(rows) - matched} of {len(rows)} relations refer to nodes "
+                        f"that are not in the knowledge base (statement: {text[:60]}...)"
+                    )
+
+        self._run_write(work)
+        return len(batch)
+
+    @staticmethod
+    def _write_statements(batch: GraphBatch) -> Iterable[tuple[str, list[dict]]]:
+        node_groups: dict[tuple, list[dict]] = defaultdict(list)
+        for node in batch.nodes:
+            node_groups[(node.kind.label, node.extra_labels)].append(
+                {"id": node.id, "props": encode_props(node.props)}
+            )
+        for (kind_label, extra), rows in node_groups.items():
+            text = cypher.merge_nodes(cypher.KIND_BY_LABEL[kind_label], extra)
+            for chunk in _chunks(rows):
+                yield text, chunk
+        edge_groups: dict[str, list[dict]] = defaultdict(list)
+        relations = {}
+        for edge in batch.edges:
+            relations[edge.relation.rel_type] = edge.relation
+            edge_groups[edge.relation.rel_type].append(
+                {"src": edge.src, "dst": edge.dst, "props": encode_props(edge.props)}
+            )
+        for rel_type, rows in edge_groups.items():
+            text = cypher.merge_edges(relations[rel_type])
+            for chunk in _chunks(rows):
+                yield text, chunk
+
+    def write_namespaces(self, namespaces: Mapping[str, str]) -> None:
+        """Remember prefix -> IRI bindings (used by export)."""
+        rows = [{"id": f"ns:{p}", "prefix": p, "uri": u} for p, u in namespaces.items()]
+        if rows:
+            self.execute(cypher.MERGE_NAMESPACES, rows=rows)
+
+    def _run_write(self, work) -> None:
+        try:
+            with self._session() as session:
+                session.execute_write(work)
+        except DanglingRelation as exc:
+            raise QueryError(str(exc)) from exc
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(f"lost the knowledge base: {exc}") from exc
+        except (ClientError, DatabaseError, TransientError) as exc:
+            raise QueryError(f"write failed: {exc.message or exc}") from exc
+
+    def execute(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        """Run trusted Cypher (from `kb.cypher` or `queries`) in an auto-commit call."""
+        try:
+            with self._session() as session:
+                result = session.run(query, params)
+                return [{k: _plain(v) for k, v in r.items()} for r in result]
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(f"lost the knowledge base: {exc}") from exc
+        except Neo4jError as exc:
+            raise QueryError(f"query failed: {exc.message or exc}") from exc
+
+    # -- reads ------------------------------------------------------------------
+    def read(self, query: str, **params: Any) -> QueryResult:
+        """Run a trusted read query in a read transaction."""
+
+        def work(tx: neo4j.ManagedTransaction) -> QueryResult:
+            result = tx.run(query, params)
+            keys = list(result.keys())
+            rows = [{k: _plain(v) for k, v in r.items()} for r in result]
+            return QueryResult(keys, rows)
+
+        try:
+            with self._session(default_access_mode=neo4j.READ_ACCESS) as session:
+                return session.execute_read(work)
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(f"lost the knowledge base: {exc}") from exc
+        except Neo4jError as exc:
+            raise QueryError(f"query failed: {exc.message or exc}") from exc
+
+    def read_only(self, query: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """Run untrusted Cypher read-only: in a transaction that is always rolled back.
+
+        Portable across engines (the embedded engine accepts writes in read sessions):
+        the query runs in an explicit transaction, the transaction is rolled back
+        whatever happens, and a query whose summary reports updates is refused.
+        """
+        if not query or not query.strip():
+            raise QueryError("empty query")
+        try:
+            with self._session() as session:
+                tx = session.begin_transaction()
+                try:
+                    result = tx.run(query, dict(params or {}))
+                    keys = list(result.keys())
+                    rows = [{k: _plain(v) for k, v in r.items()} for r in result]
+                    summary = result.consume()
+                finally:
+                    tx.rollback()
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(f"lost the knowledge base: {exc}") from exc
+        except Neo4jError as exc:
+            raise QueryError(f"query failed: {exc.message or exc}") from exc
+        if summary.counters.contains_updates or summary.counters.contains_system_updates:
+            raise ReadOnlyViolation(
+                "the console is read-only: this query would change the knowledge base "
+                "(it was rolled back; nothing changed)"
+            )
+        return QueryResult(keys, rows)
+
+    # -- maintenance ------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """Numbers of nodes and relationships."""
+        nodes = self.execute(cypher.COUNT_NODES)[0]["count"]
+        edges = self.execute(cypher.COUNT_EDGES)[0]["count"]
+        return {"nodes": nodes, "relationships": edges}
+
+    def clear(self) -> None:
+        """Delete everything (tests and `provkb reset`)."""
+        self.execute(cypher.DELETE_ALL)

@@ -1,0 +1,94 @@
+"""Deep-learning specialisations of the PROV core, and the property names ProvKB uses.
+
+Domain labels are extra labels on a PROV core label, e.g. a hyperparameter value is
+`(:Entity:Hyperparameter)`. Their PROV-O type is `provkb:<Label>` (written as
+`prov:type`). Property names follow Neo4j conventions (camelCase); metric keys and
+hyperparameter names are data and stay verbatim (e.g. `val_loss`).
+"""
+
+from __future__ import annotations
+
+from .vocabulary import ACTIVITY, AGENT, ENTITY, PROVKB_NS, PROVKB_PREFIX, Subtype
+
+
+def _domain(label: str, kind) -> Subtype:
+    return Subtype(label, label, kind, PROVKB_NS + label, f"{PROVKB_PREFIX}:{label}")
+
+
+# Activities
+PROJECT = _domain("Project", ACTIVITY)
+EXPERIMENT = _domain("Experiment", ACTIVITY)
+TRAINING_RUN = _domain("TrainingRun", ACTIVITY)
+EPOCH = _domain("Epoch", ACTIVITY)
+ADAPTATION = _domain("Adaptation", ACTIVITY)
+EVALUATION = _domain("Evaluation", ACTIVITY)
+STEERING_ACTION = _domain("SteeringAction", ACTIVITY)
+
+# Entities
+METRICS = _domain("Metrics", ENTITY)
+HYPERPARAMETER = _domain("Hyperparameter", ENTITY)
+DATASET = _domain("Dataset", ENTITY)
+MODEL = _domain("Model", ENTITY)
+LAYER = _domain("Layer", ENTITY)
+SCRIPT = _domain("Script", ENTITY)
+ENVIRONMENT = _domain("Environment", ENTITY)
+
+# Agents
+MACHINE = _domain("Machine", AGENT)
+
+DOMAIN_SUBTYPES: tuple[Subtype, ...] = (
+    PROJECT,
+    EXPERIMENT,
+    TRAINING_RUN,
+    EPOCH,
+    ADAPTATION,
+    EVALUATION,
+    STEERING_ACTION,
+    METRICS,
+    HYPERPARAMETER,
+    DATASET,
+    MODEL,
+    LAYER,
+    SCRIPT,
+    ENVIRONMENT,
+    MACHINE,
+)
+DOMAIN_SUBTYPE_BY_LABEL: dict[str, Subtype] = {s.label: s for s in DOMAIN_SUBTYPES}
+
+# Bookkeeping label (not PROV): prefix -> namespace IRI bindings of imported documents.
+NAMESPACE_LABEL = "ProvNamespace"
+
+
+class Prop:
+    """Property names on nodes and relationships."""
+
+    ID = "id"
+    NAME = "name"
+    LABEL = "label"  # prov:label
+    STARTED = "startedAtTime"
+    ENDED = "endedAtTime"
+    GENERATED = "generatedAtTime"
+    TIME = "time"  # on relationships carrying a PROV time
+    STATUS = "status"
+    RUN_ID = "runId"
+    EXPERIMENT = "experiment"
+    PROJECT = "project"
+    EPOCH = "epoch"  # 1-based, as Keras prints it
+    VALUE = "value"
+    VALUE_TYPE = "valueType"
+    SOURCE = "source"  # where a hyperparameter came from: optimizer, fit, compile, user
+    FROM_EPOCH = "fromEpoch"  # first epoch (1-based) a hyperparameter value is in force
+    VERSION = "version"
+    ELAPSED = "elapsedSeconds"
+    STOPPED_EPOCH = "stoppedEpoch"
+    PREFIX = "prefix"
+    URI = "uri"
+
+
+class RunStatus:
+    """Values of `TrainingRun.status`."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED_EARLY = "stopped_early"
+    FAILED = "failed"
