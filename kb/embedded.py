@@ -125,7 +125,7 @@ class EmbeddedServer:
     def _start(self, timeout: float) -> ServerInfo:
         self.files.ensure_credentials()
         self.files.info.unlink(missing_ok=True)
-        log = open(self.files.log, "ab")
+        log = open(self.files.log, "ab")  # noqa: SIM115 (handed to the child)
         try:
             process = subprocess.Popen(
                 [sys.executable, "-m", "provkb.kb.embedded_server", str(self.home)],

@@ -1,0 +1,53 @@
+"""Shared fixtures: a real embedded store (started once per session) and, when
+NEO4J_URI is set, a real Neo4j server. Nothing here fakes a database."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provkb.config import resolve_settings
+from provkb.kb.embedded import EmbeddedServer
+from provkb.kb.store import Store
+
+ENGINES = ["embedded"] + (["neo4j"] if os.environ.get("NEO4J_URI") else [])
+
+
+@pytest.fixture(scope="session")
+def embedded_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A store folder whose embedded server runs for the whole session."""
+    home = tmp_path_factory.mktemp("provkb-store")
+    EmbeddedServer(home).ensure_running()
+    yield home
+    EmbeddedServer(home).stop()
+
+
+def _store_for(engine: str, embedded_home: Path) -> Store:
+    if engine == "embedded":
+        return Store(resolve_settings(store=embedded_home))
+    return Store(
+        resolve_settings(
+            uri=os.environ["NEO4J_URI"],
+            user=os.environ.get("NEO4J_USER", "neo4j"),
+            password=os.environ.get("NEO4J_PASSWORD", "provkb-test"),
+            database=os.environ.get("NEO4J_DATABASE"),
+        )
+    )
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def store(request: pytest.FixtureRequest, embedded_home: Path) -> Iterator[Store]:
+    """A connected store on each available engine (shared; tests use unique ids)."""
+    s = _store_for(request.param, embedded_home).connect()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def clean_store(store: Store) -> Store:
+    """The store, emptied first: for tests that need to know the whole graph."""
+    store.clear()
+    return store
