@@ -1,0 +1,80 @@
+"""The embedded server's life cycle: start, reuse from another process, stop, restart."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from provkb import ontology as o
+from provkb.config import resolve_settings
+from provkb.kb.embedded import EmbeddedServer
+from provkb.kb.records import GraphBatch
+from provkb.kb.store import Store
+
+
+def test_start_reuse_stop_restart_keeps_data(tmp_path: Path) -> None:
+    home = tmp_path / "kb"
+    server = EmbeddedServer(home)
+    assert server.status() is None
+    info = server.ensure_running()
+    try:
+        assert info.host == "127.0.0.1"
+        creds = home / "credentials.json"
+        assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+        assert server.ensure_running().pid == info.pid  # reused, not started twice
+
+        # another process finds the running server through the folder
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from provkb.kb.embedded import EmbeddedServer; "
+                "print(EmbeddedServer(sys.argv[1]).ensure_running().pid)",
+                str(home),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        assert int(out.stdout.strip()) == info.pid
+
+        batch = GraphBatch()
+        batch.add_node("provkb:kept", o.ENTITY, name="kept")
+        with Store(resolve_settings(store=home)) as store:
+            store.write(batch)
+    finally:
+        assert server.stop() is True
+    assert server.status() is None
+    assert not _alive(info.pid)
+    assert server.stop() is False  # stopping twice is harmless
+
+    restarted = server.ensure_running()
+    try:
+        assert restarted.pid != info.pid
+        with Store(resolve_settings(store=home)) as store:
+            rows = store.read("MATCH (n:Entity {id: 'provkb:kept'}) RETURN n.name AS name").rows
+        assert rows == [{"name": "kept"}]
+    finally:
+        server.stop()
+
+
+def test_stale_server_record_is_ignored(tmp_path: Path) -> None:
+    home = tmp_path / "kb"
+    home.mkdir()
+    (home / "server.json").write_text(
+        '{"pid": 999999, "host": "127.0.0.1", "bolt_port": 1, "http_port": 2, '
+        '"control_port": 3, "database": "provkb", "started_at": 0}'
+    )
+    assert EmbeddedServer(home).status() is None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
