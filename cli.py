@@ -1,0 +1,313 @@
+"""The `provkb` command line: server, queries, read-only Cypher, export, import, demo."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import resolve_settings
+from .errors import ProvKBError
+
+app = typer.Typer(
+    name="provkb",
+    help="ProvKB: W3C PROV provenance of deep-learning training, queryable in Cypher.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+server_app = typer.Typer(help="Manage the embedded store's background server.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+
+console = Console()
+err_console = Console(stderr=True)
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="Embedded store folder (default: $PROVKB_HOME or ./.provkb). "
+        "Ignored when PROVKB_URI points at a Neo4j server, unless given explicitly.",
+        show_default=False,
+    ),
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="Query parameter as key=value (repeatable)."),
+]
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _open_store(store: Path | None):
+    from .kb.store import Store
+
+    settings = resolve_settings(store=store)
+    if settings.embedded and not _server_running(settings.home):
+        err_console.print(f"[dim]starting the embedded store in {settings.home} ...[/]")
+    return Store(settings).connect()
+
+
+def _server_running(home: Path) -> bool:
+    from .kb.embedded import EmbeddedServer
+
+    return EmbeddedServer(home).status() is not None
+
+
+def _parse_params(pairs: list[str] | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ProvKBError(f"parameter {pair!r} is not key=value")
+        params[key.strip()] = value
+    return params
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str)
+    return "" if value is None else str(value)
+
+
+def print_rows(columns: list[str], rows: list[dict[str, Any]], fmt: OutputFormat) -> None:
+    """Print query rows as a table, JSON or CSV."""
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+    elif fmt is OutputFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _cell(row.get(k)) for k in columns})
+        typer.echo(buffer.getvalue(), nl=False)
+    else:
+        table = Table(show_lines=False, header_style="bold cyan")
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*(_cell(row.get(c)) for c in columns))
+        console.print(table)
+        console.print(f"[dim]{len(rows)} row(s)[/]")
+
+
+# -- server -------------------------------------------------------------------------
+@server_app.command("start")
+def server_start(store: StoreOpt = None) -> None:
+    """Start the embedded server in the background (or report the running one)."""
+    from .kb.embedded import EmbeddedServer
+
+    home = resolve_settings(store=store).home
+    started = time.monotonic()
+    try:
+        info = EmbeddedServer(home).ensure_running()
+    except ProvKBError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(
+        f"embedded store [bold]{home}[/] on {info.uri} (pid {info.pid}, "
+        f"{time.monotonic() - started:.1f} s)"
+    )
+
+
+@server_app.command("status")
+def server_status(store: StoreOpt = None) -> None:
+    """Show whether the embedded server runs, where, and how much it holds."""
+    from .kb.embedded import EmbeddedServer
+
+    home = resolve_settings(store=store).home
+    info = EmbeddedServer(home).status()
+    if info is None:
+        console.print(f"no embedded server running for {home}")
+        raise typer.Exit(3)
+    counts = _open_store(store).counts()
+    uptime = time.time() - info.started_at
+    console.print(
+        f"running: {home}\n  bolt: {info.uri}  pid: {info.pid}  up {uptime:.0f} s\n"
+        f"  nodes: {counts['nodes']}  relationships: {counts['relationships']}"
+    )
+
+
+@server_app.command("stop")
+def server_stop(store: StoreOpt = None) -> None:
+    """Stop the embedded server (the data stays in the folder)."""
+    from .kb.embedded import EmbeddedServer
+
+    home = resolve_settings(store=store).home
+    stopped = EmbeddedServer(home).stop()
+    console.print("stopped" if stopped else f"no embedded server was running for {home}")
+
+
+# -- queries ------------------------------------------------------------------------
+@app.command("query")
+def query(
+    name: Annotated[str | None, typer.Argument(help="Named query (see --list).")] = None,
+    param: ParamOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    list_: Annotated[bool, typer.Option("--list", help="List the named queries.")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Run a named, parameterised lineage query."""
+    from .queries import registry
+
+    if list_ or name is None:
+        table = Table(header_style="bold cyan")
+        for column in ("query", "parameters", "what it answers"):
+            table.add_column(column, overflow="fold")
+        for q in registry.QUERIES.values():
+            params = ", ".join(
+                f"{p.name}{'' if p.required else '=' + str(p.default)}" for p in q.params
+            )
+            table.add_row(q.name, params, q.summary)
+        console.print(table)
+        return
+    try:
+        named = registry.get(name)
+        params = registry.coerce_params(named, _parse_params(param))
+        result = registry.run(_open_store(store), name, **params)
+    except ProvKBError as exc:
+        raise _fail(str(exc)) from exc
+    print_rows(result.columns, result.rows, fmt)
+
+
+@app.command("cypher")
+def cypher_console(
+    text: Annotated[str, typer.Argument(help="A read-only Cypher query.")],
+    param: ParamOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    store: StoreOpt = None,
+) -> None:
+    """Run an ad-hoc read-only Cypher query (writes are refused and roll back)."""
+    try:
+        raw = _parse_params(param)
+        params = {k: _json_or_text(v) for k, v in raw.items()}
+        result = _open_store(store).read_only(text, params)
+    except ProvKBError as exc:
+        raise _fail(str(exc)) from exc
+    print_rows(result.columns, result.rows, fmt)
+
+
+def _json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+# -- export / import ----------------------------------------------------------------
+EXPORT_FORMATS = ["provjson", "provn", "provxml", "turtle", "trig", "jsonld", "dot", "svg", "png"]
+
+
+@app.command("export")
+def export_cmd(
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f", help=f"One of {', '.join(EXPORT_FORMATS)} (default: from suffix)."
+        ),
+    ] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Only this run (id).")] = None,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", help="Only this experiment's runs.")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Export provenance as PROV-JSON, PROV-N, PROV-XML, RDF (Turtle, TriG, JSON-LD) or a diagram."""
+    from .kb import export
+
+    chosen = fmt or _format_from_suffix(output)
+    if chosen not in EXPORT_FORMATS:
+        raise _fail(f"unknown export format {chosen!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    started = time.monotonic()
+    try:
+        count = export.export(
+            _open_store(store), chosen, output, run_id=run, experiment=experiment
+        )
+    except ProvKBError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(
+        f"wrote {count} PROV records to {output} ({chosen}, {time.monotonic() - started:.2f} s)"
+    )
+
+
+def _format_from_suffix(path: Path) -> str:
+    suffixes = {
+        ".json": "provjson",
+        ".provn": "provn",
+        ".xml": "provxml",
+        ".ttl": "turtle",
+        ".trig": "trig",
+        ".jsonld": "jsonld",
+        ".dot": "dot",
+        ".svg": "svg",
+        ".png": "png",
+    }
+    return suffixes.get(path.suffix.lower(), "provjson")
+
+
+@app.command("import")
+def import_cmd(
+    path: Annotated[Path, typer.Argument(help="PROV-JSON (.json), Turtle (.ttl) or other RDF.")],
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="Override the format.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Import a PROV document into the knowledge base (all or nothing)."""
+    from .kb import provimport
+
+    started = time.monotonic()
+    try:
+        report = provimport.import_file(_open_store(store), path, fmt)
+    except ProvKBError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"imported {report} from {path} in {time.monotonic() - started:.2f} s")
+
+
+# -- demo ---------------------------------------------------------------------------
+@app.command("demo")
+def demo_cmd(
+    epochs: Annotated[int, typer.Option(help="Epochs per run.")] = 10,
+    store: StoreOpt = None,
+) -> None:
+    """Train three real Keras models on scikit-learn's digits, captured into the store."""
+    from . import demo
+
+    try:
+        demo.run_demo(store=store, epochs=epochs, console=console)
+    except ProvKBError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except ProvKBError as exc:  # last line of defence: a clear message, no traceback
+        err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
