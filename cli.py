@@ -7,7 +7,7 @@ import io
 import json
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +25,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-server_app = typer.Typer(help="Manage the embedded store's background server.", no_args_is_help=True)
+server_app = typer.Typer(
+    help="Manage the embedded store's background server.", no_args_is_help=True
+)
 app.add_typer(server_app, name="server")
 
 console = Console()
@@ -46,7 +48,7 @@ ParamOpt = Annotated[
 ]
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
@@ -70,9 +72,7 @@ def _open_store(store: Path | None):
 
 
 def _server_running(home: Path) -> bool:
-    from .kb.embedded import EmbeddedServer
-
-    return EmbeddedServer(home).status() is not None
+    return _server_info(home) is not None
 
 
 def _parse_params(pairs: list[str] | None) -> dict[str, str]:
@@ -235,7 +235,7 @@ def export_cmd(
     ] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Export provenance as PROV-JSON, PROV-N, PROV-XML, RDF (Turtle, TriG, JSON-LD) or a diagram."""
+    """Export provenance as PROV-JSON, PROV-N, PROV-XML, RDF (Turtle, ...) or a diagram."""
     from .kb import export
 
     chosen = fmt or _format_from_suffix(output)
@@ -243,9 +243,7 @@ def export_cmd(
         raise _fail(f"unknown export format {chosen!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     started = time.monotonic()
     try:
-        count = export.export(
-            _open_store(store), chosen, output, run_id=run, experiment=experiment
-        )
+        count = export.export(_open_store(store), chosen, output, run_id=run, experiment=experiment)
     except ProvKBError as exc:
         raise _fail(str(exc)) from exc
     console.print(
@@ -283,6 +281,65 @@ def import_cmd(
     except ProvKBError as exc:
         raise _fail(str(exc)) from exc
     console.print(f"imported {report} from {path} in {time.monotonic() - started:.2f} s")
+
+
+# -- journal ------------------------------------------------------------------------
+@app.command("status")
+def status_cmd(store: StoreOpt = None) -> None:
+    """Show the knowledge base and the capture backlog (journaled records not yet stored)."""
+    from .kb.journal import journal_folder, journals
+
+    settings = resolve_settings(store=store)
+    console.print(f"knowledge base: {settings.describe()}")
+    if settings.embedded:
+        info = _server_info(settings.home)
+        console.print(f"  embedded server: {'running on ' + info.uri if info else 'not running'}")
+    found = journals(journal_folder(settings.home))
+    if not found:
+        console.print("  capture backlog: none")
+        return
+    table = Table(header_style="bold cyan", title="capture backlog")
+    for column in ("run", "entries", "acknowledged", "pending records", "writer"):
+        table.add_column(column)
+    for journal in found:
+        st = journal.status()
+        writer = f"live (pid {st.owner_pid})" if st.owner_alive else "gone: run provkb sync"
+        table.add_row(
+            st.run_id, str(st.entries), str(st.acknowledged), str(st.pending_records), writer
+        )
+    console.print(table)
+
+
+def _server_info(home: Path):
+    from .kb.embedded import EmbeddedServer
+
+    return EmbeddedServer(home).status()
+
+
+@app.command("sync")
+def sync_cmd(
+    include_live: Annotated[
+        bool, typer.Option(help="Also replay journals of training processes still running.")
+    ] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Replay journaled provenance that did not reach the store (idempotent)."""
+    from .kb.journal import journal_folder, sync
+
+    settings = resolve_settings(store=store)
+    started = time.monotonic()
+    try:
+        reports = sync(_open_store(store), journal_folder(settings.home), include_live)
+    except ProvKBError as exc:
+        raise _fail(f"{exc} (nothing lost: the journals are kept)") from exc
+    records = sum(r.records for r in reports)
+    for report in reports:
+        if report.skipped_live:
+            console.print(f"  {report.run_id}: skipped (its training process is still writing)")
+        else:
+            console.print(f"  {report.run_id}: {report.batches} batches, {report.records} records")
+    elapsed = time.monotonic() - started
+    console.print(f"replayed {records} records from {len(reports)} journal(s) in {elapsed:.2f} s")
 
 
 # -- demo ---------------------------------------------------------------------------

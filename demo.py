@@ -142,7 +142,11 @@ def run_demo(
                 run_name=name,
                 store=kb,
                 hyperparameters={"model": "digits_mlp", "seed": seed},
-                datasets={"train": "digits-train", "validation": "digits-val", "test": "digits-test"},
+                datasets={
+                    "train": "digits-train",
+                    "validation": "digits-val",
+                    "test": "digits-test",
+                },
             )
             show = keras.callbacks.LambdaCallback(
                 on_epoch_end=lambda epoch, logs, task=task: progress.update(
@@ -160,7 +164,9 @@ def run_demo(
                 verbose=0,
                 callbacks=[*extra_callbacks, capture, show],
             )
-            scores = model.evaluate(test[0], test[1], verbose=0, callbacks=[capture], return_dict=True)
+            scores = model.evaluate(
+                test[0], test[1], verbose=0, callbacks=[capture], return_dict=True
+            )
             capture.writer.flush()
             progress.update(task, status=f"test_acc {scores['accuracy']:.3f}")
             result.runs[name] = capture.run_id

@@ -135,3 +135,26 @@ class GraphBatch:
         for batch in batches:
             out.extend(batch)
         return out
+
+
+def batch_to_dict(batch: GraphBatch) -> dict[str, list]:
+    """A JSON-ready form of a batch (labels and relation types by name)."""
+    return {
+        "nodes": [
+            [n.id, n.kind.label, list(n.extra_labels), encode_props(n.props)] for n in batch.nodes
+        ],
+        "edges": [[e.relation.rel_type, e.src, e.dst, encode_props(e.props)] for e in batch.edges],
+    }
+
+
+def batch_from_dict(data: Mapping[str, Any]) -> GraphBatch:
+    """Rebuild a batch from `batch_to_dict` output; labels are checked against the ontology."""
+    from ..ontology import KIND_BY_LABEL, RELATION_BY_TYPE, SUBTYPE_BY_LABEL
+
+    batch = GraphBatch()
+    for node_id, kind, extra, props in data.get("nodes", []):
+        subtypes = tuple(SUBTYPE_BY_LABEL[label] for label in extra)
+        batch.nodes.append(Node(node_id, KIND_BY_LABEL[kind], subtypes, dict(props)))
+    for rel_type, src, dst, props in data.get("edges", []):
+        batch.edges.append(Edge(RELATION_BY_TYPE[rel_type], src, dst, dict(props)))
+    return batch

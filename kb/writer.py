@@ -1,8 +1,11 @@
 """A background writer: callers hand it batches and never wait for the database.
 
-Batches are merged and sent from one thread. When the store cannot be reached the
-writer warns once, keeps a bounded backlog in memory and retries with backoff; the
-training process never blocks on it and never sees its exceptions.
+Batches are merged and sent from one thread. With a `Journal`, each batch is first
+appended to the local journal (in the caller's thread: a buffered append), and
+acknowledged there once the store has it. When the store cannot be reached the writer
+warns once, keeps a bounded backlog in memory (the journal keeps everything) and
+retries with backoff; the training process never blocks on it and never sees its
+exceptions.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import ProvKBError
+from .journal import Journal
 from .records import GraphBatch
 from .store import Store
 
@@ -42,14 +46,17 @@ class BackgroundWriter:
         max_records: int = 5000,
         interval: float = 0.25,
         max_backlog: int = DEFAULT_MAX_BACKLOG,
+        journal: Journal | None = None,
     ) -> None:
         self.store = store
+        self.journal = journal
         self.max_records = max_records
         self.interval = interval
         self.max_backlog = max_backlog
         self.stats = WriterStats()
-        self._queue: queue.Queue[GraphBatch | None] = queue.Queue()
-        self._backlog: list[GraphBatch] = []
+        self._queue: queue.Queue[tuple[int, GraphBatch] | None] = queue.Queue()
+        self._backlog: list[tuple[int, GraphBatch]] = []
+        self._replay_journal = False
         self._backlog_size = 0
         self._thread: threading.Thread | None = None
         self._idle = threading.Condition()
@@ -69,10 +76,16 @@ class BackgroundWriter:
         """Queue a batch; returns at once."""
         if not len(batch):
             return
+        seq = 0
+        if self.journal is not None:
+            try:
+                seq = self.journal.append(batch)
+            except (OSError, TypeError, ValueError) as exc:
+                self._warn_once(f"cannot append to the journal {self.journal.path}: {exc}")
         with self._idle:
             self._in_flight += 1
         self.stats.submitted += len(batch)
-        self._queue.put(batch)
+        self._queue.put((seq, batch))
         self.start()
 
     def flush(self, timeout: float = 30.0) -> bool:
@@ -80,11 +93,12 @@ class BackgroundWriter:
         deadline = time.monotonic() + timeout
         self._retry_at = 0.0  # try again now
         with self._idle:
-            while self._in_flight or self._backlog_size:
+            while self._in_flight or self._backlog_size or self._replay_journal:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                if self._backlog_size and not self._in_flight and self._retry_at > time.monotonic():
+                waiting = self._backlog_size or self._replay_journal
+                if waiting and not self._in_flight and self._retry_at > time.monotonic():
                     return False  # store unreachable: don't keep the caller waiting
                 self._idle.wait(min(remaining, 0.1))
         return True
@@ -96,13 +110,25 @@ class BackgroundWriter:
             self._queue.put(None)
             self._thread.join(timeout=5)
             self._thread = None
-        if self._backlog_size:
+        complete = flushed and not self._backlog_size and not self._replay_journal
+        if self.journal is not None:
+            if complete:
+                self.journal.remove()
+            else:
+                self.journal.close()
+                log.warning(
+                    "provkb: the store did not take every record (%s); they are kept in "
+                    "%s: run `provkb sync` when the store is back",
+                    self.stats.last_error,
+                    self.journal.path,
+                )
+        elif self._backlog_size:
             log.warning(
                 "provkb: %d provenance records could not be written (%s)",
                 self._backlog_size,
                 self.stats.last_error,
             )
-        return flushed and not self._backlog_size
+        return complete
 
     @property
     def backlog(self) -> int:
@@ -113,44 +139,51 @@ class BackgroundWriter:
     def _loop(self) -> None:
         stopping = False
         while not stopping:
-            batches: list[GraphBatch] = []
+            batches: list[tuple[int, GraphBatch]] = []
             try:
                 item = self._queue.get(timeout=self.interval)
                 if item is None:
                     stopping = True
                 else:
                     batches.append(item)
-                size = sum(len(b) for b in batches)
+                size = sum(len(b) for _, b in batches)
                 while size < self.max_records:
                     item = self._queue.get_nowait()
                     if item is None:
                         stopping = True
                         break
                     batches.append(item)
-                    size += len(item)
+                    size += len(item[1])
             except queue.Empty:
                 pass
             self._absorb(batches)
             self._send_backlog()
 
-    def _absorb(self, batches: list[GraphBatch]) -> None:
+    def _absorb(self, items: list[tuple[int, GraphBatch]]) -> None:
         with self._idle:
-            for batch in batches:
-                self._backlog.append(batch)
+            for seq, batch in items:
+                self._backlog.append((seq, batch))
                 self._backlog_size += len(batch)
                 self._in_flight -= 1
             while self._backlog_size > self.max_backlog and self._backlog:
-                dropped = self._backlog.pop(0)
+                _, dropped = self._backlog.pop(0)
                 self._backlog_size -= len(dropped)
-                self.stats.dropped += len(dropped)
+                if self.journal is not None and self.journal.path.exists():
+                    self._replay_journal = True  # still on disk: replayed from there
+                else:
+                    self.stats.dropped += len(dropped)
             self._idle.notify_all()
 
     def _send_backlog(self) -> None:
-        if not self._backlog or time.monotonic() < self._retry_at:
+        if (not self._backlog and not self._replay_journal) or time.monotonic() < self._retry_at:
+            return
+        if self._replay_journal and not self._replay_from_journal():
             return
         with self._idle:
             pending = list(self._backlog)
-        merged = GraphBatch.concat(pending)
+        if not pending:
+            return
+        merged = GraphBatch.concat(batch for _, batch in pending)
         try:
             self.store.write(merged)
         except ProvKBError as exc:
@@ -159,6 +192,7 @@ class BackgroundWriter:
         except Exception as exc:  # never let the thread die
             self._on_failure(exc)
             return
+        self._acknowledge(max(seq for seq, _ in pending))
         with self._idle:
             del self._backlog[: len(pending)]
             self._backlog_size -= len(merged)
@@ -166,17 +200,47 @@ class BackgroundWriter:
             self._backoff = 0.5
             self._idle.notify_all()
 
+    def _acknowledge(self, seq: int) -> None:
+        if self.journal is not None and seq:
+            try:
+                self.journal.acknowledge(seq)
+            except OSError as exc:
+                self._warn_once(f"cannot update the journal {self.journal.ack_path}: {exc}")
+
+    def _replay_from_journal(self) -> bool:
+        """After the memory backlog overflowed: send what the journal holds, then resume."""
+        assert self.journal is not None
+        try:
+            for seq, batch in self.journal.pending():
+                self.store.write(batch)
+                self.journal.acknowledge(seq)
+                self.stats.written += len(batch)
+        except Exception as exc:
+            self._on_failure(exc)
+            return False
+        with self._idle:
+            done = self.journal.acknowledged()
+            kept = [(seq, b) for seq, b in self._backlog if seq > done]
+            self._backlog = kept
+            self._backlog_size = sum(len(b) for _, b in kept)
+            self._replay_journal = False
+            self._idle.notify_all()
+        return True
+
     def _on_failure(self, exc: Exception) -> None:
         self.stats.failures += 1
         self.stats.last_error = str(exc)
         self._retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, 10.0)
-        if not self._warned:
-            self._warned = True
-            log.warning(
-                "provkb: cannot write provenance (%s); training continues, "
-                "records are kept in memory and retried",
-                exc,
-            )
+        kept = "in the journal" if self.journal is not None else "in memory"
+        self._warn_once(
+            f"cannot write provenance ({exc}); training continues, records are kept {kept} "
+            f"and retried"
+        )
         with self._idle:
             self._idle.notify_all()
+
+    def _warn_once(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("provkb: %s", message)

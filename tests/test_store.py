@@ -46,9 +46,7 @@ def _run_batch(run: str, epochs: int = 3) -> GraphBatch:
 
 def _count(store: Store, run: str) -> tuple[int, int]:
     nodes = store.read("MATCH (n) WHERE n.runId = $run RETURN count(n) AS c", run=run).rows
-    edges = store.read(
-        "MATCH (n)-[e]->() WHERE n.runId = $run RETURN count(e) AS c", run=run
-    ).rows
+    edges = store.read("MATCH (n)-[e]->() WHERE n.runId = $run RETURN count(e) AS c", run=run).rows
     return nodes[0]["c"], edges[0]["c"]
 
 

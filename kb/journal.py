@@ -1,0 +1,202 @@
+"""A durable local journal of provenance batches, one file per run.
+
+Every batch is appended (and flushed to the OS) before it is sent, so a store that is
+down, or a training process killed with SIGKILL, loses nothing already handed over.
+The writer acknowledges what the store has accepted; `provkb sync` replays the rest.
+Replay is idempotent because every write is a MERGE on PROV identifiers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .records import GraphBatch, batch_from_dict, batch_to_dict
+
+JOURNAL_DIR = "journal"
+
+
+def journal_folder(home: Path) -> Path:
+    """Where the journals of a store folder live."""
+    return home / JOURNAL_DIR
+
+
+@dataclass
+class JournalStatus:
+    """The backlog of one journal."""
+
+    run_id: str
+    path: Path
+    entries: int
+    acknowledged: int
+    pending_records: int
+    owner_pid: int | None
+    owner_alive: bool
+
+
+class Journal:
+    """Append-only JSON-lines journal of one run's batches, with an acknowledgement mark."""
+
+    def __init__(self, folder: Path, run_id: str) -> None:
+        self.folder = Path(folder)
+        self.run_id = run_id
+        self._handle = None
+        self._seq: int | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.folder / f"{self.run_id}.jsonl"
+
+    @property
+    def ack_path(self) -> Path:
+        return self.folder / f"{self.run_id}.ack"
+
+    def _open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fresh = not self.path.exists()
+        self._seq = 0 if fresh else self._last_seq()
+        self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
+        if fresh:
+            self._handle.write(json.dumps({"run": self.run_id, "pid": os.getpid()}) + "\n")
+            self._handle.flush()
+
+    def append(self, batch: GraphBatch) -> int:
+        """Append a batch; returns its sequence number."""
+        if self._handle is None:
+            self._open()
+        assert self._seq is not None and self._handle is not None
+        self._seq += 1
+        line = json.dumps({"seq": self._seq, "n": len(batch), "batch": batch_to_dict(batch)})
+        self._handle.write(line + "\n")
+        self._handle.flush()  # in the OS page cache: survives the process being killed
+        return self._seq
+
+    def acknowledge(self, seq: int) -> None:
+        """Record that every entry up to `seq` is in the store."""
+        tmp = self.ack_path.with_suffix(".ack.tmp")
+        tmp.write_text(str(seq), encoding="utf-8")
+        os.replace(tmp, self.ack_path)
+
+    def acknowledged(self) -> int:
+        try:
+            return int(self.ack_path.read_text(encoding="utf-8").strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def entries(self) -> Iterator[tuple[int, int, dict]]:
+        """(seq, records, batch dict) of every complete entry; a torn last line is skipped."""
+        try:
+            handle = open(self.path, encoding="utf-8")  # noqa: SIM115
+        except FileNotFoundError:
+            return
+        with handle:
+            for line in handle:
+                try:
+                    data = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by a kill
+                if "seq" in data:
+                    yield data["seq"], data.get("n", 0), data["batch"]
+
+    def pending(self) -> Iterator[tuple[int, GraphBatch]]:
+        """Entries not yet acknowledged, in order."""
+        done = self.acknowledged()
+        for seq, _, data in self.entries():
+            if seq > done:
+                yield seq, batch_from_dict(data)
+
+    def _last_seq(self) -> int:
+        last = 0
+        for seq, _, _ in self.entries():
+            last = max(last, seq)
+        return last
+
+    def owner_pid(self) -> int | None:
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                return int(json.loads(handle.readline()).get("pid"))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return None
+
+    def status(self) -> JournalStatus:
+        done = self.acknowledged()
+        entries = list(self.entries())
+        pid = self.owner_pid()
+        return JournalStatus(
+            run_id=self.run_id,
+            path=self.path,
+            entries=len(entries),
+            acknowledged=done,
+            pending_records=sum(n for seq, n, _ in entries if seq > done),
+            owner_pid=pid,
+            owner_alive=pid is not None and pid != os.getpid() and _alive(pid),
+        )
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def remove(self) -> None:
+        """Delete the journal (everything in it is in the store)."""
+        self.close()
+        self.path.unlink(missing_ok=True)
+        self.ack_path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def journals(folder: Path) -> list[Journal]:
+    """Every journal in a folder."""
+    if not folder.is_dir():
+        return []
+    return [Journal(folder, p.stem) for p in sorted(folder.glob("*.jsonl"))]
+
+
+@dataclass
+class ReplayReport:
+    """What one replay sent."""
+
+    run_id: str
+    batches: int = 0
+    records: int = 0
+    removed: bool = False
+    skipped_live: bool = False
+
+
+def replay(store, journal: Journal, remove_when_done: bool = True) -> ReplayReport:
+    """Send a journal's unacknowledged entries to `store`, in order, acknowledging each."""
+    report = ReplayReport(journal.run_id)
+    for seq, batch in journal.pending():
+        store.write(batch)
+        journal.acknowledge(seq)
+        report.batches += 1
+        report.records += len(batch)
+    if remove_when_done:
+        journal.remove()
+        report.removed = True
+    return report
+
+
+def sync(store, folder: Path, include_live: bool = False) -> list[ReplayReport]:
+    """Replay every journal in `folder`; journals of live training processes are left to
+    their own writer unless `include_live` (replay is idempotent either way)."""
+    reports = []
+    for journal in journals(folder):
+        status = journal.status()
+        if status.owner_alive and not include_live:
+            reports.append(ReplayReport(journal.run_id, skipped_live=True))
+            continue
+        reports.append(replay(store, journal, remove_when_done=not status.owner_alive))
+    return reports
