@@ -18,7 +18,11 @@ from .domain import (
     PROJECT,
     SCRIPT,
     STEERING_ACTION,
+    STEERING_REQUEST,
+    STUDY,
+    STUDY_STATE,
     TRAINING_RUN,
+    TRIAL_ITEM,
     Prop,
     RunStatus,
 )

@@ -23,6 +23,7 @@ EPOCH = _domain("Epoch", ACTIVITY)
 ADAPTATION = _domain("Adaptation", ACTIVITY)
 EVALUATION = _domain("Evaluation", ACTIVITY)
 STEERING_ACTION = _domain("SteeringAction", ACTIVITY)
+STUDY = _domain("Study", ACTIVITY)
 
 # Entities
 METRICS = _domain("Metrics", ENTITY)
@@ -32,6 +33,9 @@ MODEL = _domain("Model", ENTITY)
 LAYER = _domain("Layer", ENTITY)
 SCRIPT = _domain("Script", ENTITY)
 ENVIRONMENT = _domain("Environment", ENTITY)
+STEERING_REQUEST = _domain("SteeringRequest", ENTITY)
+TRIAL_ITEM = _domain("TrialItem", ENTITY)
+STUDY_STATE = _domain("StudyState", ENTITY)
 
 # Agents
 MACHINE = _domain("Machine", AGENT)
@@ -44,6 +48,7 @@ DOMAIN_SUBTYPES: tuple[Subtype, ...] = (
     ADAPTATION,
     EVALUATION,
     STEERING_ACTION,
+    STUDY,
     METRICS,
     HYPERPARAMETER,
     DATASET,
@@ -51,6 +56,9 @@ DOMAIN_SUBTYPES: tuple[Subtype, ...] = (
     LAYER,
     SCRIPT,
     ENVIRONMENT,
+    STEERING_REQUEST,
+    TRIAL_ITEM,
+    STUDY_STATE,
     MACHINE,
 )
 DOMAIN_SUBTYPE_BY_LABEL: dict[str, Subtype] = {s.label: s for s in DOMAIN_SUBTYPES}
@@ -91,4 +99,5 @@ class RunStatus:
     RUNNING = "running"
     COMPLETED = "completed"
     STOPPED_EARLY = "stopped_early"
+    STOPPED = "stopped"  # stopped by a person's steering request
     FAILED = "failed"
