@@ -31,3 +31,11 @@ class ProvImportError(ProvKBError):
 
 class ExportError(ProvKBError):
     """A PROV document could not be exported."""
+
+
+class SteeringRejected(ProvKBError):
+    """A steering request cannot be applied; it was recorded as rejected, nothing changed."""
+
+
+class StudyEditRefused(ProvKBError):
+    """A trial-queue edit is not allowed (item started or finished, or changed meanwhile)."""
