@@ -109,6 +109,7 @@ class GraphBatch:
         self,
         id: str,
         kind: Kind,
+        /,
         *subtypes: Subtype,
         **props: Any,
     ) -> str:
@@ -116,7 +117,7 @@ class GraphBatch:
         self.nodes.append(Node(id, kind, tuple(subtypes), dict(props)))
         return id
 
-    def add_edge(self, relation: Relation, src: str, dst: str, **props: Any) -> None:
+    def add_edge(self, relation: Relation, src: str, dst: str, /, **props: Any) -> None:
         """Append a relation from `src` to `dst`."""
         self.edges.append(Edge(relation, src, dst, dict(props)))
 

@@ -219,7 +219,21 @@ class Store:
         except (ClientError, DatabaseError, TransientError) as exc:
             raise QueryError(f"write failed: {exc.message or exc}") from exc
 
-    def execute(self, query: str, **params: Any) -> list[dict[str, Any]]:
+    def execute_write(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
+        """Run trusted Cypher in a managed write transaction (retried on conflicts)."""
+
+        def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
+            return [{k: _plain(v) for k, v in r.items()} for r in tx.run(query, params)]
+
+        try:
+            with self._session() as session:
+                return session.execute_write(work)
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(f"lost the knowledge base: {exc}") from exc
+        except Neo4jError as exc:
+            raise QueryError(f"write failed: {exc.message or exc}") from exc
+
+    def execute(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
         """Run trusted Cypher (from `kb.cypher` or `queries`) in an auto-commit call."""
         try:
             with self._session() as session:
@@ -231,7 +245,7 @@ class Store:
             raise QueryError(f"query failed: {exc.message or exc}") from exc
 
     # -- reads ------------------------------------------------------------------
-    def read(self, query: str, **params: Any) -> QueryResult:
+    def read(self, query: str, /, **params: Any) -> QueryResult:
         """Run a trusted read query in a read transaction."""
 
         def work(tx: neo4j.ManagedTransaction) -> QueryResult:
