@@ -116,3 +116,95 @@ def read_edges(relation: Relation) -> str:
         f"RETURN a.{Prop.ID} AS src, b.{Prop.ID} AS dst, properties(e) AS props "
         f"ORDER BY src, dst"
     )
+
+
+# -- export / import (kb.export, kb.provimport) ---------------------------------------
+
+READ_RUN = (
+    f"MATCH (r:{KIND_BY_LABEL['Activity'].label}:{SUBTYPE_BY_LABEL['TrainingRun'].label}) "
+    f"WHERE r.{Prop.RUN_ID} = $runId RETURN r.{Prop.ID} AS id"
+)
+
+READ_EXPERIMENT_RUNS = (
+    f"MATCH (r:{KIND_BY_LABEL['Activity'].label}:{SUBTYPE_BY_LABEL['TrainingRun'].label}) "
+    f"WHERE r.{Prop.EXPERIMENT} = $experiment RETURN r.{Prop.RUN_ID} AS runId ORDER BY runId"
+)
+
+
+def read_run_node_ids(kind: Kind) -> str:
+    """Ids of the nodes of a kind that belong to some runs (`runId` in $runIds)."""
+    return (
+        f"MATCH (n:{kind.label}) WHERE n.{Prop.RUN_ID} IN $runIds "
+        f"RETURN n.{Prop.ID} AS id ORDER BY id"
+    )
+
+
+def read_touching_edges(relation: Relation) -> str:
+    """Relationships of a type with at least one end in $ids, with both ends' runIds."""
+    if RELATION_BY_TYPE.get(relation.rel_type) is not relation:
+        raise ValueError(f"not an ontology relation: {relation.rel_type!r}")
+    return (
+        f"MATCH (a:{relation.source.label})-[e:{relation.rel_type}]->"
+        f"(b:{relation.target.label}) "
+        f"WHERE a.{Prop.ID} IN $ids OR b.{Prop.ID} IN $ids "
+        f"RETURN a.{Prop.ID} AS src, a.{Prop.RUN_ID} AS srcRun, "
+        f"b.{Prop.ID} AS dst, b.{Prop.RUN_ID} AS dstRun"
+    )
+
+
+def read_node_labels(kind: Kind) -> str:
+    """Labels of the nodes of a kind whose id is in $ids."""
+    return (
+        f"MATCH (n:{kind.label}) WHERE n.{Prop.ID} IN $ids "
+        f"RETURN n.{Prop.ID} AS id, labels(n) AS labels"
+    )
+
+
+# -- steering requests (kb/steering.py) -------------------------------------------------
+def _steering_cypher() -> dict[str, str]:
+    from ..ontology import HYPERPARAMETER, METRICS, STEERING_REQUEST, TRAINING_RUN
+
+    run, req, met = TRAINING_RUN.label, STEERING_REQUEST.label, METRICS.label
+    hp = HYPERPARAMETER.label
+    return {
+        "find_run": (
+            f"MATCH (r:{run}) WHERE r.{Prop.RUN_ID} = $run OR r.{Prop.NAME} = $run "
+            f"RETURN r.{Prop.RUN_ID} AS runId, r.{Prop.NAME} AS name, r.{Prop.STATUS} AS status, "
+            f"r.{Prop.STARTED} AS started ORDER BY started DESC"
+        ),
+        "current_hyperparameters": (
+            f"MATCH (h:{hp}) WHERE h.{Prop.RUN_ID} = $run "
+            f"WITH h.{Prop.NAME} AS name, h ORDER BY h.{Prop.VERSION} DESC "
+            f"WITH name, collect(h) AS versions "
+            f"WITH name, versions[0] AS h "
+            f"RETURN name, h.{Prop.ID} AS id, h.{Prop.VALUE} AS value, "
+            f"h.valueType AS valueType, h.steerable AS steerable, h.{Prop.VERSION} AS version"
+        ),
+        "latest_metrics": (
+            f"MATCH (m:{met}) WHERE m.{Prop.RUN_ID} = $run AND m.{Prop.EPOCH} IS NOT NULL "
+            f"RETURN m.{Prop.ID} AS id, m.{Prop.EPOCH} AS epoch "
+            f"ORDER BY m.{Prop.EPOCH} DESC LIMIT 1"
+        ),
+        "claim": (
+            f"MATCH (q:{req}) WHERE q.{Prop.RUN_ID} = $run AND q.{Prop.STATUS} = 'pending' "
+            f"WITH q ORDER BY q.requestedAtTime, q.{Prop.ID} LIMIT $limit "
+            f"SET q.{Prop.STATUS} = 'claimed', q.claimedBy = $claimer, q.claimedAtTime = $now "
+            f"RETURN properties(q) AS request"
+        ),
+        "pending_count": (
+            f"MATCH (q:{req}) WHERE q.{Prop.RUN_ID} = $run AND q.{Prop.STATUS} = 'pending' "
+            f"RETURN count(q) AS pending"
+        ),
+        "request_status": (
+            f"MATCH (q:{req}) WHERE q.requestId = $request RETURN properties(q) AS request"
+        ),
+        "reject_pending": (
+            f"MATCH (q:{req}) WHERE q.{Prop.RUN_ID} = $run "
+            f"AND q.{Prop.STATUS} IN ['pending', 'claimed'] "
+            f"SET q.{Prop.STATUS} = 'rejected', q.statusReason = $reason, "
+            f"q.resolvedAtTime = $now RETURN count(q) AS rejected"
+        ),
+    }
+
+
+STEERING = _steering_cypher()

@@ -41,6 +41,8 @@ def encode_value(value: Any) -> Primitive | list[Primitive] | None:
         kinds = {type(v) for v in items}
         if items and len(kinds) == 1 and kinds <= {str, int, float, bool}:
             return items
+        if items and kinds == {int, float}:  # property lists are homogeneous: widen ints
+            return [float(v) for v in items]
         return json.dumps(_jsonable(value), sort_keys=True)
     return json.dumps(_jsonable(value), sort_keys=True)
 

@@ -1,0 +1,469 @@
+"""Export the knowledge base (or one run, or one experiment) as a PROV document.
+
+The graph is turned into a `prov.model.ProvDocument` and every format is written by
+the `prov` library: PROV-JSON, PROV-N, PROV-XML and PROV-JSONLD by its serializers,
+Turtle, TriG and JSON-LD (PROV-O) by its RDF encoder and rdflib (with one fix-up
+for prov's own decoder, see `qualify_mixed_relations`), and DOT/SVG/PNG by
+`prov.dot.prov_to_dot` rendered with the Graphviz `dot` binary.
+
+Mapping (reversed by `kb.provimport`): a node becomes an entity/activity/agent named
+by its id; its extra labels become `prov:type` values (`prov:Person`,
+`provkb:Hyperparameter`, ...), `startedAtTime`/`endedAtTime` of activities become
+the activity times and every other property an attribute `provkb:<name>` (lists as
+JSON text typed `provkb:json`). A relationship becomes the matching PROV relation;
+its `time` is the PROV time, `plan`/`activity`/`starter`/`ender` the secondary
+references and every other property a `provkb:` attribute.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import rdflib
+from prov.constants import PROV_N_MAP
+from prov.identifier import Namespace, QualifiedName
+from prov.model import Literal, ProvDocument, ProvException, parse_xsd_datetime
+from prov.serializers.provrdf import ProvRDFSerializer
+
+from ..errors import ExportError
+from ..ontology import (
+    ACTIVITY,
+    AGENT,
+    KIND_BY_LABEL,
+    KINDS,
+    PROV_NS,
+    PROVKB_NS,
+    PROVKB_PREFIX,
+    RELATIONS,
+    SUBTYPE_BY_LABEL,
+    Kind,
+    Prop,
+    Relation,
+)
+from . import cypher
+from .store import Store
+
+PROVKB = Namespace(PROVKB_PREFIX, PROVKB_NS)
+PROV = Namespace("prov", PROV_NS)
+JSON_DATATYPE = PROVKB["json"]  # datatype of list properties, written as JSON text
+PROV_TYPE_PROP = "provType"  # prov:type values that are no ontology subtype
+RELATION_ID_PROP = Prop.ID  # identifier of an identified PROV relation
+DEFAULT_PREFIXES = frozenset({"prov", "xsd", "xsi"})
+
+
+@dataclass(frozen=True)
+class Format:
+    """An export format: who writes it (`prov`, `rdf` or `graphviz`) and how."""
+
+    name: str
+    writer: str
+    option: str  # prov serializer name, rdflib format or Graphviz output format
+    binary: bool = False
+    suffix: str = ""
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("provjson", "prov", "json", suffix=".json"),
+        Format("provn", "prov", "provn", suffix=".provn"),
+        Format("provxml", "prov", "xml", suffix=".xml"),
+        Format("provjsonld", "prov", "jsonld", suffix=".provjsonld"),
+        Format("turtle", "rdf", "turtle", suffix=".ttl"),
+        Format("trig", "rdf", "trig", suffix=".trig"),
+        Format("jsonld", "rdf", "json-ld", suffix=".jsonld"),
+        Format("dot", "graphviz", "dot", suffix=".dot"),
+        Format("svg", "graphviz", "svg", suffix=".svg"),
+        Format("png", "graphviz", "png", binary=True, suffix=".png"),
+    )
+}
+
+
+# -- names ----------------------------------------------------------------------------
+def reverse_property_prefixes(namespaces: Mapping[str, str]) -> dict[str, Namespace]:
+    """Prefixes whose `<prefix>_<local>` properties are attributes `<prefix>:<local>`.
+
+    `kb.provimport` stores attributes outside `provkb:` (and the reserved `provkb:`
+    names) that way; every bound prefix plus `prov` and `provkb` is reversed.
+    """
+    out = {p: Namespace(p, u) for p, u in namespaces.items() if p}
+    out["prov"] = PROV
+    out[PROVKB_PREFIX] = PROVKB
+    return out
+
+
+class _Names:
+    """Turns stored names (`prefix:local`) into qualified names of the document."""
+
+    def __init__(self, doc: ProvDocument, namespaces: Mapping[str, str]) -> None:
+        self.doc = doc
+        self.namespaces = {p: Namespace(p, u) for p, u in namespaces.items() if p}
+        self.namespaces[PROVKB_PREFIX] = PROVKB
+        self.namespaces.setdefault("prov", PROV)
+        self.reversed = reverse_property_prefixes(namespaces)
+        self.used: set[str] = set(DEFAULT_PREFIXES)
+
+    def _use(self, namespace: Namespace) -> None:
+        if namespace.prefix not in self.used:
+            self.doc.add_namespace(namespace)
+            self.used.add(namespace.prefix)
+
+    def qname(self, text: str) -> QualifiedName:
+        """The qualified name of a node id; ExportError if its prefix is unbound."""
+        prefix, _, local = str(text).partition(":")
+        namespace = self.namespaces.get(prefix)
+        if namespace is None or not local:
+            raise ExportError(
+                f"cannot export {text!r}: it is not a qualified name with a known prefix "
+                f"(known: {', '.join(sorted(self.namespaces))})"
+            )
+        self._use(namespace)
+        return namespace[local]
+
+    def maybe_qname(self, text: str) -> QualifiedName | str:
+        """A qualified name if `text` looks like one with a known prefix, else `text`."""
+        prefix, sep, local = text.partition(":")
+        if sep and local and prefix in self.namespaces and " " not in text:
+            return self.qname(text)
+        return text
+
+    def attribute(self, prop: str) -> QualifiedName:
+        """The attribute name of a property: `provkb:<prop>` or a reversed `p:local`."""
+        prefix, sep, local = prop.partition("_")
+        namespace = self.reversed.get(prefix) if sep and local else None
+        if namespace is None:
+            return PROVKB[prop]
+        self._use(namespace)
+        return namespace[local]
+
+
+# -- values ---------------------------------------------------------------------------
+def attribute_value(value: Any) -> Any:
+    """A property value as a PROV attribute value (lists as `provkb:json` literals)."""
+    if isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return Literal(json.dumps(list(value)), JSON_DATATYPE)
+    return str(value)
+
+
+def prov_time(value: Any) -> datetime.datetime | None:
+    """A stored ISO 8601 time as a datetime (None if it is not one)."""
+    if isinstance(value, datetime.datetime):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_xsd_datetime(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def as_list(value: Any) -> list[Any]:
+    """A property value as a list of values (None -> [])."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+# -- nodes ----------------------------------------------------------------------------
+def _node_kind(labels: Iterable[str]) -> Kind | None:
+    kinds = [KIND_BY_LABEL[label] for label in labels if label in KIND_BY_LABEL]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+def _types(names: _Names, labels: Iterable[str], props: Mapping[str, Any]) -> list[Any]:
+    types: list[Any] = []
+    for label in sorted(labels):
+        subtype = SUBTYPE_BY_LABEL.get(label)
+        if subtype is not None:
+            types.append(names.qname(subtype.provjson_type))
+    for value in as_list(props.get(PROV_TYPE_PROP)):
+        types.append(names.maybe_qname(value) if isinstance(value, str) else value)
+    return types
+
+
+def _other_attributes(
+    names: _Names, props: Mapping[str, Any], skip: Iterable[str]
+) -> list[tuple[QualifiedName, Any]]:
+    skipped = {Prop.ID, PROV_TYPE_PROP, Prop.LABEL, *skip}
+    attributes = [
+        (names.attribute(key), attribute_value(value))
+        for key, value in sorted(props.items())
+        if key not in skipped and value is not None
+    ]
+    attributes += [(PROV["label"], value) for value in as_list(props.get(Prop.LABEL))]
+    return attributes
+
+
+def add_node(doc: ProvDocument, names: _Names, node: Mapping[str, Any]) -> None:
+    """Add one node row {id, labels, props} as an entity, activity or agent."""
+    labels, props = node["labels"], node["props"]
+    kind = _node_kind(labels)
+    if kind is None:
+        raise ExportError(f"node {node['id']!r} has no single PROV kind among {labels}")
+    identifier = names.qname(node["id"])
+    skip: set[str] = set()
+    times: dict[str, datetime.datetime | None] = {}
+    if kind is ACTIVITY:
+        for key in (Prop.STARTED, Prop.ENDED):
+            times[key] = prov_time(props.get(key))
+            if times[key] is not None:
+                skip.add(key)
+    attributes = [(PROV["type"], t) for t in _types(names, labels, props)]
+    attributes += _other_attributes(names, props, skip)
+    if kind is ACTIVITY:
+        doc.activity(identifier, times[Prop.STARTED], times[Prop.ENDED], attributes)
+    elif kind is AGENT:
+        doc.agent(identifier, attributes)
+    else:
+        doc.entity(identifier, attributes)
+
+
+# -- relations ------------------------------------------------------------------------
+_RECORD_TYPE_BY_KEYWORD = {keyword: qn for qn, keyword in PROV_N_MAP.items()}
+
+
+def record_type(relation: Relation) -> QualifiedName:
+    """The prov record type (e.g. prov:Usage) of an ontology relation."""
+    return _RECORD_TYPE_BY_KEYWORD[relation.provjson_key]
+
+
+def _formal_attributes(
+    names: _Names, relation: Relation, edge: Mapping[str, Any]
+) -> tuple[dict[str, Any], set[str]]:
+    props = edge["props"]
+    formal: dict[str, Any] = {
+        relation.source_key: names.qname(edge["src"]),
+        relation.target_key: names.qname(edge["dst"]),
+    }
+    used: set[str] = set()
+    if relation.time_key and prov_time(props.get(Prop.TIME)) is not None:
+        formal[relation.time_key] = prov_time(props[Prop.TIME])
+        used.add(Prop.TIME)
+    for key, prop in relation.extra_keys.items():
+        if isinstance(props.get(prop), str):
+            formal[key] = names.qname(props[prop])
+            used.add(prop)
+    return formal, used
+
+
+def add_edge(doc: ProvDocument, names: _Names, relation: Relation, edge: Mapping) -> None:
+    """Add one relationship row {src, dst, props} as its PROV relation."""
+    props = edge["props"]
+    formal, used = _formal_attributes(names, relation, edge)
+    identifier = props.get(RELATION_ID_PROP)
+    identifier = names.qname(identifier) if isinstance(identifier, str) else None
+    attributes = [(PROV["type"], t) for t in _types(names, (), props)]
+    attributes += _other_attributes(names, props, used)
+    if relation.provjson_type == "prov:Revision":
+        doc.revision(
+            formal[relation.source_key],
+            formal[relation.target_key],
+            formal.get("prov:activity"),
+            identifier=identifier,
+            other_attributes=attributes,
+        )
+        return
+    doc.new_record(record_type(relation), identifier, formal, attributes)
+
+
+# -- selection ------------------------------------------------------------------------
+def _run_ids(store: Store, run_id: str | None, experiment: str | None) -> list[str] | None:
+    if run_id is not None and experiment is not None:
+        raise ExportError("export either one run or one experiment, not both")
+    if run_id is not None:
+        run_id = run_id.removeprefix(f"{PROVKB_PREFIX}:run/")
+        if not store.read(cypher.READ_RUN, runId=run_id).rows:
+            raise ExportError(f"unknown run {run_id!r}: no training run has that run id")
+        return [run_id]
+    if experiment is not None:
+        experiment = experiment.removeprefix(f"{PROVKB_PREFIX}:experiment/")
+        rows = store.read(cypher.READ_EXPERIMENT_RUNS, experiment=experiment).rows
+        if not rows:
+            raise ExportError(f"unknown experiment {experiment!r}: it has no training runs")
+        return [row["runId"] for row in rows]
+    return None
+
+
+def _touching(store: Store, ids: set[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for relation in RELATIONS:
+        rows += store.read(cypher.read_touching_edges(relation), ids=sorted(ids)).rows
+    return rows
+
+
+def select_ids(store: Store, run_ids: list[str]) -> set[str]:
+    """The node ids of some runs plus the shared nodes (no `runId`) they relate to.
+
+    Shared nodes are those touched by a relation of a run node (agents, datasets,
+    script, environment, experiment) and, transitively, the shared nodes those
+    point to (the experiment's project, the person software agents act for). Nodes
+    of other runs are left out, and so are the relations to them.
+    """
+    ids: set[str] = set()
+    for kind in KINDS:
+        rows = store.read(cypher.read_run_node_ids(kind), runIds=run_ids).rows
+        ids.update(row["id"] for row in rows)
+    frontier: set[str] = set()
+    for row in _touching(store, ids):
+        for end, run in ((row["src"], row["srcRun"]), (row["dst"], row["dstRun"])):
+            if run is None and end not in ids:
+                frontier.add(end)
+    while frontier:
+        ids |= frontier
+        rows = _touching(store, frontier)
+        frontier = {r["dst"] for r in rows if r["src"] in frontier and r["dstRun"] is None} - ids
+    return ids
+
+
+# -- documents ------------------------------------------------------------------------
+def read_namespaces(store: Store) -> dict[str, str]:
+    """Stored prefix -> IRI bindings (from imported documents)."""
+    return {row["prefix"]: row["uri"] for row in store.read(cypher.READ_NAMESPACES).rows}
+
+
+def build_document(
+    store: Store, run_id: str | None = None, experiment: str | None = None
+) -> ProvDocument:
+    """The whole knowledge base, one run, or every run of an experiment, as PROV."""
+    run_ids = _run_ids(store, run_id, experiment)
+    ids = sorted(select_ids(store, run_ids)) if run_ids is not None else None
+    doc = ProvDocument()
+    doc.add_namespace(PROVKB)
+    names = _Names(doc, read_namespaces(store))
+    try:
+        for kind in KINDS:
+            for node in store.read(cypher.read_nodes(kind), ids=ids).rows:
+                add_node(doc, names, node)
+        for relation in RELATIONS:
+            for edge in store.read(cypher.read_edges(relation), ids=ids).rows:
+                add_edge(doc, names, relation, edge)
+    except ProvException as exc:
+        raise ExportError(f"cannot build the PROV document: {exc}") from exc
+    return doc
+
+
+# PROV-O relations prov's decoder folds onto their `prov:qualified*` node:
+# binary predicate -> (qualification predicate, class, influencer predicate).
+_PROV_O = rdflib.Namespace(PROV_NS)
+_QUALIFIABLE = {
+    _PROV_O.wasAssociatedWith: (_PROV_O.qualifiedAssociation, _PROV_O.Association, _PROV_O.agent),
+    _PROV_O.actedOnBehalfOf: (_PROV_O.qualifiedDelegation, _PROV_O.Delegation, _PROV_O.agent),
+    _PROV_O.wasAttributedTo: (_PROV_O.qualifiedAttribution, _PROV_O.Attribution, _PROV_O.agent),
+    _PROV_O.wasInformedBy: (
+        _PROV_O.qualifiedCommunication,
+        _PROV_O.Communication,
+        _PROV_O.activity,
+    ),
+    _PROV_O.wasInfluencedBy: (_PROV_O.qualifiedInfluence, _PROV_O.Influence, _PROV_O.influencer),
+}
+
+
+def qualify_mixed_relations(graph: rdflib.Dataset) -> int:
+    """Qualify binary relation triples whose subject also has qualified ones.
+
+    prov 3.2's PROV-O decoder folds a binary triple (`:run prov:wasAssociatedWith
+    :keras`) onto a qualified node of the same subject; when no such node cites the
+    triple's object it picks the last one seen and overwrites its agent (an
+    association with a plan swallows the plain ones). Giving the triple its own
+    qualified node citing the object (the PROV-O qualification pattern) makes
+    it decode right. Returns the nodes added.
+    """
+    added: list[tuple] = []
+    for binary, (qualified, cls, influencer) in _QUALIFIABLE.items():
+        for subject, _, obj, context in graph.quads((None, binary, None, None)):
+            nodes = list(graph.objects(subject, qualified))
+            if nodes and not any((n, influencer, obj) in graph for n in nodes):
+                node = rdflib.BNode()
+                added += [
+                    (subject, qualified, node, context),
+                    (node, rdflib.RDF.type, cls, context),
+                    (node, influencer, obj, context),
+                ]
+    graph.addN(added)
+    return len(added) // 3
+
+
+def prov_o_graph(doc: ProvDocument) -> rdflib.Dataset:
+    """The PROV-O graph of a document (prov's encoder), safe to read back with prov."""
+    graph = ProvRDFSerializer(doc).encode_document(doc)
+    qualify_mixed_relations(graph)
+    return graph
+
+
+def render(doc: ProvDocument, fmt: str) -> str | bytes:
+    """A document in an export format, as text (or bytes for png)."""
+    spec = FORMATS.get(fmt)
+    if spec is None:
+        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    try:
+        if spec.writer == "prov":
+            return doc.serialize(format=spec.option)
+        if spec.writer == "rdf":
+            return prov_o_graph(doc).serialize(format=spec.option)
+        return _graphviz(doc, spec)
+    except ProvException as exc:
+        raise ExportError(f"cannot write {fmt}: {exc}") from exc
+
+
+def _graphviz(doc: ProvDocument, spec: Format) -> str | bytes:
+    from prov.dot import prov_to_dot
+
+    dot = prov_to_dot(doc)
+    if spec.option == "dot":
+        return dot.to_string()
+    try:
+        data = dot.create(prog="dot", format=spec.option)
+    except FileNotFoundError as exc:
+        raise ExportError("the Graphviz `dot` program is not installed") from exc
+    except Exception as exc:  # pydot reports Graphviz failures as plain exceptions
+        raise ExportError(f"Graphviz could not render {spec.name}: {exc}") from exc
+    return data if spec.binary else data.decode("utf-8")
+
+
+def _write(content: str | bytes, target: str | Path | IO) -> None:
+    if isinstance(target, str | Path):
+        mode = "wb" if isinstance(content, bytes) else "w"
+        with open(target, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as out:
+            out.write(content)
+        return
+    text_stream = isinstance(target, io.TextIOBase) or hasattr(target, "encoding")
+    if isinstance(content, bytes) and text_stream:
+        raise ExportError("binary formats (png) need a path or a binary stream")
+    if isinstance(content, str) and not text_stream:
+        content = content.encode("utf-8")
+    target.write(content)
+
+
+def export(
+    store: Store,
+    fmt: str,
+    path_or_stream: str | Path | IO,
+    run_id: str | None = None,
+    experiment: str | None = None,
+) -> int:
+    """Write the knowledge base (or a run or experiment) in `fmt`; returns the records."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    doc = build_document(store, run_id=run_id, experiment=experiment)
+    _write(render(doc, fmt), path_or_stream)
+    return len(doc.get_records())
+
+
+__all__ = [
+    "FORMATS",
+    "JSON_DATATYPE",
+    "PROV_TYPE_PROP",
+    "Format",
+    "build_document",
+    "export",
+    "render",
+    "select_ids",
+]

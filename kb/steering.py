@@ -1,0 +1,296 @@
+"""Steering requests: a person asks a running training to change; the run applies it.
+
+A request is stored in the knowledge base as a pending `:Entity:SteeringRequest`
+attributed to the person, linked to the latest metrics they could see. The training
+process claims pending requests atomically (each is applied exactly once, whatever
+the number of pollers), applies them at the next epoch boundary and records a
+`:SteeringAction`. What cannot be applied is recorded as rejected with its reason.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import math
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import ProvKBError, SteeringRejected
+from ..ontology import (
+    AGENT,
+    ENTITY,
+    PERSON,
+    STEERING_REQUEST,
+    USED,
+    WAS_ATTRIBUTED_TO,
+    Prop,
+    RunStatus,
+)
+from .cypher import STEERING
+from .records import GraphBatch
+from .store import Store
+
+SET, STOP, NOTE = "set", "stop", "note"
+ACTIONS = (SET, STOP, NOTE)
+PENDING, CLAIMED, APPLIED, REJECTED = "pending", "claimed", "applied", "rejected"
+
+# Value rules for well-known optimizer hyperparameters: (lower, lower inclusive, upper,
+# upper inclusive). Anything numeric must be finite.
+_RANGES: dict[str, tuple[float, bool, float, bool]] = {
+    "learning_rate": (0.0, False, math.inf, False),
+    "momentum": (0.0, True, 1.0, False),
+    "beta_1": (0.0, True, 1.0, False),
+    "beta_2": (0.0, True, 1.0, False),
+    "rho": (0.0, True, 1.0, False),
+    "epsilon": (0.0, False, math.inf, False),
+    "weight_decay": (0.0, True, math.inf, False),
+    "clipnorm": (0.0, False, math.inf, False),
+    "clipvalue": (0.0, False, math.inf, False),
+    "global_clipnorm": (0.0, False, math.inf, False),
+}
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601 text."""
+    return datetime.now(UTC).isoformat()
+
+
+def request_node_id(run_id: str, request_id: str) -> str:
+    return f"provkb:run/{run_id}/request/{request_id}"
+
+
+def person_node_id(name: str) -> str:
+    return f"provkb:person/{name}"
+
+
+@dataclass
+class SteeringRequest:
+    """One request, as stored."""
+
+    request_id: str
+    run_id: str
+    action: str
+    hyperparameter: str | None = None
+    value: Any = None
+    reason: str | None = None
+    note: str | None = None
+    person: str = ""
+    requested_at: str = ""
+    status: str = PENDING
+    status_reason: str | None = None
+    seen_metrics: str | None = None
+    seen_epoch: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def node_id(self) -> str:
+        return request_node_id(self.run_id, self.request_id)
+
+    def props(self) -> dict[str, Any]:
+        """The node's properties (the value travels as JSON text, its type preserved)."""
+        return {
+            Prop.RUN_ID: self.run_id,
+            "requestId": self.request_id,
+            "action": self.action,
+            "hyperparameter": self.hyperparameter,
+            "requestedValue": None if self.value is None else json.dumps(self.value),
+            "reason": self.reason,
+            "note": self.note,
+            "person": self.person,
+            "requestedAtTime": self.requested_at,
+            Prop.STATUS: self.status,
+            "statusReason": self.status_reason,
+            "seenMetrics": self.seen_metrics,
+            "seenEpoch": self.seen_epoch,
+            **self.extra,
+        }
+
+    @classmethod
+    def from_props(cls, props: dict[str, Any]) -> SteeringRequest:
+        raw = props.get("requestedValue")
+        known = {
+            Prop.RUN_ID, "requestId", "action", "hyperparameter", "requestedValue", "reason",
+            "note", "person", "requestedAtTime", Prop.STATUS, "statusReason", "seenMetrics",
+            "seenEpoch", Prop.ID,
+        }  # fmt: skip
+        return cls(
+            request_id=props["requestId"],
+            run_id=props[Prop.RUN_ID],
+            action=props["action"],
+            hyperparameter=props.get("hyperparameter"),
+            value=None if raw is None else json.loads(raw),
+            reason=props.get("reason"),
+            note=props.get("note"),
+            person=props.get("person", ""),
+            requested_at=props.get("requestedAtTime", ""),
+            status=props.get(Prop.STATUS, PENDING),
+            status_reason=props.get("statusReason"),
+            seen_metrics=props.get("seenMetrics"),
+            seen_epoch=props.get("seenEpoch"),
+            extra={k: v for k, v in props.items() if k not in known},
+        )
+
+
+def parse_value(text: str) -> Any:
+    """A CLI value: JSON when it parses (numbers, true/false, lists), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def check_value(name: str, value: Any, current: Any = None) -> str | None:
+    """Why `value` is not acceptable for hyperparameter `name` (None when it is)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name} must be a finite number, got {value!r}"
+    if isinstance(current, bool) != isinstance(value, bool):
+        return f"{name} is {type(current).__name__}, got {type(value).__name__} {value!r}"
+    if isinstance(current, int | float) and not isinstance(value, int | float):
+        return f"{name} must be a number, got {value!r}"
+    if isinstance(current, str) and not isinstance(value, str):
+        return f"{name} must be text, got {value!r}"
+    bounds = _RANGES.get(name)
+    if bounds and isinstance(value, int | float):
+        low, low_in, high, high_in = bounds
+        too_low = value < low or (value == low and not low_in)
+        too_high = value > high or (value == high and not high_in)
+        if too_low or too_high:
+            left, right = "[" if low_in else "(", "]" if high_in else ")"
+            return f"{name} must be in {left}{low:g}, {high:g}{right}, got {value!r}"
+    return None
+
+
+class Steering:
+    """Submit, claim and follow steering requests in a store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- requester side -------------------------------------------------------------
+    def resolve_run(self, run: str) -> dict[str, Any]:
+        """The run with this id (or name; the newest when several share it)."""
+        rows = self.store.read(STEERING["find_run"], run=run).rows
+        if not rows:
+            raise ProvKBError(f"no run with id or name {run!r}")
+        return rows[0]
+
+    def submit(
+        self,
+        run: str,
+        action: str,
+        hyperparameter: str | None = None,
+        value: Any = None,
+        reason: str | None = None,
+        note: str | None = None,
+        person: str | None = None,
+    ) -> SteeringRequest:
+        """Store a request as pending; a request that cannot apply is stored as rejected
+        and raises `SteeringRejected` with the reason."""
+        if action not in ACTIONS:
+            raise ProvKBError(f"unknown steering action {action!r}; use one of {ACTIONS}")
+        found = self.resolve_run(run)
+        run_id = found["runId"]
+        latest = self.store.read(STEERING["latest_metrics"], run=run_id).rows
+        request = SteeringRequest(
+            request_id=uuid.uuid4().hex[:12],
+            run_id=run_id,
+            action=action,
+            hyperparameter=hyperparameter,
+            value=value,
+            reason=reason,
+            note=note,
+            person=person or getpass.getuser(),
+            requested_at=now_iso(),
+            seen_metrics=latest[0]["id"] if latest else None,
+            seen_epoch=latest[0]["epoch"] if latest else None,
+        )
+        problem = self._problem(request, found)
+        if problem:
+            request.status, request.status_reason = REJECTED, problem
+        self.store.write(self._request_batch(request))
+        if problem:
+            raise SteeringRejected(f"request {request.request_id} rejected: {problem}")
+        return request
+
+    def _problem(self, request: SteeringRequest, run: dict[str, Any]) -> str | None:
+        if run.get("status") != RunStatus.RUNNING:
+            return f"run {request.run_id} is {run.get('status') or 'unknown'}, not running"
+        if request.action == NOTE and not (request.note or "").strip():
+            return "a note needs text"
+        if request.action != SET:
+            return None
+        if not request.hyperparameter:
+            return "no hyperparameter named"
+        current = {
+            row["name"]: row
+            for row in self.store.read(STEERING["current_hyperparameters"], run=request.run_id).rows
+        }
+        row = current.get(request.hyperparameter)
+        if row is None or not row.get("steerable"):
+            steerable = sorted(n for n, r in current.items() if r.get("steerable"))
+            return (
+                f"{request.hyperparameter!r} is not a steerable hyperparameter of this run "
+                f"(steerable: {', '.join(steerable) or 'none'})"
+            )
+        return check_value(request.hyperparameter, request.value, row.get("value"))
+
+    @staticmethod
+    def _request_batch(request: SteeringRequest) -> GraphBatch:
+        batch = GraphBatch()
+        person = batch.add_node(person_node_id(request.person), AGENT, PERSON, name=request.person)
+        node = batch.add_node(request.node_id, ENTITY, STEERING_REQUEST, **request.props())
+        batch.add_edge(WAS_ATTRIBUTED_TO, node, person)
+        return batch
+
+    def get(self, request_id: str) -> SteeringRequest:
+        rows = self.store.read(STEERING["request_status"], request=request_id).rows
+        if not rows:
+            raise ProvKBError(f"no steering request {request_id!r}")
+        return SteeringRequest.from_props(rows[0]["request"])
+
+    def wait(self, request_id: str, timeout: float = 60.0, poll: float = 0.5) -> SteeringRequest:
+        """Wait until a request is applied or rejected (or the timeout passes)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            request = self.get(request_id)
+            if request.status in (APPLIED, REJECTED) or time.monotonic() >= deadline:
+                return request
+            time.sleep(poll)
+
+    # -- training side --------------------------------------------------------------
+    def claim(self, run_id: str, claimer: str, limit: int = 50) -> list[SteeringRequest]:
+        """Atomically take the pending requests of a run (each goes to one claimer)."""
+        rows = self.store.execute_write(
+            STEERING["claim"], run=run_id, claimer=claimer, now=now_iso(), limit=limit
+        )
+        return [SteeringRequest.from_props(r["request"]) for r in rows]
+
+    def pending_count(self, run_id: str) -> int:
+        return self.store.read(STEERING["pending_count"], run=run_id).rows[0]["pending"]
+
+    def reject_unapplied(self, run_id: str, reason: str) -> int:
+        """Reject what is still pending or claimed (e.g. the run ended first)."""
+        rows = self.store.execute_write(
+            STEERING["reject_pending"], run=run_id, reason=reason, now=now_iso()
+        )
+        return rows[0]["rejected"] if rows else 0
+
+
+def resolution_batch(
+    request: SteeringRequest, status: str, reason: str | None = None, **extra: Any
+) -> GraphBatch:
+    """The request node updated to applied/rejected (merged by id; keeps its labels)."""
+    request.status, request.status_reason = status, reason
+    request.extra.update({"resolvedAtTime": now_iso(), **extra})
+    batch = GraphBatch()
+    batch.add_node(request.node_id, ENTITY, STEERING_REQUEST, **request.props())
+    return batch
+
+
+def seen_metrics_edge(batch: GraphBatch, action_id: str, request: SteeringRequest) -> None:
+    """Link a steering action to the metrics its requester saw, when known."""
+    if request.seen_metrics:
+        batch.add_edge(USED, action_id, request.seen_metrics)
