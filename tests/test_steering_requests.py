@@ -75,8 +75,7 @@ def test_bad_requests_are_recorded_as_rejected_and_change_nothing(
 ) -> None:
     run = _running_run(store)
     before = store.read(
-        "MATCH (h:Hyperparameter) WHERE h.runId = $r RETURN h.name AS n, h.value AS v "
-        "ORDER BY n",
+        "MATCH (h:Hyperparameter) WHERE h.runId = $r RETURN h.name AS n, h.value AS v ORDER BY n",
         r=run,
     ).rows
     with pytest.raises(SteeringRejected, match=why):
@@ -87,8 +86,7 @@ def test_bad_requests_are_recorded_as_rejected_and_change_nothing(
     ).rows
     assert len(rows) == 1 and rows[0]["s"] == REJECTED and why in rows[0]["why"]
     after = store.read(
-        "MATCH (h:Hyperparameter) WHERE h.runId = $r RETURN h.name AS n, h.value AS v "
-        "ORDER BY n",
+        "MATCH (h:Hyperparameter) WHERE h.runId = $r RETURN h.name AS n, h.value AS v ORDER BY n",
         r=run,
     ).rows
     assert after == before
