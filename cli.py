@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 import time
 from enum import StrEnum
@@ -30,7 +31,7 @@ server_app = typer.Typer(
 )
 app.add_typer(server_app, name="server")
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)  # pipes and logs: wide tables
 err_console = Console(stderr=True)
 
 StoreOpt = Annotated[
@@ -85,9 +86,20 @@ def _parse_params(pairs: list[str] | None) -> dict[str, str]:
     return params
 
 
+_ISO_TIME = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?([+-]\d\d:\d\d|Z)?$")
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return f"{value:.4g}"
+    if isinstance(value, str) and (match := _ISO_TIME.match(value)):
+        return f"{match.group(1)} {match.group(2)}"  # tables show seconds; JSON/CSV keep all
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str)
+    return "" if value is None else str(value)
+
+
+def _csv_cell(value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value, default=str)
     return "" if value is None else str(value)
@@ -102,12 +114,12 @@ def print_rows(columns: list[str], rows: list[dict[str, Any]], fmt: OutputFormat
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: _cell(row.get(k)) for k in columns})
+            writer.writerow({k: _csv_cell(row.get(k)) for k in columns})
         typer.echo(buffer.getvalue(), nl=False)
     else:
         table = Table(show_lines=False, header_style="bold cyan")
         for column in columns:
-            table.add_column(column, overflow="fold")
+            table.add_column(column, overflow="fold", max_width=48)
         for row in rows:
             table.add_row(*(_cell(row.get(c)) for c in columns))
         console.print(table)
@@ -184,9 +196,9 @@ def query(
         console.print(table)
         return
     try:
-        named = registry.get(name)
-        params = registry.coerce_params(named, _parse_params(param))
-        result = registry.run(_open_store(store), name, **params)
+        raw = _parse_params(param)
+        registry.coerce_params(name, raw)  # a bad name or parameter fails before connecting
+        result = registry.run(_open_store(store), name, **raw)
     except ProvKBError as exc:
         raise _fail(str(exc)) from exc
     print_rows(result.columns, result.rows, fmt)
@@ -299,14 +311,13 @@ def status_cmd(store: StoreOpt = None) -> None:
         console.print("  capture backlog: none")
         return
     table = Table(header_style="bold cyan", title="capture backlog")
-    for column in ("run", "entries", "acknowledged", "pending records", "writer"):
+    for column in ("run", "pending records", "journal", "writer"):
         table.add_column(column)
     for journal in found:
         st = journal.status()
         writer = f"live (pid {st.owner_pid})" if st.owner_alive else "gone: run provkb sync"
-        table.add_row(
-            st.run_id, str(st.entries), str(st.acknowledged), str(st.pending_records), writer
-        )
+        for run, records in sorted(st.pending_by_run.items()) or [("-", 0)]:
+            table.add_row(run, str(records), st.name, writer)
     console.print(table)
 
 
@@ -335,9 +346,9 @@ def sync_cmd(
     records = sum(r.records for r in reports)
     for report in reports:
         if report.skipped_live:
-            console.print(f"  {report.run_id}: skipped (its training process is still writing)")
+            console.print(f"  {report.name}: skipped (its training process is still writing)")
         else:
-            console.print(f"  {report.run_id}: {report.batches} batches, {report.records} records")
+            console.print(f"  {report.name}: {report.batches} batches, {report.records} records")
     elapsed = time.monotonic() - started
     console.print(f"replayed {records} records from {len(reports)} journal(s) in {elapsed:.2f} s")
 

@@ -60,7 +60,7 @@ def _configurations(keras) -> list[tuple[str, Any, list]]:
     return [
         (
             "sgd-step-decay",
-            keras.optimizers.SGD(learning_rate=INITIAL_LR * 5, momentum=0.9),
+            keras.optimizers.SGD(learning_rate=INITIAL_LR, momentum=0.9),
             [keras.callbacks.LearningRateScheduler(_step_decay)],
         ),
         (
@@ -185,7 +185,9 @@ def _report(kb, result: DemoResult, epochs: int, console: Console) -> None:
 
     console.print("\n[bold]Runs[/] (provkb query runs)")
     runs = registry.run(kb, "runs", experiment=DEMO_EXPERIMENT, limit=20)
-    print_rows(runs.columns, runs.rows, OutputFormat.table)
+    shown = ["runId", "name", "status", "optimizer", "learning_rate", "epochsCompleted"]
+    shown += ["val_loss", "val_accuracy", "best_val_accuracy"]
+    print_rows([c for c in shown if c in runs.columns], runs.rows, OutputFormat.table)
 
     console.print(
         f"\n[bold]seed-q1[/]: loss and val_loss at epoch {epochs} per optimizer, runs with "
@@ -194,13 +196,16 @@ def _report(kb, result: DemoResult, epochs: int, console: Console) -> None:
     q1 = registry.run(kb, "seed-q1", epoch=epochs, learning_rate=INITIAL_LR)
     print_rows(q1.columns, q1.rows, OutputFormat.table)
 
-    console.print(f"\n[bold]lineage[/] of the best model (run {result.best_run})")
+    console.print(f"\n[bold]lineage[/] of the best model (run {result.best_run}), by kind")
     lineage = registry.run(kb, "lineage", run=result.best_run)
-    print_rows(lineage.columns, lineage.rows[:25], OutputFormat.table)
-    if len(lineage.rows) > 25:
-        console.print(f"[dim]... {len(lineage.rows) - 25} more rows[/]")
+    print_rows(*_lineage_summary(lineage.rows), OutputFormat.table)
 
-    store_flag = f" --store {result.store_home}" if result.store_home else ""
+    default_home = resolve_settings().home
+    store_flag = (
+        f" --store {result.store_home}"
+        if result.store_home and result.store_home != default_home
+        else ""
+    )
     console.print(
         f"\n[bold green]Done in {result.seconds:.0f} s.[/] Next:\n"
         f"  provkb query --list{store_flag}\n"
@@ -213,3 +218,25 @@ def _report(kb, result: DemoResult, epochs: int, console: Console) -> None:
         f"  provkb export --run {result.best_run} -o best-run.svg{store_flag}\n"
         f"  provkb server stop{store_flag}"
     )
+
+
+def _lineage_summary(rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Lineage rows grouped by PROV kind and label: how many, and a few names."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        key = (row.get("kind") or "", row.get("label") or "")
+        name = row.get("name")
+        value = row.get("value")
+        shown = f"{name}={value}" if name is not None and value is not None else str(name or "")
+        groups.setdefault(key, []).append(shown)
+    summary = [
+        {
+            "kind": kind,
+            "label": label,
+            "count": len(names),
+            "examples": ", ".join(sorted(n for n in names if n)[:4])
+            + (" ..." if len(names) > 4 else ""),
+        }
+        for (kind, label), names in sorted(groups.items())
+    ]
+    return ["kind", "label", "count", "examples"], summary

@@ -1,4 +1,4 @@
-"""A durable local journal of provenance batches, one file per run.
+"""A durable local journal of provenance batches, one file per writer (process).
 
 Every batch is appended (and flushed to the OS) before it is sent, so a store that is
 down, or a training process killed with SIGKILL, loses nothing already handed over.
@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..ontology import Prop
 from .records import GraphBatch, batch_from_dict, batch_to_dict
 
 JOURNAL_DIR = "journal"
@@ -28,31 +29,35 @@ def journal_folder(home: Path) -> Path:
 class JournalStatus:
     """The backlog of one journal."""
 
-    run_id: str
+    name: str
     path: Path
     entries: int
     acknowledged: int
     pending_records: int
+    pending_by_run: dict[str, int]
     owner_pid: int | None
     owner_alive: bool
 
 
 class Journal:
-    """Append-only JSON-lines journal of one run's batches, with an acknowledgement mark."""
+    """Append-only JSON-lines journal of batches, with an acknowledgement mark.
 
-    def __init__(self, folder: Path, run_id: str) -> None:
+    Each entry lists the runs its records belong to, so the backlog shows per run.
+    """
+
+    def __init__(self, folder: Path, name: str) -> None:
         self.folder = Path(folder)
-        self.run_id = run_id
+        self.name = name
         self._handle = None
         self._seq: int | None = None
 
     @property
     def path(self) -> Path:
-        return self.folder / f"{self.run_id}.jsonl"
+        return self.folder / f"{self.name}.jsonl"
 
     @property
     def ack_path(self) -> Path:
-        return self.folder / f"{self.run_id}.ack"
+        return self.folder / f"{self.name}.ack"
 
     def _open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -60,7 +65,7 @@ class Journal:
         self._seq = 0 if fresh else self._last_seq()
         self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
         if fresh:
-            self._handle.write(json.dumps({"run": self.run_id, "pid": os.getpid()}) + "\n")
+            self._handle.write(json.dumps({"journal": self.name, "pid": os.getpid()}) + "\n")
             self._handle.flush()
 
     def append(self, batch: GraphBatch) -> int:
@@ -69,7 +74,10 @@ class Journal:
             self._open()
         assert self._seq is not None and self._handle is not None
         self._seq += 1
-        line = json.dumps({"seq": self._seq, "n": len(batch), "batch": batch_to_dict(batch)})
+        runs = sorted({str(n.props[Prop.RUN_ID]) for n in batch.nodes if Prop.RUN_ID in n.props})
+        line = json.dumps(
+            {"seq": self._seq, "n": len(batch), "runs": runs, "batch": batch_to_dict(batch)}
+        )
         self._handle.write(line + "\n")
         self._handle.flush()  # in the OS page cache: survives the process being killed
         return self._seq
@@ -86,8 +94,8 @@ class Journal:
         except (OSError, ValueError):
             return 0
 
-    def entries(self) -> Iterator[tuple[int, int, dict]]:
-        """(seq, records, batch dict) of every complete entry; a torn last line is skipped."""
+    def entries(self) -> Iterator[tuple[int, int, dict, list[str]]]:
+        """(seq, records, batch dict, runs) of every complete entry; a torn line is skipped."""
         try:
             handle = open(self.path, encoding="utf-8")  # noqa: SIM115
         except FileNotFoundError:
@@ -99,18 +107,18 @@ class Journal:
                 except ValueError:
                     continue  # a line cut short by a kill
                 if "seq" in data:
-                    yield data["seq"], data.get("n", 0), data["batch"]
+                    yield data["seq"], data.get("n", 0), data["batch"], data.get("runs", [])
 
     def pending(self) -> Iterator[tuple[int, GraphBatch]]:
         """Entries not yet acknowledged, in order."""
         done = self.acknowledged()
-        for seq, _, data in self.entries():
+        for seq, _, data, _ in self.entries():
             if seq > done:
                 yield seq, batch_from_dict(data)
 
     def _last_seq(self) -> int:
         last = 0
-        for seq, _, _ in self.entries():
+        for seq, *_ in self.entries():
             last = max(last, seq)
         return last
 
@@ -125,12 +133,18 @@ class Journal:
         done = self.acknowledged()
         entries = list(self.entries())
         pid = self.owner_pid()
+        by_run: dict[str, int] = {}
+        for seq, n, _, runs in entries:
+            if seq > done:
+                for run in runs or ["(no run)"]:
+                    by_run[run] = by_run.get(run, 0) + n
         return JournalStatus(
-            run_id=self.run_id,
+            name=self.name,
             path=self.path,
             entries=len(entries),
             acknowledged=done,
-            pending_records=sum(n for seq, n, _ in entries if seq > done),
+            pending_records=sum(n for seq, n, _, _ in entries if seq > done),
+            pending_by_run=by_run,
             owner_pid=pid,
             owner_alive=pid is not None and pid != os.getpid() and _alive(pid),
         )
@@ -168,7 +182,7 @@ def journals(folder: Path) -> list[Journal]:
 class ReplayReport:
     """What one replay sent."""
 
-    run_id: str
+    name: str
     batches: int = 0
     records: int = 0
     removed: bool = False
@@ -177,7 +191,7 @@ class ReplayReport:
 
 def replay(store, journal: Journal, remove_when_done: bool = True) -> ReplayReport:
     """Send a journal's unacknowledged entries to `store`, in order, acknowledging each."""
-    report = ReplayReport(journal.run_id)
+    report = ReplayReport(journal.name)
     for seq, batch in journal.pending():
         store.write(batch)
         journal.acknowledge(seq)
@@ -196,7 +210,7 @@ def sync(store, folder: Path, include_live: bool = False) -> list[ReplayReport]:
     for journal in journals(folder):
         status = journal.status()
         if status.owner_alive and not include_live:
-            reports.append(ReplayReport(journal.run_id, skipped_live=True))
+            reports.append(ReplayReport(journal.name, skipped_live=True))
             continue
         reports.append(replay(store, journal, remove_when_done=not status.owner_alive))
     return reports

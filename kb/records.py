@@ -37,6 +37,8 @@ def encode_value(value: Any) -> Primitive | list[Primitive] | None:
         except (TypeError, ValueError):
             pass
     if isinstance(value, list | tuple):
+        if not value:
+            return []
         items = [encode_value(v) for v in value]
         kinds = {type(v) for v in items}
         if items and len(kinds) == 1 and kinds <= {str, int, float, bool}:

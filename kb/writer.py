@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..errors import ProvKBError
+from ..errors import StoreUnavailable
 from .journal import Journal
 from .records import GraphBatch
 from .store import Store
@@ -33,6 +33,7 @@ class WriterStats:
     submitted: int = 0
     written: int = 0
     dropped: int = 0
+    rejected: int = 0  # refused by the store (malformed), not retried
     failures: int = 0
     last_error: str | None = None
 
@@ -90,6 +91,8 @@ class BackgroundWriter:
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything submitted is written; False on timeout or while unreachable."""
+        if self._thread is None:  # closed or never started: nothing will send
+            return not (self._backlog_size or self._in_flight)
         deadline = time.monotonic() + timeout
         self._retry_at = 0.0  # try again now
         with self._idle:
@@ -186,17 +189,39 @@ class BackgroundWriter:
         merged = GraphBatch.concat(batch for _, batch in pending)
         try:
             self.store.write(merged)
-        except ProvKBError as exc:
+        except StoreUnavailable as exc:
             self._on_failure(exc)
             return
-        except Exception as exc:  # never let the thread die
-            self._on_failure(exc)
+        except Exception:  # a batch the store refuses: find it, keep the rest flowing
+            self._send_one_by_one(pending)
             return
-        self._acknowledge(max(seq for seq, _ in pending))
+        self._done(pending, written=len(merged))
+
+    def _send_one_by_one(self, pending: list[tuple[int, GraphBatch]]) -> None:
+        """Write batches singly; drop (with a warning) those the store refuses outright."""
+        sent: list[tuple[int, GraphBatch]] = []
+        written = 0
+        for seq, batch in pending:
+            try:
+                self.store.write(batch)
+                written += len(batch)
+            except StoreUnavailable as exc:
+                self._on_failure(exc)
+                break
+            except Exception as exc:  # permanent: retrying cannot help
+                self.stats.rejected += len(batch)
+                self.stats.last_error = str(exc)
+                log.warning("provkb: the store refused %d records: %s", len(batch), exc)
+            sent.append((seq, batch))
+        if sent:
+            self._done(sent, written=written)
+
+    def _done(self, sent: list[tuple[int, GraphBatch]], written: int) -> None:
+        self._acknowledge(max(seq for seq, _ in sent))
         with self._idle:
-            del self._backlog[: len(pending)]
-            self._backlog_size -= len(merged)
-            self.stats.written += len(merged)
+            del self._backlog[: len(sent)]
+            self._backlog_size -= sum(len(b) for _, b in sent)
+            self.stats.written += written
             self._backoff = 0.5
             self._idle.notify_all()
 

@@ -16,6 +16,19 @@ from provkb.kb.store import Store
 ENGINES = ["embedded"] + (["neo4j"] if os.environ.get("NEO4J_URI") else [])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Default store folder (journals, settings) for the session: never the checkout."""
+    home = tmp_path_factory.mktemp("provkb-default-home")
+    previous = os.environ.get("PROVKB_HOME")
+    os.environ["PROVKB_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("PROVKB_HOME", None)
+    else:
+        os.environ["PROVKB_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def embedded_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A store folder whose embedded server runs for the whole session."""

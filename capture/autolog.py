@@ -1,0 +1,180 @@
+"""One line in a script records every fit and evaluate: `provkb.autolog()`.
+
+Patches `keras.Model.fit` (adds a `ProvenanceCallback` unless the call has one, and
+hands it the real arguments) and `keras.Model.evaluate` (records an Evaluation of the
+model's last run). `autolog(disable=True)` restores Keras.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+
+from . import fit_context, sink
+from .callback import ProvenanceCallback, callback_for
+from .safety import WarnOnce
+
+_PATCHED = ("fit", "evaluate")
+
+
+@dataclass(frozen=True)
+class _Config:
+    experiment: str
+    store: sink.StoreLike
+    person: str | None
+    project: str | None
+
+
+@dataclass
+class _State:
+    config: _Config
+    originals: dict[str, tuple[bool, Callable[..., Any]]]  # name -> (own attribute?, function)
+
+
+_lock = threading.Lock()
+_state: _State | None = None
+_warn = WarnOnce()
+
+
+def autolog(
+    experiment: str = "default",
+    store: sink.StoreLike = None,
+    person: str | None = None,
+    disable: bool = False,
+    project: str | None = None,
+) -> None:
+    """Record every `fit` and `evaluate` of Keras models from now on (or stop: `disable`)."""
+    global _state
+    with _lock:
+        if disable:
+            if _state is not None:
+                _restore(_state)
+                _state = None
+            return
+        config = _Config(experiment, store, person, project)
+        if _state is not None:
+            _state.config = config
+            return
+        model_class = keras.Model
+        originals = {
+            name: (name in vars(model_class), getattr(model_class, name)) for name in _PATCHED
+        }
+        _state = _State(config, originals)
+        model_class.fit = _patched_fit(originals["fit"][1])
+        model_class.evaluate = _patched_evaluate(originals["evaluate"][1])
+
+
+def is_enabled() -> bool:
+    return _state is not None
+
+
+def _restore(state: _State) -> None:
+    for name, (own, function) in state.originals.items():
+        if own:
+            setattr(keras.Model, name, function)
+        elif name in vars(keras.Model):
+            delattr(keras.Model, name)
+
+
+def _flat(callbacks: Any) -> list[Any]:
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, list | tuple):
+        return list(callbacks)
+    return [callbacks]
+
+
+def _patched_fit(original: Callable[..., Any]) -> Callable[..., Any]:
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        state = _state
+        callback = None
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            if state is not None:
+                callback = _prepare_fit(self, bound.arguments, state.config, sys._getframe(1))
+            args, kwargs = bound.args[1:], bound.kwargs
+        except Exception as exc:
+            _warn("provkb: autolog could not prepare fit (%s); training without it", exc, exc=exc)
+            callback = None
+        try:
+            return original(self, *args, **kwargs)
+        except BaseException as exc:
+            if callback is not None:
+                callback.record_failure(exc)
+            raise
+
+    return fit
+
+
+def _prepare_fit(
+    model: Any, arguments: dict[str, Any], config: _Config, caller: Any
+) -> ProvenanceCallback:
+    given = arguments.get("callbacks")
+    in_list = given.callbacks if isinstance(given, keras.callbacks.CallbackList) else None
+    callbacks = list(in_list) if in_list is not None else _flat(given)
+    callback = next((c for c in callbacks if isinstance(c, ProvenanceCallback)), None)
+    if callback is None:
+        callback = ProvenanceCallback(
+            experiment=config.experiment,
+            store=config.store,
+            person=config.person,
+            project=config.project,
+        )
+        callbacks.append(callback)
+        if in_list is not None:
+            in_list.append(callback)
+            callback.set_model(model)
+            callback.set_params(given.params)
+        else:
+            arguments["callbacks"] = callbacks
+    callback._pending_fit = fit_context.from_call(
+        arguments, fit_context.FIT_ARGUMENTS, callbacks, caller
+    )
+    return callback
+
+
+def _patched_evaluate(original: Callable[..., Any]) -> Callable[..., Any]:
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def evaluate(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("_use_cached_eval_dataset"):  # validation inside fit
+            return original(self, *args, **kwargs)
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            _prepare_evaluate(self, bound.arguments, sys._getframe(1))
+            args, kwargs = bound.args[1:], bound.kwargs
+        except Exception as exc:
+            _warn("provkb: autolog could not prepare evaluate (%s)", exc, exc=exc)
+        return original(self, *args, **kwargs)
+
+    return evaluate
+
+
+def _prepare_evaluate(model: Any, arguments: dict[str, Any], caller: Any) -> None:
+    given = arguments.get("callbacks")
+    if isinstance(given, keras.callbacks.CallbackList):
+        return
+    callbacks = _flat(given)
+    callback = next((c for c in callbacks if isinstance(c, ProvenanceCallback)), None)
+    if callback is None:
+        callback = callback_for(model)
+        if callback is None or callback._in_fit:
+            return
+        callbacks.append(callback)
+        arguments["callbacks"] = callbacks
+    callback._pending_eval = fit_context.from_call(
+        arguments, fit_context.EVALUATE_ARGUMENTS, callbacks, caller
+    )

@@ -1,0 +1,221 @@
+"""Describe a Keras model: layers, parameters, weights hash, plan and hyperparameters."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .facts import Hyperparameter, Layer, Model, Plan, Source
+
+OPTIMIZER = "optimizer"  # hyperparameter: the optimizer's configured name ("adam")
+OPTIMIZER_CLASS = "optimizer_class"  # its class ("Adam")
+LEARNING_RATE = "learning_rate"
+LEARNING_RATE_SCHEDULE = "learning_rate_schedule"
+
+
+def _scalar(value: Any) -> Any:
+    """A Python scalar from a variable, tensor or numpy value (else `value` unchanged)."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    try:
+        if callable(getattr(value, "numpy", None)):  # variables and eager tensors
+            arr = np.asarray(value.numpy())
+        else:
+            import keras
+
+            arr = np.asarray(keras.ops.convert_to_numpy(value))
+    except Exception:
+        return value
+    if arr.ndim != 0:
+        return value
+    item = arr.item()
+    return float(item) if isinstance(item, float) else item
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _name_of(value: Any) -> Any:
+    """A readable name for a loss/metric given as string, serialized dict or object."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Mapping):
+        if "class_name" in value:
+            config = value.get("config")
+            if isinstance(config, Mapping) and isinstance(config.get("name"), str):
+                return config["name"]
+            return value["class_name"]
+        return {str(k): _name_of(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_name_of(v) for v in value]
+    return getattr(value, "name", None) or getattr(value, "__name__", None) or type(value).__name__
+
+
+def _activation_name(fn: Any) -> str | None:
+    if fn is None:
+        return None
+    return getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def _count(layer: Any) -> int | None:
+    try:
+        return int(layer.count_params())
+    except Exception:  # not built
+        return None
+
+
+def _output_shape(layer: Any) -> tuple[int | None, ...] | None:
+    try:
+        shape = layer.output.shape
+        return tuple(None if d is None else int(d) for d in shape)
+    except Exception:
+        return None
+
+
+def describe_layer(index: int, layer: Any) -> Layer:
+    kernel = getattr(layer, "kernel_size", None)
+    rate = getattr(layer, "rate", None)
+    units = getattr(layer, "units", None)
+    filters = getattr(layer, "filters", None)
+    return Layer(
+        index=index,
+        name=layer.name,
+        class_name=type(layer).__name__,
+        params=_count(layer),
+        activation=_activation_name(getattr(layer, "activation", None)),
+        units=units if _is_number(units) else None,
+        filters=filters if _is_number(filters) else None,
+        kernel_size=tuple(int(k) for k in kernel) if isinstance(kernel, Iterable) else None,
+        rate=float(rate) if _is_number(rate) else None,
+        output_shape=_output_shape(layer),
+    )
+
+
+def describe_model(model: Any) -> Model:
+    layers = tuple(describe_layer(i, layer) for i, layer in enumerate(model.layers))
+    try:
+        trainable = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+    except Exception:
+        trainable = None
+    return Model(model.name, type(model).__name__, _count(model), trainable, layers)
+
+
+def weights_sha256(model: Any) -> str:
+    """sha256 over every weight (dtype, shape and bytes, in order)."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        arr = np.ascontiguousarray(weight)
+        digest.update(f"{arr.dtype.str}{arr.shape}".encode())
+        digest.update(arr.data if arr.size else b"")
+    return digest.hexdigest()
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _safe(fn: Any) -> Any:
+    try:
+        return fn()
+    except Exception:
+        return None
+
+
+def plan(model: Any) -> Plan:
+    """The model, optimizer and compile configurations as JSON."""
+    import keras
+
+    optimizer = getattr(model, "optimizer", None)
+    return Plan(
+        model_config=_json(_safe(model.get_config)),
+        optimizer_config=_json(
+            _safe(lambda: keras.saving.serialize_keras_object(optimizer)) if optimizer else None
+        ),
+        compile_config=_json(_safe(model.get_compile_config)),
+    )
+
+
+def _learning_rate_schedule(optimizer: Any) -> Any:
+    import keras
+
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return schedule
+    return None
+
+
+def learning_rate_schedule_name(optimizer: Any) -> str | None:
+    """Class name of the optimizer's learning-rate schedule, if it has one."""
+    schedule = _learning_rate_schedule(optimizer)
+    return type(schedule).__name__ if schedule is not None else None
+
+
+def live_value(optimizer: Any, key: str) -> Any:
+    """The current value of an optimizer hyperparameter (the learning rate from its variable)."""
+    return _scalar(getattr(optimizer, key))
+
+
+def optimizer_hyperparameters(optimizer: Any) -> list[Hyperparameter]:
+    """Every key of `optimizer.get_config()`; numeric live ones are tracked."""
+    config = dict(optimizer.get_config())
+    out = [
+        Hyperparameter(OPTIMIZER, config.pop("name", None), Source.OPTIMIZER),
+        Hyperparameter(OPTIMIZER_CLASS, type(optimizer).__name__, Source.OPTIMIZER),
+    ]
+    schedule = _learning_rate_schedule(optimizer)
+    if schedule is not None:
+        out.append(
+            Hyperparameter(
+                LEARNING_RATE_SCHEDULE, _json(config.get(LEARNING_RATE)), Source.OPTIMIZER
+            )
+        )
+    for key, value in config.items():
+        live = _safe(lambda k=key: live_value(optimizer, k)) if hasattr(optimizer, key) else None
+        tracked = _is_number(live)
+        if tracked:
+            value = live
+        elif isinstance(value, Mapping | list | tuple):
+            value = _json(value)
+        out.append(Hyperparameter(key, value, Source.OPTIMIZER, tracked=tracked))
+    return out
+
+
+def read_tracked(optimizer: Any, names: Iterable[str]) -> dict[str, Any]:
+    """The current values of tracked optimizer hyperparameters."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = live_value(optimizer, name)
+        except Exception:
+            continue
+    return out
+
+
+def compile_hyperparameters(model: Any) -> list[Hyperparameter]:
+    """Loss, metrics and the other compile() arguments."""
+    config = _safe(model.get_compile_config) or {}
+    out = []
+    for key in (
+        "loss",
+        "metrics",
+        "loss_weights",
+        "weighted_metrics",
+        "run_eagerly",
+        "steps_per_execution",
+        "jit_compile",
+    ):
+        value = _name_of(config.get(key))
+        if value is None and key == "loss":
+            value = _name_of(getattr(model, "loss", None))
+        if value is not None:
+            if isinstance(value, Mapping):
+                value = _json(value)
+            out.append(Hyperparameter(key, value, Source.COMPILE))
+    return out

@@ -1,0 +1,51 @@
+"""Capture must never break training: hooks swallow their own errors (warned once)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+log = logging.getLogger("provkb")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class WarnOnce:
+    """Logs the first problem as a warning and the following ones at debug level."""
+
+    def __init__(self) -> None:
+        self.warned = False
+
+    def __call__(self, message: str, *args: Any, exc: BaseException | None = None) -> None:
+        if not self.warned:
+            self.warned = True
+            log.warning(message, *args)
+            if exc is not None:
+                log.debug("provkb: details", exc_info=exc)
+        else:
+            log.debug(message, *args, exc_info=exc)
+
+
+def guarded(method: F) -> F:
+    """Run a hook; any exception is reported through `self._warn` and swallowed."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                self._warn(
+                    "provkb: capture failed in %s (%s: %s); training continues, "
+                    "provenance may be incomplete",
+                    method.__name__,
+                    type(exc).__name__,
+                    exc,
+                    exc=exc,
+                )
+            return None
+
+    return wrapper  # type: ignore[return-value]
