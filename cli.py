@@ -368,6 +368,16 @@ def demo_cmd(
         raise _fail(str(exc)) from exc
 
 
+def _register_commands() -> None:
+    from . import cli_steering, cli_study, cli_ui
+
+    for module in (cli_steering, cli_study, cli_ui):
+        module.register(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Console entry point."""
     try:
