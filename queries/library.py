@@ -9,12 +9,15 @@ Every text sticks to the Cypher subset that runs unchanged, with the same rows, 
 Neo4j 5 and on ArcadeDB's openCypher: parameters everywhere, OPTIONAL MATCH, `EXISTS {}`,
 bounded variable-length paths, dynamic property access `n[$key]`, aggregation in WITH,
 and an explicit ORDER BY with full tie-breaking on every query. No `id(n)`, APOC,
-`elementId` parsing or inline `collect(x)[a..b]`.
+`elementId` parsing or inline `collect(x)[a..b]`. Series (moving averages) are built
+with pattern comprehensions, list comprehensions, slices and `reduce`, and put in order
+by computed ranks, never by relying on the order rows reach an aggregation.
 """
 
 from __future__ import annotations
 
 from ..ontology import (
+    ACTIVITY,
     DATASET,
     ENTITY,
     EPOCH,
@@ -26,6 +29,9 @@ from ..ontology import (
     MODEL,
     RELATIONS,
     SCRIPT,
+    STEERING_ACTION,
+    STEERING_REQUEST,
+    STUDY,
     TRAINING_RUN,
     USED,
     WAS_GENERATED_BY,
@@ -476,6 +482,271 @@ RUNS_USING = NamedQuery(
     constants=_constants("kindLabels"),
 )
 
+# -- steering: what people changed and what followed (docs/graph-model.md, "Steering",
+# "Studies") -------------------------------------------------------------------------
+
+
+class Steer:
+    """Property names of steering requests and actions, studies and their iterations."""
+
+    REQUEST_ID = "requestId"
+    ACTION = "action"
+    REQUESTED_VALUE = "requestedValue"
+    REASON = "reason"
+    NOTE = "note"
+    PERSON = "person"
+    REQUESTED_AT = "requestedAtTime"
+    STATUS_REASON = "statusReason"
+    APPLIED_EPOCH = "appliedEpoch"
+    STUDY = "study"
+    ITERATION = "iteration"  # of an iteration run (1-based); of a queue edit: iterations done
+    ITEM_ID = "itemId"
+    GAIN = "gain"
+    BEFORE = "before"  # of a queue edit (JSON)
+    AFTER = "after"
+
+
+_STUDY, _ACTION, _REQUEST = STUDY.label, STEERING_ACTION.label, STEERING_REQUEST.label
+_ITER, _GAIN, _ITEM = Steer.ITERATION, Steer.GAIN, Steer.ITEM_ID
+
+# Where a steering action sits on its series: a run's action at its `epoch`, a queue
+# edit at `iteration + 1` (the first iteration it affects). A run action has no
+# iteration and a queue edit no epoch, so one coalesce serves both.
+_AT_A = f"coalesce(a.{_EPOCH_NO}, a.{_ITER} + 1)"
+_AT_B = f"coalesce(b.{_EPOCH_NO}, b.{_ITER} + 1)"
+_B_STARTED, _A_STARTED = f"coalesce(b.{_STARTED}, '')", f"coalesce(a.{_STARTED}, '')"
+# Action b comes after action a: later on the series, then started later, then larger id.
+_B_AFTER_A = (
+    f"({_AT_B} > {_AT_A} OR ({_AT_B} = {_AT_A} AND ({_B_STARTED} > {_A_STARTED}\n"
+    f"       OR ({_B_STARTED} = {_A_STARTED} AND b.{_ID} > a.{_ID}))))"
+)
+
+
+def _find_run_optional(param: str = "run") -> str:
+    """Like `_find_run`, but one row with `r` null when `$param` is null or unknown."""
+    exact = f"r.{_RUN_ID} = ${param} OR r.{_ID} = ${param}"
+    return (
+        f"OPTIONAL MATCH (r:{_RUN})\n"
+        f"WHERE ${param} IS NOT NULL AND ({exact} OR r.{_NAME} = ${param})\n"
+        f"WITH r ORDER BY CASE WHEN {exact} THEN 0 ELSE 1 END, "
+        f"coalesce(r.{_STARTED}, '') DESC, r.{_RUN_ID} LIMIT 1"
+    )
+
+
+def _find_study_optional(param: str = "study") -> str:
+    """`s`: the study named `$param` (name or node id); null when not given or unknown."""
+    return (
+        f"OPTIONAL MATCH (s:{_STUDY})\n"
+        f"WHERE ${param} IS NOT NULL AND (s.{_ID} = ${param} OR s.{_NAME} = ${param})"
+    )
+
+
+# The series of a run (its epoch metrics' `$metric`, by epoch) or of a study (its
+# iteration runs' gain, by iteration), as `xs` (epochs or iterations) and `ys` (values)
+# in order, with `src` the run or study node. Points whose value is missing or NaN
+# (`y = y` is false for NaN and null) are left out. The points are ranked by x (the
+# node id breaks ties) and put in rank order, so no engine's row order matters.
+# ArcadeDB reads a pattern comprehension on a null node as unbound (it matched every
+# run's epochs), hence the CASE around each comprehension.
+_SERIES = f"""{_find_run_optional()}
+{_find_study_optional()}
+WITH r, s WHERE r IS NOT NULL OR s IS NOT NULL
+WITH coalesce(r, s) AS src, CASE WHEN r IS NOT NULL
+     THEN [(r)<-[:{_INFORMED}]-(e:{_EPOCH})<-[:{_GEN}]-(m:{_METRICS})
+       WHERE m[$metric] = m[$metric] | {{x: e.{_EPOCH_NO}, y: m[$metric], tie: m.{_ID}}}]
+     ELSE [(it:{_RUN})-[:{_INFORMED}]->(s)
+       WHERE it.{_GAIN} = it.{_GAIN} AND it.{_ITER} IS NOT NULL
+       | {{x: it.{_ITER}, y: it.{_GAIN}, tie: it.{_ID}}}] END AS raw
+WITH src, [p IN raw | {{x: p.x, y: p.y,
+     rank: size([q IN raw WHERE q.x < p.x OR (q.x = p.x AND q.tie < p.tie)])}}] AS ranked
+WITH src, [i IN range(0, size(ranked) - 1) | [p IN ranked WHERE p.rank = i][0]] AS pts
+WITH src, [p IN pts | p.x] AS xs, [p IN pts | p.y] AS ys"""
+
+
+def _mean(values: str) -> str:
+    """The mean of a list expression (null when it is empty)."""
+    return (
+        f"CASE WHEN size({values}) = 0 THEN null "
+        f"ELSE reduce(t = 0.0, y IN {values} | t + y) / size({values}) END"
+    )
+
+
+# Windows of the point at index i (0-based, i >= 2k - 1): the k points ending at i and
+# the k points before them.
+_AFTER = "ys[i - $k + 1..i + 1]"
+_BEFORE = "ys[i - 2 * $k + 1..i - $k + 1]"
+
+_ACTION_COLUMNS = (
+    f"a.{Steer.ACTION} AS action, a.{Prop.HYPERPARAMETER} AS hyperparameter, "
+    f"a.{_ITEM} AS itemId,\n"
+    f"       coalesce(a.{Prop.OLD_VALUE}, a.{Steer.BEFORE}) AS oldValue, "
+    f"coalesce(a.{Prop.NEW_VALUE}, a.{Steer.AFTER}) AS newValue,\n"
+    f"       a.{Steer.PERSON} AS person, a.{Steer.REASON} AS reason"
+)
+
+_SOURCE_PARAMS = (
+    Param("run", str, help="run id, run node id or run name (newest); or give study"),
+    Param("study", str, help="study name or node id (series: its iterations' gain); or give run"),
+    Param(
+        "metric",
+        str,
+        default=_VA,
+        help="epoch metric key of the run's series (a study's series is its gain)",
+    ),
+    Param("k", int, default=5, minimum=1, help="points per moving-average window"),
+)
+
+GAIN_CHANGES = NamedQuery(
+    name="gain-changes",
+    summary="Where a run's metric (or a study's gain) changed, and the steering before it.",
+    description=(
+        "The series is the run's epoch metric `metric` by epoch, or the study's iteration "
+        "gain by iteration; give exactly one of run and study. Points whose value is "
+        "missing or NaN are skipped (windows count the points present). For each point t "
+        "with 2k points up to it, avgAfter is the mean of the k points ending at t, "
+        "avgBefore the mean of the k points before those, delta = avgAfter - avgBefore. "
+        "A change is a maximal run of consecutive points whose |delta| >= threshold with "
+        "the same sign; each change gives one row, its point with the largest |delta| "
+        "(the earliest among equals). `at` is the first point of that after-window (epoch "
+        "or iteration). The action columns describe the latest SteeringAction of the "
+        "run (epoch <= at) or study (queue edit with iteration + 1 <= at), ties to the "
+        "latest startedAtTime, then id; nulls when none. A queue edit's before/after "
+        "show as oldValue/newValue, its item as itemId. Ordered by at."
+    ),
+    cypher=_text(
+        f"""
+        {_SERIES}
+        WITH src, xs, ys, [i IN range(0, size(ys) - 1) | CASE WHEN i < 2 * $k - 1 THEN null
+             ELSE reduce(t = 0.0, y IN {_AFTER} | t + y) / $k
+                  - reduce(t = 0.0, y IN {_BEFORE} | t + y) / $k END] AS ds
+        UNWIND range(2 * $k - 1, size(ys) - 1) AS i
+        WITH src, xs, ys, ds, i WHERE abs(ds[i]) >= $threshold
+        WITH src, xs, ys, ds, i,
+             [d IN ds | d IS NOT NULL AND abs(d) >= $threshold AND (d > 0) = (ds[i] > 0)] AS same
+        WITH src, xs, ys, ds, i,
+             coalesce([j IN range(0, i) WHERE NOT same[j]][-1], -1) + 1 AS lo,
+             coalesce([j IN range(i, size(ds) - 1) WHERE NOT same[j]][0], size(ds)) - 1 AS hi
+        WHERE none(j IN range(lo, hi)
+                   WHERE abs(ds[j]) > abs(ds[i]) OR (abs(ds[j]) = abs(ds[i]) AND j < i))
+        WITH src, xs[i - $k + 1] AS at, reduce(t = 0.0, y IN {_BEFORE} | t + y) / $k AS avgBefore,
+             reduce(t = 0.0, y IN {_AFTER} | t + y) / $k AS avgAfter, ds[i] AS delta
+        OPTIONAL MATCH (a:{_ACTION})-[:{_INFORMED}]->(src)
+        WHERE {_AT_A} <= at AND NOT EXISTS {{
+          MATCH (b:{_ACTION})-[:{_INFORMED}]->(src)
+          WHERE {_AT_B} <= at AND {_B_AFTER_A}
+        }}
+        RETURN at, avgBefore, avgAfter, delta, a.{_ID} AS actionId,
+               {_ACTION_COLUMNS},
+               {_AT_A} AS actionAt
+        ORDER BY at
+        """
+    ),
+    params=(
+        *_SOURCE_PARAMS,
+        Param("threshold", float, default=0.05, minimum=0, help="smallest |delta| reported"),
+    ),
+    chart=ChartHint("bar", "at", ("delta",)),
+)
+
+STEERING_IMPACT = NamedQuery(
+    name="steering-impact",
+    summary="For each steering action of a run (or study): the moving average before and after it.",
+    description=(
+        "The series is the run's epoch metric `metric` by epoch, or the study's iteration "
+        "gain by iteration; give exactly one of run and study. Points whose value is "
+        "missing or NaN are skipped. For each SteeringAction of the run (at its epoch) or "
+        "queue edit of the study (at its iteration + 1, the first iteration it affects): "
+        "avgBefore is the mean of the last k points before `at`, avgAfter the mean of the "
+        "first k points from `at` on, delta = avgAfter - avgBefore; pointsBefore and "
+        "pointsAfter count the points averaged (fewer than k near the ends; 0 gives a null "
+        "mean). Ordered by at, then actionId."
+    ),
+    cypher=_text(
+        f"""
+        {_SERIES}
+        MATCH (a:{_ACTION})-[:{_INFORMED}]->(src)
+        WITH a, {_AT_A} AS at, xs, ys
+        WITH a, at, ys, size([x IN xs WHERE x < at]) AS n
+        WITH a, at, ys[CASE WHEN n > $k THEN n - $k ELSE 0 END..n] AS ysBefore,
+             ys[n..n + $k] AS ysAfter
+        WITH a, at, ysBefore, ysAfter, {_mean("ysBefore")} AS avgBefore,
+             {_mean("ysAfter")} AS avgAfter
+        RETURN a.{_ID} AS actionId, at, {_ACTION_COLUMNS},
+               avgBefore, avgAfter, avgAfter - avgBefore AS delta,
+               size(ysBefore) AS pointsBefore, size(ysAfter) AS pointsAfter
+        ORDER BY at, actionId
+        """
+    ),
+    params=_SOURCE_PARAMS,
+    chart=ChartHint("bar", "at", ("avgBefore", "avgAfter")),
+)
+
+STEERING_HISTORY = NamedQuery(
+    name="steering-history",
+    summary="Who asked for what, when and why, and whether it was applied or rejected.",
+    description=(
+        "One row per SteeringRequest (kind `request`): of the run when `run` is given; "
+        "else of the study's iteration runs when `study` is given; else of every run. "
+        "With `study`, also one row per queue edit of that study (kind `queue-edit`, "
+        "status applied, time = its startedAtTime, appliedIteration = iteration + 1, "
+        "before/after as oldValue/newValue). Columns: who (person), when "
+        "(requestedAtTime), what (action, hyperparameter or itemId, requestedValue as "
+        "JSON text), why (reason, note), the outcome (status, statusReason, "
+        "appliedEpoch) and, when applied, the SteeringAction's id and "
+        "oldValue/newValue. Ordered by requestedAtTime, requestId; at most `limit` rows."
+    ),
+    cypher=_text(
+        f"""
+        {_find_run_optional()}
+        {_find_study_optional()}
+        WITH r, s
+        UNWIND CASE WHEN s IS NULL THEN [0] ELSE [0, 1] END AS part
+        OPTIONAL MATCH (q:{_REQUEST})
+        WHERE part = 0 AND ((r IS NOT NULL AND q.{_RUN_ID} = r.{_RUN_ID})
+              OR ($run IS NULL AND $study IS NULL)
+              OR ($run IS NULL AND s IS NOT NULL AND EXISTS {{
+                   MATCH (it:{ACTIVITY.label} {{{_RUN_ID}: q.{_RUN_ID}}})
+                   WHERE it:{_RUN} AND it.{Steer.STUDY} = s.{_NAME}
+                 }}))
+        OPTIONAL MATCH (applied:{_ACTION})-[:{_USED}]->(q)
+        OPTIONAL MATCH (edit:{_ACTION})-[:{_INFORMED}]->(s)
+        WHERE part = 1
+        WITH q, applied, edit WHERE q IS NOT NULL OR edit IS NOT NULL
+        RETURN CASE WHEN q IS NULL THEN 'queue-edit' ELSE 'request' END AS kind,
+               coalesce(q.{Steer.REQUEST_ID}, edit.{Steer.REQUEST_ID}) AS requestId,
+               q.{_RUN_ID} AS runId, edit.{Steer.STUDY} AS study,
+               coalesce(q.{Steer.REQUESTED_AT}, edit.{_STARTED}) AS requestedAtTime,
+               coalesce(q.{Steer.PERSON}, edit.{Steer.PERSON}) AS person,
+               coalesce(q.{Steer.ACTION}, edit.{Steer.ACTION}) AS action,
+               q.{Prop.HYPERPARAMETER} AS hyperparameter, edit.{_ITEM} AS itemId,
+               q.{Steer.REQUESTED_VALUE} AS requestedValue,
+               coalesce(q.{Steer.REASON}, edit.{Steer.REASON}) AS reason,
+               coalesce(q.{Steer.NOTE}, edit.{Steer.NOTE}) AS note,
+               CASE WHEN q IS NULL THEN 'applied' ELSE q.{Prop.STATUS} END AS status,
+               q.{Steer.STATUS_REASON} AS statusReason,
+               coalesce(q.{Steer.APPLIED_EPOCH}, applied.{_EPOCH_NO}) AS appliedEpoch,
+               edit.{_ITER} + 1 AS appliedIteration,
+               coalesce(applied.{_ID}, edit.{_ID}) AS actionId,
+               coalesce(applied.{Prop.OLD_VALUE}, edit.{Steer.BEFORE}) AS oldValue,
+               coalesce(applied.{Prop.NEW_VALUE}, edit.{Steer.AFTER}) AS newValue
+        ORDER BY coalesce(requestedAtTime, ''), requestId, kind
+        LIMIT $limit
+        """
+    ),
+    params=(
+        Param("run", str, help="only this run's requests (run id, node id or name; newest)"),
+        Param("study", str, help="also this study's queue edits (study name or node id)"),
+        Param("limit", int, default=100, minimum=0, help="at most this many rows"),
+    ),
+)
+
+# Queries whose parameters include a group of which exactly one must be given; the
+# registry refuses any other combination before running the text.
+EXACTLY_ONE_OF: dict[str, tuple[str, ...]] = {
+    GAIN_CHANGES.name: ("run", "study"),
+    STEERING_IMPACT.name: ("run", "study"),
+}
+
 ALL: tuple[NamedQuery, ...] = (
     RUNS,
     EPOCHS,
@@ -487,4 +758,7 @@ ALL: tuple[NamedQuery, ...] = (
     SEED_Q4,
     SEED_Q7,
     RUNS_USING,
+    GAIN_CHANGES,
+    STEERING_IMPACT,
+    STEERING_HISTORY,
 )

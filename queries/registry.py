@@ -41,6 +41,13 @@ def _check(query: NamedQuery) -> NamedQuery:
     for p in query.params:
         if p.type not in (int, float, str):
             raise ValueError(f"query {query.name!r}: parameter {p.name!r} has type {p.type}")
+    for name in library.EXACTLY_ONE_OF.get(query.name, ()):
+        p = query.param(name)
+        if p is None or p.required or p.default is not None:
+            raise ValueError(
+                f"query {query.name!r}: {name!r} of an exactly-one group must be declared, "
+                f"optional and without default"
+            )
     return query
 
 
@@ -110,7 +117,9 @@ def coerce_params(query: NamedQuery | str, raw: Mapping[str, Any] | None = None)
 
     Converts each value to its parameter's type, fills in defaults (a None value counts
     as not given) and adds the query's constants. QueryError names the parameter when
-    one is unknown, a required one is missing, or a value has the wrong type or range.
+    one is unknown, a required one is missing, or a value has the wrong type or range,
+    and names the group when a query needs exactly one of some parameters
+    (`library.EXACTLY_ONE_OF`) and gets both or neither.
     """
     if isinstance(query, str):
         query = get(query)
@@ -137,6 +146,14 @@ def coerce_params(query: NamedQuery | str, raw: Mapping[str, Any] | None = None)
             params[p.name] = p.default
         else:
             params[p.name] = _convert(query, p, value)
+    group = library.EXACTLY_ONE_OF.get(query.name, ())
+    if group and sum(params[name] is not None for name in group) != 1:
+        given = [name for name in group if params[name] is not None]
+        raise QueryError(
+            f"query {query.name!r} needs exactly one of parameters "
+            f"{', '.join(repr(n) for n in group)}, got "
+            f"{'both' if given else 'neither'}; usage: {query.usage()}"
+        )
     for key, value in query.constants.items():
         params[key] = list(value) if isinstance(value, list | tuple) else value
     return params

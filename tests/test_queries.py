@@ -821,6 +821,9 @@ EXPECTED_NAMES = {
     "seed-q4",
     "seed-q7",
     "runs-using",
+    "gain-changes",
+    "steering-impact",
+    "steering-history",
 }
 
 
