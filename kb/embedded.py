@@ -124,11 +124,13 @@ class EmbeddedServer:
 
     def _start(self, timeout: float) -> ServerInfo:
         self.files.ensure_credentials()
+        previous = self.files.read_info() or {}
         self.files.info.unlink(missing_ok=True)
+        ports = [str(previous.get(k, 0)) for k in ("bolt_port", "http_port")]
         log = open(self.files.log, "ab")  # noqa: SIM115 (handed to the child)
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "provkb.kb.embedded_server", str(self.home)],
+                [sys.executable, "-m", "provkb.kb.embedded_server", str(self.home), *ports],
                 cwd=self.home,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

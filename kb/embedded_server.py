@@ -20,11 +20,16 @@ from pathlib import Path
 from .embedded_files import DATABASE_NAME, ServerFiles, write_json_atomically
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on `host` right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+def free_port(host: str = "127.0.0.1", preferred: int = 0) -> int:
+    """A TCP port free on `host` right now: `preferred` (the last one used) when it is."""
+    for port in (preferred, 0) if preferred else (0,):
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise OSError(f"no free port on {host}")
 
 
 def _control_handler(token: str, stop_requested: threading.Event):
@@ -54,15 +59,18 @@ def _control_handler(token: str, stop_requested: threading.Event):
     return Handler
 
 
-def serve(home: Path) -> None:
-    """Start ArcadeDB in `home`, publish its ports, and serve until asked to stop."""
+def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
+    """Start ArcadeDB in `home`, publish its ports, and serve until asked to stop.
+
+    The ports of the previous start are reused when free, so clients keep their address.
+    """
     files = ServerFiles(home)
     os.chdir(home)  # ArcadeDB writes ./log under the working directory
     credentials = files.read_credentials()
     import arcadedb_embedded  # heavy (starts a JVM): only in the server process
 
     host = "127.0.0.1"
-    bolt_port, http_port = free_port(host), free_port(host)
+    bolt_port, http_port = free_port(host, bolt_hint), free_port(host, http_hint)
     server = arcadedb_embedded.create_server(
         str(files.databases),
         root_password=credentials["password"],
@@ -106,11 +114,14 @@ def serve(home: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: `python -m provkb.kb.embedded_server HOME`."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m provkb.kb.embedded_server HOME", file=sys.stderr)
+    if len(args) not in (1, 3):
+        print(
+            "usage: python -m provkb.kb.embedded_server HOME [BOLT_PORT HTTP_PORT]", file=sys.stderr
+        )
         raise SystemExit(2)
     try:
-        serve(Path(args[0]).resolve())
+        hints = [int(a) for a in args[1:]] or [0, 0]
+        serve(Path(args[0]).resolve(), *hints)
     except Exception as exc:  # report to the log the client shows, then fail
         print(f"provkb embedded server failed: {exc!r}", file=sys.stderr, flush=True)
         sys.stderr.write(json.dumps({"error": str(exc)}) + "\n")

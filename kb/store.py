@@ -8,6 +8,7 @@ trusted reads, and a read-only console for ad-hoc queries.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -144,6 +145,16 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _lost(self, exc: BaseException) -> StoreUnavailable:
+        """Forget the driver after a connection loss, so the next call reconnects (and, for
+        the embedded store, finds or restarts the server, whose port may have changed)."""
+        with self._lock:
+            driver, self._driver = self._driver, None
+        if driver is not None:
+            with contextlib.suppress(Exception):  # a dead driver may fail to close
+                driver.close()
+        return StoreUnavailable(f"lost the knowledge base ({self.settings.describe()}): {exc}")
+
     def _session(self, **kwargs: Any) -> neo4j.Session:
         self.connect()
         assert self._driver is not None
@@ -215,7 +226,7 @@ class Store:
         except DanglingRelation as exc:
             raise QueryError(str(exc)) from exc
         except _UNREACHABLE as exc:
-            raise StoreUnavailable(f"lost the knowledge base: {exc}") from exc
+            raise self._lost(exc) from exc
         except (ClientError, DatabaseError, TransientError) as exc:
             raise QueryError(f"write failed: {exc.message or exc}") from exc
 
@@ -229,7 +240,7 @@ class Store:
             with self._session() as session:
                 return session.execute_write(work)
         except _UNREACHABLE as exc:
-            raise StoreUnavailable(f"lost the knowledge base: {exc}") from exc
+            raise self._lost(exc) from exc
         except Neo4jError as exc:
             raise QueryError(f"write failed: {exc.message or exc}") from exc
 
@@ -240,7 +251,7 @@ class Store:
                 result = session.run(query, params)
                 return [{k: _plain(v) for k, v in r.items()} for r in result]
         except _UNREACHABLE as exc:
-            raise StoreUnavailable(f"lost the knowledge base: {exc}") from exc
+            raise self._lost(exc) from exc
         except Neo4jError as exc:
             raise QueryError(f"query failed: {exc.message or exc}") from exc
 
@@ -258,7 +269,7 @@ class Store:
             with self._session(default_access_mode=neo4j.READ_ACCESS) as session:
                 return session.execute_read(work)
         except _UNREACHABLE as exc:
-            raise StoreUnavailable(f"lost the knowledge base: {exc}") from exc
+            raise self._lost(exc) from exc
         except Neo4jError as exc:
             raise QueryError(f"query failed: {exc.message or exc}") from exc
 
@@ -282,7 +293,7 @@ class Store:
                 finally:
                     tx.rollback()
         except _UNREACHABLE as exc:
-            raise StoreUnavailable(f"lost the knowledge base: {exc}") from exc
+            raise self._lost(exc) from exc
         except Neo4jError as exc:
             raise QueryError(f"query failed: {exc.message or exc}") from exc
         if summary.counters.contains_updates or summary.counters.contains_system_updates:
