@@ -124,7 +124,7 @@ class EmbeddedServer:
 
     def _start(self, timeout: float) -> ServerInfo:
         self.files.ensure_credentials()
-        previous = self.files.read_info() or {}
+        previous = self.files.read_ports()
         self.files.info.unlink(missing_ok=True)
         ports = [str(previous.get(k, 0)) for k in ("bolt_port", "http_port")]
         log = open(self.files.log, "ab")  # noqa: SIM115 (handed to the child)

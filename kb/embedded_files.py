@@ -43,6 +43,11 @@ class ServerFiles:
         return self.home / "server.lock"
 
     @property
+    def ports(self) -> Path:
+        """The ports of the last start (kept after a stop, to reuse them)."""
+        return self.home / "ports.json"
+
+    @property
     def log(self) -> Path:
         return self.home / "server.log"
 
@@ -77,7 +82,16 @@ class ServerFiles:
 
     def read_info(self) -> dict | None:
         """What the running server published (ports, pid), or None."""
-        try:
-            return json.loads(self.info.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
+        return _read_json(self.info)
+
+    def read_ports(self) -> dict:
+        """The ports of the last start, or {}."""
+        return _read_json(self.ports) or {}
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

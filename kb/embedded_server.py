@@ -100,6 +100,7 @@ def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
             "engine": "arcadedb",
         },
     )
+    write_json_atomically(files.ports, {"bolt_port": bolt_port, "http_port": http_port})
     print(f"provkb embedded server ready on bolt://{host}:{bolt_port}", flush=True)
     stop_requested.wait()
     try:

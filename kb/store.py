@@ -9,6 +9,7 @@ trusted reads, and a read-only console for ad-hoc queries.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -19,8 +20,6 @@ import neo4j
 from neo4j import GraphDatabase
 from neo4j.exceptions import (
     AuthError,
-    ClientError,
-    DatabaseError,
     Neo4jError,
     ServiceUnavailable,
     SessionExpired,
@@ -36,6 +35,18 @@ from .records import GraphBatch, encode_props
 
 MAX_ROWS_PER_STATEMENT = 5000
 _UNREACHABLE = (ServiceUnavailable, SessionExpired, OSError)
+# Error codes that blame the statement or the data, not the connection: retrying the
+# same write cannot help. Everything else is treated as the store being unavailable.
+_STATEMENT_FAULTS = ("Neo.ClientError.Statement.", "Neo.ClientError.Schema.")
+_CONNECTION_FAULTS = ("Neo.ClientError.Security.", "Neo.ClientError.Request.")
+
+
+def _quiet_driver_logs() -> None:
+    """The driver logs every retry and dropped connection; ProvKB reports those itself
+    (once, clearly). Leave a level the application chose alone."""
+    driver_log = logging.getLogger("neo4j")
+    if driver_log.level == logging.NOTSET:
+        driver_log.setLevel(logging.CRITICAL)
 
 
 class DanglingRelation(Exception):
@@ -73,6 +84,62 @@ def _chunks(rows: list, size: int = MAX_ROWS_PER_STATEMENT) -> Iterable[list]:
         yield rows[start : start + size]
 
 
+NodeGroups = dict[tuple[str, tuple[str, ...]], list[dict]]
+EdgeGroups = dict[str, tuple[Any, list[dict]]]
+
+
+def _grouped(batch: GraphBatch) -> tuple[NodeGroups, EdgeGroups]:
+    """Rows {id, props} per (kind, extra labels) and {src, dst, props} per relation type.
+
+    A node or relationship that occurs several times becomes one row whose properties
+    are the later ones laid over the earlier ones: what successive `SET n += props`
+    would leave.
+    """
+    nodes: dict[tuple, dict[str, dict]] = defaultdict(dict)
+    for node in batch.nodes:
+        rows = nodes[(node.kind.label, node.extra_labels)]
+        props = encode_props(node.props)
+        row = rows.get(node.id)
+        if row is None:
+            rows[node.id] = {"id": node.id, "props": props}
+        else:
+            row["props"].update(props)
+    edges: dict[str, tuple[Any, dict[tuple[str, str], dict]]] = {}
+    for edge in batch.edges:
+        relation = edge.relation
+        _, rows = edges.setdefault(relation.rel_type, (relation, {}))
+        props = encode_props(edge.props)
+        row = rows.get((edge.src, edge.dst))
+        if row is None:
+            rows[(edge.src, edge.dst)] = {"src": edge.src, "dst": edge.dst, "props": props}
+        else:
+            row["props"].update(props)
+    return (
+        {key: list(rows.values()) for key, rows in nodes.items()},
+        {key: (rel, list(rows.values())) for key, (rel, rows) in edges.items()},
+    )
+
+
+def _update_or_create(
+    tx: neo4j.ManagedTransaction, kind: Any, extra: tuple[str, ...], rows: list[dict]
+) -> None:
+    """Merge node rows as an update of those that exist, then a CREATE of the others."""
+    found = {record["id"] for record in tx.run(cypher.update_nodes(kind, extra), rows=rows)}
+    missing = [row for row in rows if row["id"] not in found]
+    if missing:
+        tx.run(cypher.create_nodes(kind, extra), rows=missing).consume()
+
+
+def _check_matched(text: str, rows: list[dict], records: list[dict]) -> None:
+    """Refuse (roll back) a relation statement some of whose rows found no ends."""
+    matched = records[0].get("matched") if records else None
+    if matched is not None and matched < len(rows):
+        raise DanglingRelation(
+            f"{len(rows) - matched} of {len(rows)} relations refer to nodes "
+            f"that are not in the knowledge base (statement: {text[:60]}...)"
+        )
+
+
 class Store:
     """A connection to the knowledge base. Connects lazily; use as a context manager."""
 
@@ -104,6 +171,7 @@ class Store:
             if self._driver is not None:
                 return self
             settings = self.settings
+            _quiet_driver_logs()
             if settings.embedded:
                 info = EmbeddedServer(settings.home).ensure_running()
                 creds = ServerFiles(settings.home).read_credentials()
@@ -155,6 +223,27 @@ class Store:
                 driver.close()
         return StoreUnavailable(f"lost the knowledge base ({self.settings.describe()}): {exc}")
 
+    def _failed(self, what: str, exc: Neo4jError) -> QueryError | StoreUnavailable:
+        """A driver error as ProvKB's: the statement's fault (QueryError) or the
+        connection's (StoreUnavailable, retried by writers).
+
+        Engine difference: right after a restart the embedded engine may answer a
+        pipelined BEGIN with "not expected in state: AUTHENTICATION" or call the
+        credentials expired; that is the connection's state, not the query's, so it
+        counts as unavailable.
+        """
+        message = exc.message or str(exc)
+        code = exc.code or ""
+        if code.startswith(_STATEMENT_FAULTS):
+            return QueryError(f"{what}: {message}")
+        if isinstance(exc, TransientError):  # conflicts outlasting the driver's retries
+            return StoreUnavailable(f"{what}: the store is busy, try again ({message})")
+        if code.startswith(_CONNECTION_FAULTS) or "not expected in state" in message:
+            return self._lost(exc)  # connection or security state: reconnect, retry
+        if what.startswith("write"):  # unknown: writers keep the records and retry
+            return StoreUnavailable(f"{what}: {message}")
+        return QueryError(f"{what}: {message}")
+
     def _session(self, **kwargs: Any) -> neo4j.Session:
         self.connect()
         assert self._driver is not None
@@ -171,45 +260,43 @@ class Store:
         """Write a batch in one transaction, nodes first; returns the records written.
 
         Idempotent: nodes and relationships are merged on their identity, so writing
-        the same batch twice changes nothing.
+        the same batch twice changes nothing. Records repeated in a batch (a run node
+        updated by every epoch) are sent once, their properties applied in order.
+        On ArcadeDB nodes are merged as an indexed update of those that exist plus a
+        CREATE of the others (see `cypher.update_nodes`), on Neo4j with MERGE.
         """
-        statements = list(self._write_statements(batch))
-        if not statements:
+        node_groups, edge_groups = _grouped(batch)
+        if not node_groups and not edge_groups:
             return 0
+        split_merge = self.engine == cypher.ENGINE_ARCADEDB
 
         def work(tx: neo4j.ManagedTransaction) -> None:
-            for text, rows in statements:
-                records = tx.run(text, rows=rows).data()
-                matched = records[0].get("matched") if records else None
-                if matched is not None and matched < len(rows):
-                    raise DanglingRelation(
-                        f"{len(rows) - matched} of {len(rows)} relations refer to nodes "
-                        f"that are not in the knowledge base (statement: {text[:60]}...)"
-                    )
+            for (kind_label, extra), rows in node_groups.items():
+                kind = cypher.KIND_BY_LABEL[kind_label]
+                for chunk in _chunks(rows):
+                    if split_merge:
+                        _update_or_create(tx, kind, extra, chunk)
+                    else:
+                        tx.run(cypher.merge_nodes(kind, extra), rows=chunk).consume()
+            for relation, rows in edge_groups.values():
+                text = cypher.merge_edges(relation)
+                for chunk in _chunks(rows):
+                    _check_matched(text, chunk, tx.run(text, rows=chunk).data())
 
         self._run_write(work)
         return len(batch)
 
     @staticmethod
     def _write_statements(batch: GraphBatch) -> Iterable[tuple[str, list[dict]]]:
-        node_groups: dict[tuple, list[dict]] = defaultdict(list)
-        for node in batch.nodes:
-            node_groups[(node.kind.label, node.extra_labels)].append(
-                {"id": node.id, "props": encode_props(node.props)}
-            )
+        """The MERGE statements of a batch, nodes first (for callers with their own
+        transaction); check relation rows with `_check_matched`."""
+        node_groups, edge_groups = _grouped(batch)
         for (kind_label, extra), rows in node_groups.items():
             text = cypher.merge_nodes(cypher.KIND_BY_LABEL[kind_label], extra)
             for chunk in _chunks(rows):
                 yield text, chunk
-        edge_groups: dict[str, list[dict]] = defaultdict(list)
-        relations = {}
-        for edge in batch.edges:
-            relations[edge.relation.rel_type] = edge.relation
-            edge_groups[edge.relation.rel_type].append(
-                {"src": edge.src, "dst": edge.dst, "props": encode_props(edge.props)}
-            )
-        for rel_type, rows in edge_groups.items():
-            text = cypher.merge_edges(relations[rel_type])
+        for relation, rows in edge_groups.values():
+            text = cypher.merge_edges(relation)
             for chunk in _chunks(rows):
                 yield text, chunk
 
@@ -227,8 +314,8 @@ class Store:
             raise QueryError(str(exc)) from exc
         except _UNREACHABLE as exc:
             raise self._lost(exc) from exc
-        except (ClientError, DatabaseError, TransientError) as exc:
-            raise QueryError(f"write failed: {exc.message or exc}") from exc
+        except Neo4jError as exc:
+            raise self._failed("write failed", exc) from exc
 
     def execute_write(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
         """Run trusted Cypher in a managed write transaction (retried on conflicts)."""
@@ -242,7 +329,7 @@ class Store:
         except _UNREACHABLE as exc:
             raise self._lost(exc) from exc
         except Neo4jError as exc:
-            raise QueryError(f"write failed: {exc.message or exc}") from exc
+            raise self._failed("write failed", exc) from exc
 
     def execute(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
         """Run trusted Cypher (from `kb.cypher` or `queries`) in an auto-commit call."""
@@ -253,7 +340,7 @@ class Store:
         except _UNREACHABLE as exc:
             raise self._lost(exc) from exc
         except Neo4jError as exc:
-            raise QueryError(f"query failed: {exc.message or exc}") from exc
+            raise self._failed("query failed", exc) from exc
 
     # -- reads ------------------------------------------------------------------
     def read(self, query: str, /, **params: Any) -> QueryResult:
@@ -271,7 +358,7 @@ class Store:
         except _UNREACHABLE as exc:
             raise self._lost(exc) from exc
         except Neo4jError as exc:
-            raise QueryError(f"query failed: {exc.message or exc}") from exc
+            raise self._failed("query failed", exc) from exc
 
     def read_only(self, query: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         """Run untrusted Cypher read-only: in a transaction that is always rolled back.
@@ -295,7 +382,7 @@ class Store:
         except _UNREACHABLE as exc:
             raise self._lost(exc) from exc
         except Neo4jError as exc:
-            raise QueryError(f"query failed: {exc.message or exc}") from exc
+            raise self._failed("query failed", exc) from exc
         if summary.counters.contains_updates or summary.counters.contains_system_updates:
             raise ReadOnlyViolation(
                 "the console is read-only: this query would change the knowledge base "

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..errors import StoreUnavailable
+from ..errors import QueryError
 from .journal import Journal
 from .records import GraphBatch
 from .store import Store
@@ -89,8 +89,12 @@ class BackgroundWriter:
         self._queue.put((seq, batch))
         self.start()
 
-    def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until everything submitted is written; False on timeout or while unreachable."""
+    def flush(self, timeout: float = 30.0, wait_while_unreachable: bool = False) -> bool:
+        """Wait until everything submitted is written; False on timeout.
+
+        When the store is unreachable (the writer is backing off), return False at once
+        unless `wait_while_unreachable`: the journal keeps the records anyway.
+        """
         if self._thread is None:  # closed or never started: nothing will send
             return not (self._backlog_size or self._in_flight)
         deadline = time.monotonic() + timeout
@@ -101,7 +105,8 @@ class BackgroundWriter:
                 if remaining <= 0:
                     return False
                 waiting = self._backlog_size or self._replay_journal
-                if waiting and not self._in_flight and self._retry_at > time.monotonic():
+                backing_off = self._retry_at > time.monotonic()
+                if waiting and not self._in_flight and backing_off and not wait_while_unreachable:
                     return False  # store unreachable: don't keep the caller waiting
                 self._idle.wait(min(remaining, 0.1))
         return True
@@ -189,11 +194,11 @@ class BackgroundWriter:
         merged = GraphBatch.concat(batch for _, batch in pending)
         try:
             self.store.write(merged)
-        except StoreUnavailable as exc:
-            self._on_failure(exc)
-            return
-        except Exception:  # a batch the store refuses: find it, keep the rest flowing
+        except QueryError:  # a batch the store refuses: find it, keep the rest flowing
             self._send_one_by_one(pending)
+            return
+        except Exception as exc:  # unavailable, or unknown: keep everything, retry later
+            self._on_failure(exc)
             return
         self._done(pending, written=len(merged))
 
@@ -205,13 +210,13 @@ class BackgroundWriter:
             try:
                 self.store.write(batch)
                 written += len(batch)
-            except StoreUnavailable as exc:
-                self._on_failure(exc)
-                break
-            except Exception as exc:  # permanent: retrying cannot help
+            except QueryError as exc:  # permanent: retrying cannot help
                 self.stats.rejected += len(batch)
                 self.stats.last_error = str(exc)
                 log.warning("provkb: the store refused %d records: %s", len(batch), exc)
+            except Exception as exc:  # unavailable or unknown: stop here, retry later
+                self._on_failure(exc)
+                break
             sent.append((seq, batch))
         if sent:
             self._done(sent, written=written)
