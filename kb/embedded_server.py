@@ -24,6 +24,8 @@ def free_port(host: str = "127.0.0.1", preferred: int = 0) -> int:
     """A TCP port free on `host` right now: `preferred` (the last one used) when it is."""
     for port in (preferred, 0) if preferred else (0,):
         with socket.socket() as sock:
+            # as the server will: a port left in TIME_WAIT by the last run is reusable
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((host, port))
             except OSError:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import os
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -545,11 +546,30 @@ def import_document(store: Store, doc: ProvDocument, fmt: str = "document") -> I
     )
 
 
+DEFAULT_MAX_IMPORT_MB = 256
+
+
+def max_import_bytes() -> int:
+    """The largest file `import_file` reads: `PROVKB_MAX_IMPORT_MB` (default 256 MB)."""
+    raw = os.environ.get("PROVKB_MAX_IMPORT_MB", "")
+    try:
+        megabytes = float(raw) if raw else DEFAULT_MAX_IMPORT_MB
+    except ValueError as exc:
+        raise ProvImportError(f"PROVKB_MAX_IMPORT_MB must be a number, got {raw!r}") from exc
+    return int(megabytes * 1024 * 1024)
+
+
 def import_file(store: Store, path: str | Path, fmt: str | None = None) -> ImportReport:
     """Import a PROV file; the format comes from `fmt` or the file's suffix."""
     path = Path(path)
     fmt = normalise_format(fmt) if fmt else guess_format(path)
     try:
+        size, limit = path.stat().st_size, max_import_bytes()
+        if size > limit:
+            raise ProvImportError(
+                f"{path.name} is {size / 2**20:.1f} MB, over the import limit of "
+                f"{limit / 2**20:.0f} MB (raise it with PROVKB_MAX_IMPORT_MB); nothing imported"
+            )
         content = path.read_bytes()
     except OSError as exc:
         raise ProvImportError(f"cannot read {path}: {exc.strerror or exc}") from exc

@@ -256,11 +256,25 @@ class Store:
             self.execute(statement)
 
     # -- writes -----------------------------------------------------------------
+    def _once_more(self, operation, *args, **kwargs):
+        """Run `operation`; after a lost connection, reconnect and try once more (every
+        operation here is idempotent or rolled back)."""
+        try:
+            return operation(*args, **kwargs)
+        except StoreUnavailable:
+            return operation(*args, **kwargs)
+
     def write(self, batch: GraphBatch) -> int:
         """Write a batch in one transaction, nodes first; returns the records written.
 
         Idempotent: nodes and relationships are merged on their identity, so writing
-        the same batch twice changes nothing. Records repeated in a batch (a run node
+        the same batch twice changes nothing (and a write cut by a lost connection is
+        simply tried once more).
+        """
+        return self._once_more(self._write, batch)
+
+    def _write(self, batch: GraphBatch) -> int:
+        """One attempt of `write`. Records repeated in a batch (a run node
         updated by every epoch) are sent once, their properties applied in order.
         On ArcadeDB nodes are merged as an indexed update of those that exist plus a
         CREATE of the others (see `cypher.update_nodes`), on Neo4j with MERGE.
@@ -332,7 +346,10 @@ class Store:
             raise self._failed("write failed", exc) from exc
 
     def execute(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
-        """Run trusted Cypher (from `kb.cypher` or `queries`) in an auto-commit call."""
+        """Run trusted, idempotent Cypher (schema, reads) in an auto-commit call."""
+        return self._once_more(self._execute, query, params)
+
+    def _execute(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         try:
             with self._session() as session:
                 result = session.run(query, params)
@@ -345,6 +362,9 @@ class Store:
     # -- reads ------------------------------------------------------------------
     def read(self, query: str, /, **params: Any) -> QueryResult:
         """Run a trusted read query in a read transaction."""
+        return self._once_more(self._read, query, params)
+
+    def _read(self, query: str, params: dict[str, Any]) -> QueryResult:
 
         def work(tx: neo4j.ManagedTransaction) -> QueryResult:
             result = tx.run(query, params)
@@ -361,6 +381,10 @@ class Store:
             raise self._failed("query failed", exc) from exc
 
     def read_only(self, query: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """Run untrusted Cypher read-only (see `_read_only`)."""
+        return self._once_more(self._read_only, query, params)
+
+    def _read_only(self, query: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         """Run untrusted Cypher read-only: in a transaction that is always rolled back.
 
         Portable across engines (the embedded engine accepts writes in read sessions):
