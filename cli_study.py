@@ -1,10 +1,451 @@
-"""`provkb` commands for study (registered on the main app by `register`)."""
+"""`provkb study ...` and `provkb studies`: read and steer trial queues from any process.
+
+Only pending items (not yet started) can change; an edit takes effect from the next
+iteration of the running study. Exit codes: 0 done, 1 error, 3 edit refused (the item
+started or finished, or changed meanwhile: nothing was changed).
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.markup import escape
+
+REFUSED_EXIT = 3
+
+study_app = typer.Typer(
+    help=(
+        "Read and steer a study (a steerable queue of hyperparameter combinations). "
+        "Only pending items can change; edits take effect from the next iteration. "
+        "Exit code 3: the edit was refused and nothing changed."
+    ),
+    no_args_is_help=True,
+)
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="Embedded store folder (default: $PROVKB_HOME or ./.provkb). "
+        "Ignored when PROVKB_URI points at a Neo4j server, unless given explicitly.",
+        show_default=False,
+    ),
+]
+NameArg = Annotated[str, typer.Argument(help="The study's name.")]
+ItemArg = Annotated[int, typer.Argument(help="The item's number (see `provkb study list`).")]
+ReasonOpt = Annotated[
+    str | None, typer.Option("--reason", "-r", help="Why (recorded with the edit).")
+]
+PersonOpt = Annotated[
+    str | None, typer.Option("--person", help="Who edits (default: the OS user).")
+]
+ParamsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        "-p",
+        help="Hyperparameter as name=value (repeatable); values are JSON when they parse "
+        "(0.01, 64, true, [1,2]), else text.",
+    ),
+]
+
+
+def _cli():
+    from . import cli
+
+    return cli
+
+
+def _fail(exc: Exception | str) -> typer.Exit:
+    from .errors import StudyEditRefused
+
+    message = escape(str(exc))
+    if isinstance(exc, StudyEditRefused):
+        _cli().err_console.print(f"[bold red]refused:[/] {message} (nothing changed)", emoji=False)
+        return typer.Exit(REFUSED_EXIT)
+    _cli().err_console.print(f"[bold red]error:[/] {message}", emoji=False)
+    return typer.Exit(1)
+
+
+def _queue(name: str, store: Path | None):
+    from .kb.study import StudyQueue
+
+    queue = StudyQueue(_cli()._open_store(store), name)
+    if not queue.exists():
+        from .errors import ProvKBError
+
+        known = ", ".join(s["name"] for s in _studies(queue.store)) or "none"
+        raise ProvKBError(f"no study named {name!r} (studies: {known})")
+    return queue
+
+
+def _studies(store) -> list[dict[str, Any]]:
+    from .kb.study import list_studies
+
+    return list_studies(store)
+
+
+def _value(text: str) -> Any:
+    from .kb.steering import parse_value
+
+    return parse_value(text)
+
+
+def _params(pairs: list[str] | None, option: str = "--param") -> dict[str, Any]:
+    from .errors import ProvKBError
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ProvKBError(f"{option} {pair!r} is not name=value")
+        out[key.strip()] = _value(value.strip())
+    return out
+
+
+def _ranges(ranges: list[str] | None, values: list[str] | None) -> dict[str, Any]:
+    from .errors import ProvKBError
+
+    space: dict[str, Any] = {}
+    for name, text in _params(ranges, "--range").items():
+        parts = str(text).split(":")
+        numbers = [_value(p) for p in parts]
+        if len(parts) != 3 or not all(
+            isinstance(n, int | float) and not isinstance(n, bool) for n in numbers
+        ):
+            raise ProvKBError(f"--range {name}={text}: give start:end:step, e.g. 0.03:0.07:0.01")
+        space[name] = {"range": numbers}
+    for pair in values or []:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip() or not text.strip():
+            raise ProvKBError(f"--values {pair!r} is not name=v1,v2,...")
+        space[key.strip()] = {"values": [_value(v.strip()) for v in text.split(",")]}
+    if not space:
+        raise ProvKBError("give at least one --range name=start:end:step or --values name=a,b")
+    return space
+
+
+def _report(result, name: str) -> None:
+    state = result.state
+    gain = "-" if state.last_gain is None else f"{state.last_gain:.4g}"
+    avg = "-" if state.moving_average is None else f"{state.moving_average:.4g}"
+    if len(result.versions) <= 4:
+        items = ", ".join(f"item {i} -> v{v}" for i, v in result.versions.items())
+    else:
+        added = [i for i, v in result.versions.items() if v == 1]
+        revised = len(result.versions) - len(added)
+        items = f"{revised} pending item(s) retired, {len(added)} added"
+        if added:
+            items += f" (items {added[0]}-{added[-1]})"
+    _cli().console.print(
+        f"{result.action} applied to study [bold]{escape(name)}[/] (edit {result.request_id}): "
+        f"{items or 'no item'}; takes effect from iteration {result.effective_from}\n"
+        f"  study state seen: {state.iterations} iteration(s) finished, last gain {gain}, "
+        f"moving average (k={state.k}) {avg}",
+        emoji=False,
+    )
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict | list):
+        return escape(json.dumps(value))
+    return escape(str(value))
+
+
+# -- reading --------------------------------------------------------------------------
+@study_app.command("list")
+def list_cmd(
+    name: NameArg,
+    removed: Annotated[bool, typer.Option("--removed", help="Also show removed items.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Show the queue, the iterations (gain, moving average) and the queue edits.
+
+    Queue columns: item, position (place among pending items, 1 = next), status,
+    iteration and gain (once evaluated), params, version.
+    """
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from .errors import ProvKBError
+    from .kb.study import PENDING, moving_average
+
+    try:
+        queue = _queue(name, store)
+        settings = queue.settings()
+        items = queue.items(include_removed=removed)
+        edits = queue.edits()
+    except ProvKBError as exc:
+        raise _fail(exc) from exc
+    k = int(settings.get("k") or 10)
+    gains: list[float | None] = []
+    iterations = []
+    for item in items:
+        if item.iteration is not None and item.status in ("done", "failed"):
+            gains.append(item.gain)
+            iterations.append((item, moving_average(gains, k)))
+    if as_json:
+        data = {
+            "study": {k_: v for k_, v in settings.items()},
+            "items": [asdict(i) for i in items],
+            "iterations": [
+                {
+                    "iteration": i.iteration,
+                    "itemId": i.item_id,
+                    "gain": i.gain,
+                    "movingAverage": avg,
+                    "runId": i.run_id,
+                    "status": i.status,
+                }
+                for i, avg in iterations
+            ],  # fmt: skip
+            "edits": edits,
+        }
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    console = _cli().console
+    gain = settings.get("gainMetric") or settings.get("gainFunction") or "?"
+    console.print(
+        f"study [bold]{escape(name)}[/] ({settings.get('status')}): gain {escape(str(gain))} "
+        f"({settings.get('mode')}), k={k}, sampler {settings.get('sampler')}, "
+        f"space {escape(json.dumps(settings.get('space')))}",
+        emoji=False,
+    )
+    table = Table(title="queue", header_style="bold cyan")
+    for column in ("item", "position", "status", "iteration", "gain", "params", "version"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        table.add_row(
+            str(item.item_id),
+            str(item.rank) if item.status == PENDING else "",
+            item.status,
+            _fmt(item.iteration),
+            _fmt(item.gain),
+            escape(json.dumps(item.params)),
+            str(item.version),
+        )
+    console.print(table)
+    if iterations:
+        table = Table(title="iterations", header_style="bold cyan")
+        for column in ("iteration", "item", "gain", f"moving avg (k={k})", "run", "status"):
+            table.add_column(column)
+        for item, avg in iterations:
+            table.add_row(
+                str(item.iteration),
+                str(item.item_id),
+                _fmt(item.gain),
+                _fmt(avg),
+                item.run_id or "",
+                item.status if not item.error else escape(f"{item.status}: {item.error}"),
+            )
+        console.print(table)
+    if edits:
+        table = Table(title="queue edits", header_style="bold cyan")
+        for column in ("from iteration", "action", "item", "before", "after", "person", "reason"):
+            table.add_column(column, overflow="fold")
+        for edit in edits:
+            table.add_row(
+                str((edit.get("iteration") or 0) + 1),
+                edit.get("action", ""),
+                _fmt(edit.get("itemId")),
+                _fmt(edit.get("before")),
+                _fmt(edit.get("after")),
+                _fmt(edit.get("person")),
+                _fmt(edit.get("reason")),
+            )
+        console.print(table)
+
+
+def _print_studies(store: Path | None) -> None:
+    from rich.table import Table
+
+    from .errors import ProvKBError
+
+    try:
+        studies = _studies(_cli()._open_store(store))
+    except ProvKBError as exc:
+        raise _fail(exc) from exc
+    table = Table(title="studies", header_style="bold cyan")
+    for column in ("study", "status", "gain", "mode", "k", "iterations", "space", "started"):
+        table.add_column(column, overflow="fold")
+    for s in studies:
+        table.add_row(
+            _fmt(s.get("name")),
+            _fmt(s.get("status")),
+            _fmt(s.get("gainMetric") or s.get("gainFunction")),
+            _fmt(s.get("mode")),
+            _fmt(s.get("k")),
+            _fmt(s.get("iterations")),
+            _fmt(s.get("space")),
+            _cli()._cell(s.get("startedAtTime")),
+        )
+    _cli().console.print(table)
+    _cli().console.print(f"[dim]{len(studies)} study(ies)[/]")
+
+
+@study_app.command("show")
+def show_cmd(
+    name: Annotated[str | None, typer.Argument(help="A study (omit to list all).")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """List the studies, or show one study's queue (same as `study list NAME`)."""
+    if name is None:
+        _print_studies(store)
+    else:
+        list_cmd(name, store=store)
+
+
+# -- editing --------------------------------------------------------------------------
+@study_app.command("add")
+def add_cmd(
+    name: NameArg,
+    param: ParamsOpt = None,
+    position: Annotated[
+        int | None,
+        typer.Option("--position", min=1, help="Place among pending items (1 = next)."),
+    ] = None,
+    reason: ReasonOpt = None,
+    person: PersonOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Add a pending item: `provkb study add NAME -p learning_rate=0.05 -p batch_size=64`."""
+    from .errors import ProvKBError
+
+    try:
+        params = _params(param)
+        if not params:
+            raise ProvKBError("give the item's hyperparameters with --param name=value")
+        result = _queue(name, store).add(params, position, reason, person)
+    except ProvKBError as exc:
+        raise _fail(exc) from exc
+    _report(result, name)
+
+
+@study_app.command("edit")
+def edit_cmd(
+    name: NameArg,
+    item: ItemArg,
+    param: ParamsOpt = None,
+    reason: ReasonOpt = None,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Replace all the item's hyperparameters (default: merge)."),
+    ] = False,
+    version: Annotated[
+        int | None,
+        typer.Option("--version", help="Refuse unless the item is still at this version."),
+    ] = None,
+    person: PersonOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Change a pending item's hyperparameters (merged into its current ones)."""
+    from .errors import ProvKBError
+
+    try:
+        params = _params(param)
+        if not params:
+            raise ProvKBError("give the new values with --param name=value")
+        result = _queue(name, store).edit(item, params, reason, person, replace, version)
+    except ProvKBError as exc:
+        raise _fail(exc) from exc
+    _report(result, name)
+
+
+@study_app.command("remove")
+def remove_cmd(
+    name: NameArg,
+    item: ItemArg,
+    reason: ReasonOpt = None,
+    version: Annotated[
+        int | None,
+        typer.Option("--version", help="Refuse unless the item is still at this version."),
+    ] = None,
+    person: PersonOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Remove a pending item from the queue."""
+    from .errors import ProvKBError
+
+    try:
+        result = _queue(name, store).remove(item, reason, person, version)
+    except ProvKBError as exc:
+        raise _fail(exc) from exc
+    _report(result, name)
+
+
+@study_app.command("move")
+def move_cmd(
+    name: NameArg,
+    item: ItemArg,
+    to: Annotated[
+        int, typer.Option("--to", min=1, help="New place among pending items (1 = next).")
+    ],
+    reason: ReasonOpt = None,
+    person: PersonOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Move a pending item to another place in the queue."""
+    from .errors import ProvKBError
+
+    try:
+        result = _queue(name, store).move(item, to, reason, person)
+    except ProvKBError as exc:
+        raise _fail(exc) from exc
+    _report(result, name)
+
+
+@study_app.command("respace")
+def respace_cmd(
+    name: NameArg,
+    range_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--range",
+            help="name=start:end:step, end inclusive (repeatable), "
+            "e.g. learning_rate=0.03:0.07:0.01.",
+        ),
+    ] = None,
+    values: Annotated[
+        list[str] | None,
+        typer.Option("--values", help="name=v1,v2,... explicit values (repeatable)."),
+    ] = None,
+    reason: ReasonOpt = None,
+    replace_space: Annotated[
+        bool,
+        typer.Option(
+            "--replace-space",
+            help="Use only the given entries (default: they replace those of the current "
+            "space, the others stay).",
+        ),
+    ] = False,
+    person: PersonOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Replace every pending item by the expansion of a new space (each recorded)."""
+    from .errors import ProvKBError
+
+    try:
+        space = _ranges(range_, values)
+        result = _queue(name, store).respace(space, reason, person, merge=not replace_space)
+    except ProvKBError as exc:
+        raise _fail(exc) from exc
+    _report(result, name)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
-    return None
+    app.add_typer(study_app, name="study")
+
+    @app.command("studies")
+    def studies_cmd(store: StoreOpt = None) -> None:
+        """List the studies (name, status, gain, iterations, space)."""
+        _print_studies(store)
