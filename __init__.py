@@ -20,6 +20,9 @@ _LAZY = {
     "Settings": "provkb.config",
     "resolve_settings": "provkb.config",
     "ProvKBError": "provkb.errors",
+    "Study": "provkb.capture.study",
+    "steer": "provkb.kb.steering",
+    "Steerable": "provkb.capture.steerable",
 }
 
 __all__ = sorted(_LAZY)

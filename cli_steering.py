@@ -1,10 +1,140 @@
-"""`provkb` commands for steering (registered on the main app by `register`)."""
+"""`provkb` commands for steering (registered on the main app by `register`).
+
+provkb steer RUN --set learning_rate=0.05 --reason "loss plateau"
+provkb steer RUN --stop
+provkb steer RUN --note "val_loss diverges from loss"
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="Embedded store folder (default: $PROVKB_HOME or ./.provkb). "
+        "Ignored when PROVKB_URI points at a Neo4j server, unless given explicitly.",
+        show_default=False,
+    ),
+]
+
+# Exit codes of `provkb steer`.
+EXIT_REJECTED = 1
+EXIT_PENDING = 2  # --wait ran out of time; the request stays pending
+
+
+def _parse_sets(pairs: list[str]) -> dict[str, object]:
+    from .errors import ProvKBError
+    from .kb.steering import parse_value
+
+    changes: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name or not text.strip():
+            raise ProvKBError(f"--set {pair!r} is not name=value (e.g. learning_rate=0.001)")
+        if name in changes:
+            raise ProvKBError(f"--set names {name!r} twice")
+        changes[name] = parse_value(text.strip())
+    return changes
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
-    return None
+    from .cli import _fail, _open_store, console, err_console
+
+    @app.command("steer")
+    def steer_cmd(
+        run: Annotated[str, typer.Argument(help="Run id or name (the newest run of that name).")],
+        set_: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--set",
+                help="name=value: set a hyperparameter of the running training (repeatable; "
+                "one request each). Values are JSON when they parse (0.01, true), else text.",
+                show_default=False,
+            ),
+        ] = None,
+        stop: Annotated[
+            bool, typer.Option("--stop", help="Stop the run after its current epoch.")
+        ] = False,
+        note: Annotated[
+            str | None, typer.Option("--note", help="Annotate the run.", show_default=False)
+        ] = None,
+        reason: Annotated[
+            str | None, typer.Option("--reason", help="Why (recorded).", show_default=False)
+        ] = None,
+        person: Annotated[
+            str | None,
+            typer.Option("--person", help="Who asks (default: the OS user).", show_default=False),
+        ] = None,
+        wait: Annotated[
+            bool,
+            typer.Option(
+                "--wait/--no-wait",
+                help="Wait until the training applied or rejected the requests.",
+            ),
+        ] = True,
+        timeout: Annotated[
+            float, typer.Option("--timeout", help="Seconds --wait waits at most.", min=0)
+        ] = 60.0,
+        store: StoreOpt = None,
+    ) -> None:
+        """Steer a running training: set a hyperparameter, stop it, or add a note.
+
+        Requests are applied by the training at its next epoch end and recorded as
+        provenance (`provkb query steering-history`). Exit code 1 when a request is
+        rejected (the reason is printed), 2 when --wait timed out (still pending).
+        """
+        from rich.markup import escape
+
+        from .errors import ProvKBError, SteeringRejected
+        from .kb.steering import APPLIED, FINAL, describe, steer
+
+        try:
+            changes = _parse_sets(set_ or [])
+            if not changes and not stop and note is None:
+                raise ProvKBError("nothing to ask: give --set name=value, --stop or --note")
+            connected = _open_store(store)
+            try:
+                requests = steer(
+                    run,
+                    set=changes,
+                    stop=stop,
+                    note=note,
+                    reason=reason,
+                    person=person,
+                    store=connected,
+                    wait=wait,
+                    timeout=timeout,
+                )
+                rejected = False
+            except SteeringRejected as exc:
+                requests = getattr(exc, "requests", [])
+                rejected = True
+                if not requests:
+                    raise
+        except ProvKBError as exc:
+            raise _fail(str(exc)) from exc
+        for request in requests:
+            line = escape(describe(request))
+            if request.status == APPLIED:
+                console.print(f"[green]{line}[/]", soft_wrap=True)
+            elif request.status in FINAL:
+                err_console.print(f"[bold red]error:[/] {line}", soft_wrap=True)
+            elif wait:
+                err_console.print(
+                    f"[yellow]{line}[/] (still {request.status} after {timeout:g} s: "
+                    f"is the training still running its epoch?)",
+                    soft_wrap=True,
+                )
+            else:
+                console.print(f"{line}: it applies at the run's next epoch end", soft_wrap=True)
+        if rejected:
+            raise typer.Exit(EXIT_REJECTED)
+        if wait and any(r.status not in FINAL for r in requests):
+            raise typer.Exit(EXIT_PENDING)

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import keras
 
 from ..kb.records import GraphBatch
+from ..kb.steering import APPLIED, NOTE, SET, STOP, Steering, SteeringRequest
 from ..kb.writer import BackgroundWriter
 from ..ontology import RunStatus
 from . import attribution, datasets, environment, fit_context, model_info, sink
@@ -28,6 +30,8 @@ from .facts import GENERIC_CALLBACK, Dataset, Hyperparameter, Role, Run, RunCont
 from .fit_context import CallArgs
 from .recorder import RunRecorder, same_value
 from .safety import WarnOnce, guarded
+from .steerable import Steerable
+from .steering import RUN_ENDED, Applied, SteeringApplier, SteeringPoller
 
 DEFAULT_PROJECT = "default"
 KERAS_DEFAULT_BATCH_SIZE = 32
@@ -98,8 +102,21 @@ class ProvenanceCallback(keras.callbacks.Callback):
         project: project name (default `default`).
         datasets: names of the datasets by role, e.g. `{"train": "digits"}`.
         flush_timeout: seconds `on_train_end` waits for the writer at most.
+        steerable: values of the script a person may set while training runs: a
+            mapping name -> `provkb.Steerable` (or a list of them), recorded as
+            hyperparameters (source `user`, `steerable: true`).
+        poll_interval: seconds between two checks for steering requests (a
+            background thread also checks right after each epoch end).
+        steer_every_n_batches: also apply requests every N training batches (stop
+            requests still wait for the end of the epoch); None: at epoch ends only.
+        steering: False switches steering off (the run is recorded as not steerable).
 
-    `run_id` is the id of the current (or next) run; `writer` the background writer.
+    `run_id` is the id of the current (or next) run; `writer` the background writer;
+    `steering_log` lists every steering request this callback applied or rejected.
+    Requests (`provkb steer`, `provkb.steer`) are applied at the next epoch end:
+    optimizer hyperparameters on the optimizer (the train function is rebuilt for
+    those Keras compiles in), `Steerable`s get their new value, stop ends training
+    after the current epoch (status `stopped`), notes are recorded.
     """
 
     def __init__(
@@ -112,6 +129,10 @@ class ProvenanceCallback(keras.callbacks.Callback):
         project: str | None = None,
         datasets: Mapping[str, str] | None = None,
         flush_timeout: float = 10.0,
+        steerable: Mapping[str, Steerable] | Iterable[Steerable] | None = None,
+        poll_interval: float = 1.0,
+        steer_every_n_batches: int | None = None,
+        steering: bool = True,
     ) -> None:
         super().__init__()
         self.experiment = experiment
@@ -142,6 +163,27 @@ class ProvenanceCallback(keras.callbacks.Callback):
         self._epoch_t0 = 0.0
         self._last_epoch: int | None = None
         self._final_epoch: int | None = None  # the epoch number fit stops after
+        # Steering (see `steering`): nothing runs before training begins.
+        self.steering = bool(steering)
+        self.steerables = _steerables(steerable)
+        self.poll_interval = float(poll_interval)
+        self.steer_every_n_batches = steer_every_n_batches
+        if steer_every_n_batches is not None:
+            if int(steer_every_n_batches) < 1:
+                raise ValueError("steer_every_n_batches must be a positive number or None")
+            self.steer_every_n_batches = int(steer_every_n_batches)
+            # An instance attribute, so Keras keeps its fast asynchronous batch-end
+            # dispatch for every callback list where it is not asked for.
+            self.on_train_batch_end = self._steer_batch_end
+        self.steering_log: list[Applied] = []
+        self._steer_warn = WarnOnce()
+        self._poller: SteeringPoller | None = None
+        self._applier: SteeringApplier | None = None
+        self._deferred: list[SteeringRequest] = []
+        self._steered: dict[str, tuple[Any, Any]] = {}  # name -> (live value, recorded)
+        self._stopped_by_request: int | None = None
+        self._batches_seen = 0
+        self._ending_poller: SteeringPoller | None = None
 
     # -- plumbing ---------------------------------------------------------------
     @property
@@ -212,6 +254,7 @@ class ProvenanceCallback(keras.callbacks.Callback):
             epochs_planned=int(epochs) - initial_epoch if epochs is not None else None,
             first_epoch=initial_epoch + 1,
             command_line=environment.command_line(),
+            steerable=self.steering,
         )
         ctx = RunContext(run)
         ctx.software = self._fact("software", environment.software)
@@ -238,6 +281,7 @@ class ProvenanceCallback(keras.callbacks.Callback):
         _remember(model, self)
         _ensure_atexit()
         self._submit(batch)
+        self._start_steering()
 
     def _hyperparameters(self, args: CallArgs) -> list[Hyperparameter]:
         out: list[Hyperparameter] = []
@@ -253,11 +297,23 @@ class ProvenanceCallback(keras.callbacks.Callback):
             or []
         )
         known = {hp.name for hp in out}
+        for name, steerable in self.steerables.items():
+            if name in known:
+                self._warn(
+                    "provkb: the steerable %r has the name of a hyperparameter ProvKB "
+                    "records itself; rename it to make it steerable",
+                    name,
+                )
+                continue
+            out.append(Hyperparameter(name, steerable.value, Source.USER, steerable=True))
+            known.add(name)
         out += [
             Hyperparameter(str(k), v, Source.USER)
             for k, v in self.hyperparameters.items()
             if str(k) not in known
         ]
+        if not self.steering:
+            out = [dataclasses.replace(hp, steerable=False) for hp in out]
         return out
 
     @staticmethod
@@ -329,6 +385,13 @@ class ProvenanceCallback(keras.callbacks.Callback):
     def _checkpoint(self, hook: str) -> None:
         """Read the tracked values; attribute each change to the callbacks that ran."""
         values = model_info.read_tracked(self._optimizer, self._tracked)
+        for name, value in list(values.items()):
+            steered = self._steered.get(name)
+            if steered is not None:  # a value steering set: seen as it was recorded
+                if same_value(value, steered[0]):
+                    values[name] = steered[1]
+                else:
+                    del self._steered[name]
         for name, value in values.items():
             if name in self._seen and not same_value(value, self._seen[name]):
                 found = attribution.candidates(self._siblings, self, self._hook, hook, name)
@@ -371,6 +434,7 @@ class ProvenanceCallback(keras.callbacks.Callback):
         elapsed = time.monotonic() - self._epoch_t0
         self._submit(recorder.epoch(n, self._epoch_started or now(), now(), elapsed, values))
         self._last_epoch = n
+        self._apply_steering()
 
     @guarded
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
@@ -380,10 +444,14 @@ class ProvenanceCallback(keras.callbacks.Callback):
         try:
             self._checkpoint(attribution.TRAIN_END)
             self._commit(self._next_epoch)
+            self._end_steering()
             status, stopped, at = RunStatus.COMPLETED, None, now()
             last = self._last_epoch or recorder.run.first_epoch - 1
             final = self._final_epoch
-            if getattr(self.model, "stop_training", False) and (final is None or last < final):
+            cut_short = final is None or last < final
+            if self._stopped_by_request is not None and cut_short:
+                status, stopped = RunStatus.STOPPED, last
+            elif getattr(self.model, "stop_training", False) and cut_short:
                 status, stopped = RunStatus.STOPPED_EARLY, last
                 self._submit(recorder.early_stop(last, self._stopper(), at))
             sha = self._fact("model weights", lambda: model_info.weights_sha256(self.model))
@@ -391,7 +459,9 @@ class ProvenanceCallback(keras.callbacks.Callback):
         finally:
             self._in_fit = False
             _training.discard(self)
+            self._end_steering()  # idempotent: when something above failed
             self._flush()
+            self._join_poller()
 
     def _stopper(self) -> str:
         """Class name of the callback that stopped training."""
@@ -412,12 +482,141 @@ class ProvenanceCallback(keras.callbacks.Callback):
                 return
             self._in_fit = False
             _training.discard(self)
+            self._end_steering()
             text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
             self._submit(recorder.finish(RunStatus.FAILED, now(), error=text))
             if flush:
                 self._flush()
+                self._join_poller()
         except Exception as exc:
             self._warn("provkb: could not record the failure: %s", exc, exc=exc)
+
+    # -- steering ---------------------------------------------------------------
+    @property
+    def steering_poller(self) -> SteeringPoller | None:
+        """The thread claiming this run's steering requests (None outside training)."""
+        return self._poller
+
+    def _start_steering(self) -> None:
+        """Start claiming requests for the new run (never raises)."""
+        self._poller, self._applier, self._deferred = None, None, []
+        self._steered, self._stopped_by_request, self._batches_seen = {}, None, 0
+        if not self.steering or self._recorder is None:
+            return
+        try:
+            ledger = self._recorder.ledger
+            recorded = {  # those recorded as user values (not shadowed by Keras' own)
+                name: s
+                for name, s in self.steerables.items()
+                if (v := ledger.current(name)) is not None and v.source == Source.USER
+            }
+            self._applier = SteeringApplier(self.model, self._recorder, recorded)
+            self._poller = SteeringPoller(
+                self.writer.store, self.run_id, self.poll_interval, warn=self._steer_warn
+            ).start()
+        except Exception as exc:
+            self._poller = None
+            self._steer_warn("provkb: steering is unavailable: %s", exc, exc=exc)
+
+    def _apply_steering(self, batch: int | None = None) -> None:
+        """Apply what the poller claimed (the training thread never waits on the store).
+
+        At an epoch end (`batch` None) changes take effect from the next epoch; every
+        N batches (`steer_every_n_batches`) from the next batch, stop requests then
+        waiting for the epoch end.
+        """
+        poller, applier = self._poller, self._applier
+        if poller is None or applier is None:
+            return
+        requests, self._deferred = [*self._deferred, *poller.drain()], []
+        if not requests:
+            if batch is None:
+                poller.wake()
+            return
+        # JAX: reading `self.model` attaches the training state to the model first
+        # (mid-epoch it lives apart), so the next step starts from what we change.
+        applier.model = self.model
+        out = GraphBatch()
+        # At an epoch end the next epoch is the first to use a change; mid-epoch, the
+        # epoch being trained (from its next batch on).
+        at, next_epoch, last = now(), self._next_epoch, self._last_epoch
+        for request in requests:
+            if batch is not None and request.action == STOP:
+                self._deferred.append(request)
+                continue
+            try:
+                record, outcome = applier.apply(request, next_epoch, last, at, batch)
+            except Exception as exc:  # a bug, not a refusal: reject, keep training
+                record, outcome = applier.reject(request, f"could not be applied: {exc}")
+                self._steer_warn("provkb: a steering request failed: %s", exc, exc=exc)
+            out.extend(record)
+            self.steering_log.append(outcome)
+            if outcome.status == APPLIED:
+                self._steered_effect(request, outcome)
+        self._submit(out)
+        if batch is None:
+            poller.wake()
+
+    def _steered_effect(self, request: SteeringRequest, outcome: Applied) -> None:
+        if request.action == SET and outcome.hyperparameter in self._tracked:
+            name = outcome.hyperparameter
+            self._seen[name] = outcome.new_value
+            self._steered[name] = (outcome.live_value, outcome.new_value)
+            self._changed_by.pop(name, None)
+        elif request.action == STOP:
+            self._stopped_by_request = outcome.epoch
+
+    def _steer_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        """`on_train_batch_end` when `steer_every_n_batches` is set."""
+        self._batches_seen += 1
+        n = self.steer_every_n_batches
+        if n and self._batches_seen % n == 0 and self._in_fit:
+            self._guarded_batch_steering(batch)
+
+    @guarded
+    def _guarded_batch_steering(self, batch: int) -> None:
+        self._apply_steering(batch)
+
+    def _end_steering(self) -> None:
+        """Stop claiming. What was claimed but not applied: notes are recorded, the
+        rest rejected; the poller thread then rejects whatever is left in the store."""
+        poller, applier = self._poller, self._applier
+        if poller is None:
+            return
+        self._poller = None
+        try:
+            requests = [*self._deferred, *poller.drain()]
+            self._deferred = []
+            out = GraphBatch()
+            for request in requests:
+                if request.action == NOTE and applier is not None:
+                    record, outcome = applier.apply(
+                        request, self._next_epoch, self._last_epoch, now()
+                    )
+                elif applier is not None:
+                    record, outcome = applier.reject(request, RUN_ENDED)
+                else:
+                    continue
+                out.extend(record)
+                self.steering_log.append(outcome)
+            self._submit(out)
+        except Exception as exc:
+            self._steer_warn("provkb: steering clean-up failed: %s", exc, exc=exc)
+        writer, run_id, timeout = self.writer, self.run_id, self.flush_timeout
+
+        def finish() -> None:
+            # Only once our own resolutions are written, so none is overwritten.
+            if writer.flush(timeout):
+                Steering(writer.store).reject_unapplied(run_id, RUN_ENDED)
+
+        self._ending_poller = poller
+        poller.stop(finish)
+
+    def _join_poller(self) -> None:
+        poller = getattr(self, "_ending_poller", None)
+        if poller is not None:
+            poller.join(min(self.flush_timeout, 5.0))
+            self._ending_poller = None
 
     # -- evaluation -------------------------------------------------------------
     @guarded
@@ -447,3 +646,20 @@ class ProvenanceCallback(keras.callbacks.Callback):
             )
         self._submit(recorder.evaluation(started, now(), dict(logs or {}), dataset))
         self._flush()
+
+
+def _steerables(
+    given: Mapping[str, Steerable] | Iterable[Steerable] | None,
+) -> dict[str, Steerable]:
+    """name -> Steerable, from a mapping or a list of `Steerable`s."""
+    if given is None:
+        return {}
+    items = given.items() if isinstance(given, Mapping) else ((s.name, s) for s in given)
+    out: dict[str, Steerable] = {}
+    for name, steerable in items:
+        if not isinstance(steerable, Steerable):
+            raise TypeError(
+                f"steerable {name!r} must be a provkb.Steerable, got {type(steerable).__name__}"
+            )
+        out[str(name)] = steerable
+    return out

@@ -15,6 +15,7 @@ class Source:
     FIT = "fit"
     COMPILE = "compile"
     USER = "user"
+    STEERING = "steering"  # a new value a person's steering request set mid-run
 
 
 class Role:
@@ -87,12 +88,14 @@ class Script:
 
 @dataclass(frozen=True)
 class Hyperparameter:
-    """One hyperparameter value; `tracked` ones may change during training."""
+    """One hyperparameter value; `tracked` ones may change during training,
+    `steerable` ones may be set by a person's steering request."""
 
     name: str
     value: Any
     source: str
     tracked: bool = False
+    steerable: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,7 @@ class Run:
     epochs_planned: int | None
     first_epoch: int = 1  # 1-based number of the first epoch this run trains
     command_line: str | None = None
+    steerable: bool = True  # its training polls for steering requests
 
 
 @dataclass

@@ -84,6 +84,10 @@ def adaptation(run_id: str, n: int, hp_name: str) -> str:
     return f"{run(run_id)}/adaptation/{n}/{_seg(hp_name)}"
 
 
+def steering_action(run_id: str, request_id: str) -> str:
+    return f"{run(run_id)}/steering/{_seg(request_id)}"
+
+
 def early_stop(run_id: str) -> str:
     return f"{run(run_id)}/adaptation/early-stopping"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -15,6 +16,27 @@ OPTIMIZER = "optimizer"  # hyperparameter: the optimizer's configured name ("ada
 OPTIMIZER_CLASS = "optimizer_class"  # its class ("Adam")
 LEARNING_RATE = "learning_rate"
 LEARNING_RATE_SCHEDULE = "learning_rate_schedule"
+
+# Optimizer hyperparameters a person may set while training runs. Anything else (e.g.
+# `amsgrad`, `centered`, `use_ema`) decides which slot variables the optimizer builds,
+# so changing it mid-run cannot work.
+STEERABLE_OPTIMIZER = frozenset(
+    {
+        LEARNING_RATE,
+        "momentum",
+        "nesterov",
+        "beta_1",
+        "beta_2",
+        "epsilon",
+        "rho",
+        "weight_decay",
+        "clipnorm",
+        "clipvalue",
+        "global_clipnorm",
+    }
+)
+# Those that may also be set to None (switched off).
+_NULLABLE = frozenset({"weight_decay", "clipnorm", "clipvalue", "global_clipnorm"})
 
 
 def _scalar(value: Any) -> Any:
@@ -183,8 +205,81 @@ def optimizer_hyperparameters(optimizer: Any) -> list[Hyperparameter]:
             value = live
         elif isinstance(value, Mapping | list | tuple):
             value = _json(value)
-        out.append(Hyperparameter(key, value, Source.OPTIMIZER, tracked=tracked))
+        steerable = _safe(lambda k=key, v=live: steering_refusal(optimizer, k, v)) is None
+        out.append(
+            Hyperparameter(key, value, Source.OPTIMIZER, tracked=tracked, steerable=steerable)
+        )
     return out
+
+
+def steering_refusal(optimizer: Any, key: str, value: Any) -> str | None:
+    """Why hyperparameter `key` of `optimizer` cannot be set to `value` mid-run (None: it can)."""
+    name = type(optimizer).__name__
+    if key not in STEERABLE_OPTIMIZER:
+        return f"{key!r} of {name} cannot be changed while training"
+    if not hasattr(optimizer, key):
+        return f"the optimizer {name} has no hyperparameter {key!r}"
+    if key == LEARNING_RATE:
+        schedule = _learning_rate_schedule(optimizer)
+        if schedule is not None:
+            return (
+                f"the learning rate of this run is a LearningRateSchedule "
+                f"({type(schedule).__name__}): it cannot be set while training"
+            )
+    if value is None:
+        return None if key in _NULLABLE else f"{key} cannot be None"
+    if key == "nesterov":
+        return None if isinstance(value, bool) else f"nesterov must be true or false, got {value!r}"
+    if not _is_number(value):
+        return f"{key} must be a number, got {value!r}"
+    if key == "momentum" and _without_momentum_slots(optimizer):
+        return (
+            f"{name} was built with momentum 0 and has no momentum slots, so its momentum "
+            f"cannot be steered; compile it with a non-zero momentum to make it steerable"
+        )
+    return None
+
+
+def _without_momentum_slots(optimizer: Any) -> bool:
+    """SGD keeps momentum slots only when built with a non-zero momentum."""
+    slots = getattr(optimizer, "momentums", None)
+    if isinstance(slots, list):  # built
+        return not slots
+    return type(optimizer).__name__ == "SGD" and getattr(optimizer, "momentum", 1) == 0
+
+
+def set_optimizer_value(model: Any, key: str, value: Any) -> Any:
+    """Set an optimizer hyperparameter so that the next train step uses it; returns
+    the value read back (the learning rate as its float32 variable holds it).
+
+    Keras 3 bakes Python-valued hyperparameters (momentum, beta_1, ...) into the
+    compiled train step on the TensorFlow and JAX backends, so the train function is
+    rebuilt for them. Raises ValueError (nothing changed) when it cannot be done.
+    """
+    optimizer = model.optimizer
+    problem = steering_refusal(optimizer, key, value)
+    if problem:
+        raise ValueError(problem)
+    current = getattr(optimizer, key)
+    if _is_number(value) and isinstance(_scalar(current), float):
+        value = float(value)
+    if key == LEARNING_RATE:
+        optimizer.learning_rate = value  # assigns the variable: no retracing
+        return live_value(optimizer, key)
+    if hasattr(current, "assign") and value is not None:
+        current.assign(value)
+        return live_value(optimizer, key)
+    setattr(optimizer, key, value)
+    try:
+        model.make_train_function(force=True)
+    except Exception as exc:
+        setattr(optimizer, key, current)
+        with contextlib.suppress(Exception):
+            model.make_train_function(force=True)
+        raise ValueError(
+            f"the train step could not be rebuilt with {key}={value!r}: {exc}"
+        ) from exc
+    return _scalar(getattr(optimizer, key))
 
 
 def read_tracked(optimizer: Any, names: Iterable[str]) -> dict[str, Any]:

@@ -14,11 +14,16 @@ import json
 import math
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
-from ..errors import ProvKBError, SteeringRejected
+from neo4j.exceptions import ConstraintError
+
+from ..config import resolve_settings
+from ..errors import ProvKBError, QueryError, SteeringRejected
 from ..ontology import (
     AGENT,
     ENTITY,
@@ -53,6 +58,10 @@ _RANGES: dict[str, tuple[float, bool, float, bool]] = {
 }
 
 
+def claim_token_id(request_node: str) -> str:
+    return f"claim:{request_node}"
+
+
 def now_iso() -> str:
     """The current UTC time as ISO 8601 text."""
     return datetime.now(UTC).isoformat()
@@ -63,7 +72,8 @@ def request_node_id(run_id: str, request_id: str) -> str:
 
 
 def person_node_id(name: str) -> str:
-    return f"provkb:person/{name}"
+    """The person's node id, escaped as capture escapes it (`capture.ids.person`)."""
+    return f"provkb:person/{quote(str(name), safe='-_.~')}"
 
 
 @dataclass
@@ -153,6 +163,8 @@ def check_value(name: str, value: Any, current: Any = None) -> str | None:
     if isinstance(current, str) and not isinstance(value, str):
         return f"{name} must be text, got {value!r}"
     bounds = _RANGES.get(name)
+    if bounds and (not isinstance(value, int | float) or isinstance(value, bool)):
+        return f"{name} must be a number, got {value!r}"
     if bounds and isinstance(value, int | float):
         low, low_in, high, high_in = bounds
         too_low = value < low or (value == low and not low_in)
@@ -189,6 +201,26 @@ class Steering:
     ) -> SteeringRequest:
         """Store a request as pending; a request that cannot apply is stored as rejected
         and raises `SteeringRejected` with the reason."""
+        request = self.submit_request(run, action, hyperparameter, value, reason, note, person)
+        if request.status == REJECTED:
+            error = SteeringRejected(
+                f"request {request.request_id} rejected: {request.status_reason}"
+            )
+            error.requests = [request]  # type: ignore[attr-defined]
+            raise error
+        return request
+
+    def submit_request(
+        self,
+        run: str,
+        action: str,
+        hyperparameter: str | None = None,
+        value: Any = None,
+        reason: str | None = None,
+        note: str | None = None,
+        person: str | None = None,
+    ) -> SteeringRequest:
+        """Like `submit`, but a rejected request is returned (status `rejected`)."""
         if action not in ACTIONS:
             raise ProvKBError(f"unknown steering action {action!r}; use one of {ACTIONS}")
         found = self.resolve_run(run)
@@ -211,13 +243,17 @@ class Steering:
         if problem:
             request.status, request.status_reason = REJECTED, problem
         self.store.write(self._request_batch(request))
-        if problem:
-            raise SteeringRejected(f"request {request.request_id} rejected: {problem}")
         return request
 
     def _problem(self, request: SteeringRequest, run: dict[str, Any]) -> str | None:
         if run.get("status") != RunStatus.RUNNING:
             return f"run {request.run_id} is {run.get('status') or 'unknown'}, not running"
+        steerable = self.store.read(STEERING["run_steerable"], run=request.run_id).rows
+        if steerable and steerable[0]["steerable"] is False:
+            return (
+                f"run {request.run_id} is not steerable (it was started with steering "
+                f"switched off, so nothing reads requests)"
+            )
         if request.action == NOTE and not (request.note or "").strip():
             return "a note needs text"
         if request.action != SET:
@@ -262,11 +298,28 @@ class Steering:
 
     # -- training side --------------------------------------------------------------
     def claim(self, run_id: str, claimer: str, limit: int = 50) -> list[SteeringRequest]:
-        """Atomically take the pending requests of a run (each goes to one claimer)."""
-        rows = self.store.execute_write(
-            STEERING["claim"], run=run_id, claimer=claimer, now=now_iso(), limit=limit
-        )
-        return [SteeringRequest.from_props(r["request"]) for r in rows]
+        """Take the pending requests of a run; each goes to exactly one claimer.
+
+        One indexed read when nothing is pending (the common case). Each pending request is
+        then claimed in its own transaction that also creates the request's claim
+        token, whose id is unique: of two pollers racing for a request, the loser's
+        transaction is refused by the uniqueness constraint, on both engines.
+        (Engine difference, see `cypher.STEERING["claim_one"]`.)
+        """
+        pending = self.store.read(STEERING["pending"], run=run_id, limit=limit).rows
+        out = []
+        for row in pending:
+            try:
+                rows = self.store.execute_write(
+                    STEERING["claim_one"], id=row["id"], token=claim_token_id(row["id"]),
+                    claimer=claimer, now=now_iso(),
+                )  # fmt: skip
+            except QueryError as exc:
+                if isinstance(exc.__cause__, ConstraintError):
+                    continue  # another poller took it
+                raise
+            out += [SteeringRequest.from_props(r["request"]) for r in rows]
+        return out
 
     def pending_count(self, run_id: str) -> int:
         return self.store.read(STEERING["pending_count"], run=run_id).rows[0]["pending"]
@@ -294,3 +347,94 @@ def seen_metrics_edge(batch: GraphBatch, action_id: str, request: SteeringReques
     """Link a steering action to the metrics its requester saw, when known."""
     if request.seen_metrics:
         batch.add_edge(USED, action_id, request.seen_metrics)
+
+
+FINAL = (APPLIED, REJECTED)
+
+
+def _open(store: Store | Any) -> tuple[Store, bool]:
+    """A connected store and whether it is ours to close (a Store, a folder or None)."""
+    if isinstance(store, Store):
+        return store, False
+    settings = resolve_settings(store=store) if store is not None else resolve_settings()
+    return Store(settings).connect(), True
+
+
+def steer(
+    run: str,
+    set: Mapping[str, Any] | None = None,  # noqa: A002 - the API's word
+    stop: bool = False,
+    note: str | None = None,
+    reason: str | None = None,
+    person: str | None = None,
+    store: Store | Any = None,
+    wait: bool = False,
+    timeout: float = 60.0,
+) -> list[SteeringRequest]:
+    """Ask a running training to change; returns the requests (one per change).
+
+        provkb.steer("3f2a9c1b7d4e", set={"learning_rate": 0.001}, reason="plateau")
+        provkb.steer("my-run", stop=True, wait=True)
+
+    `set` maps hyperparameter names to new values (one request each), `stop` stops
+    the run after its current epoch, `note` annotates it. `run` is a run id or name
+    (the newest run of that name). With `wait`, waits up to `timeout` seconds until
+    every request is applied or rejected (a request still pending then keeps its
+    `pending`/`claimed` status). Raises `SteeringRejected` (its `requests` attribute
+    holds every request) when any request was rejected, before or at application;
+    the others stay submitted. `ProvKBError` when the run is unknown.
+    """
+    changes = dict(set or {})
+    if not changes and not stop and note is None:
+        raise ProvKBError("nothing to ask: give set={name: value}, stop=True or note='...'")
+    connected, ours = _open(store)
+    try:
+        steering = Steering(connected)
+        requests = [
+            steering.submit_request(run, SET, name, value, reason=reason, person=person)
+            for name, value in changes.items()
+        ]
+        if note is not None:
+            requests.append(
+                steering.submit_request(run, NOTE, note=note, reason=reason, person=person)
+            )
+        if stop:
+            requests.append(steering.submit_request(run, STOP, reason=reason, person=person))
+        if wait:
+            deadline = time.monotonic() + timeout
+            for i, request in enumerate(requests):
+                if request.status not in FINAL:
+                    left = max(0.0, deadline - time.monotonic())
+                    requests[i] = steering.wait(request.request_id, timeout=left, poll=0.25)
+    finally:
+        if ours:
+            connected.close()
+    rejected = [r for r in requests if r.status == REJECTED]
+    if rejected:
+        error = SteeringRejected("; ".join(describe(r) for r in rejected))
+        error.requests = requests  # type: ignore[attr-defined]
+        raise error
+    return requests
+
+
+def describe(request: SteeringRequest) -> str:
+    """One line on a request and its outcome, for people."""
+    if request.action == SET:
+        what = f"set {request.hyperparameter}={json.dumps(request.value)}"
+    elif request.action == NOTE:
+        what = f"note {request.note!r}"
+    else:
+        what = "stop"
+    head = f"request {request.request_id} ({what})"
+    epoch = request.extra.get("appliedEpoch")
+    if request.status == REJECTED:
+        return f"{head} rejected: {request.status_reason}"
+    if request.status == APPLIED:
+        if request.action == SET:
+            return f"{head} applied: in force from epoch {epoch}"
+        if request.action == STOP:
+            return f"{head} applied: the run stops after epoch {epoch}"
+        if epoch is None:
+            return f"{head} applied: recorded before the first epoch ended"
+        return f"{head} applied: recorded after epoch {epoch}"
+    return f"{head} {request.status}: not applied yet"

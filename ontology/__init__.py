@@ -2,6 +2,7 @@
 
 from .domain import (
     ADAPTATION,
+    CLAIM_LABEL,
     DATASET,
     DOMAIN_SUBTYPE_BY_LABEL,
     DOMAIN_SUBTYPES,

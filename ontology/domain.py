@@ -63,8 +63,9 @@ DOMAIN_SUBTYPES: tuple[Subtype, ...] = (
 )
 DOMAIN_SUBTYPE_BY_LABEL: dict[str, Subtype] = {s.label: s for s in DOMAIN_SUBTYPES}
 
-# Bookkeeping label (not PROV): prefix -> namespace IRI bindings of imported documents.
-NAMESPACE_LABEL = "ProvNamespace"
+# Bookkeeping labels (not PROV: no core label, so exports and run queries never see them).
+NAMESPACE_LABEL = "ProvNamespace"  # prefix -> namespace IRI bindings of imported documents
+CLAIM_LABEL = "SteeringClaim"  # a unique token per claimed steering request
 
 
 class Prop:
