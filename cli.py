@@ -8,7 +8,6 @@ import json
 import re
 import sys
 import time
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .cli_options import FormatOpt, OutputFormat, ParamOpt, StoreOpt
 from .config import resolve_settings
 from .errors import ProvKBError
 
@@ -33,29 +33,6 @@ app.add_typer(server_app, name="server")
 
 console = Console(width=None if sys.stdout.isatty() else 160)  # pipes and logs: wide tables
 err_console = Console(stderr=True)
-
-StoreOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--store",
-        help="Embedded store folder (default: $PROVKB_HOME or ./.provkb). "
-        "Ignored when PROVKB_URI points at a Neo4j server, unless given explicitly.",
-        show_default=False,
-    ),
-]
-ParamOpt = Annotated[
-    list[str] | None,
-    typer.Option("--param", "-p", help="Query parameter as key=value (repeatable)."),
-]
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
-FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

@@ -7,20 +7,11 @@ provkb steer RUN --note "val_loss diverges from loss"
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-StoreOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--store",
-        help="Embedded store folder (default: $PROVKB_HOME or ./.provkb). "
-        "Ignored when PROVKB_URI points at a Neo4j server, unless given explicitly.",
-        show_default=False,
-    ),
-]
+from .cli_options import StoreOpt
 
 # Exit codes of `provkb steer`.
 EXIT_REJECTED = 1

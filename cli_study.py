@@ -14,6 +14,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from .cli_options import StoreOpt
+
 REFUSED_EXIT = 3
 
 study_app = typer.Typer(
@@ -25,15 +27,6 @@ study_app = typer.Typer(
     no_args_is_help=True,
 )
 
-StoreOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--store",
-        help="Embedded store folder (default: $PROVKB_HOME or ./.provkb). "
-        "Ignored when PROVKB_URI points at a Neo4j server, unless given explicitly.",
-        show_default=False,
-    ),
-]
 NameArg = Annotated[str, typer.Argument(help="The study's name.")]
 ItemArg = Annotated[int, typer.Argument(help="The item's number (see `provkb study list`).")]
 ReasonOpt = Annotated[

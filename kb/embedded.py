@@ -47,7 +47,8 @@ class ServerInfo:
         return f"bolt://{self.host}:{self.bolt_port}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie child of ours does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -97,7 +98,7 @@ class EmbeddedServer:
             )
         except (KeyError, TypeError, ValueError):
             return None
-        if _pid_alive(info.pid) and _port_open(info.host, info.bolt_port):
+        if pid_alive(info.pid) and _port_open(info.host, info.bolt_port):
             return info
         return None
 
@@ -184,9 +185,9 @@ class EmbeddedServer:
             except (urllib.error.URLError, OSError, ValueError):
                 pass  # fall through to the wait; a kill is the last resort
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and _pid_alive(info.pid):
+            while time.monotonic() < deadline and pid_alive(info.pid):
                 time.sleep(0.1)
-            if _pid_alive(info.pid):
+            if pid_alive(info.pid):
                 # The store is crash-safe (writes are durable at commit), so a kill
                 # after a stop request that went unanswered loses nothing committed.
                 os.kill(info.pid, signal.SIGKILL)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..ontology import Prop
+from .embedded import pid_alive
 from .records import GraphBatch, batch_from_dict, batch_to_dict
 
 JOURNAL_DIR = "journal"
@@ -146,7 +147,7 @@ class Journal:
             pending_records=sum(n for seq, n, _, _ in entries if seq > done),
             pending_by_run=by_run,
             owner_pid=pid,
-            owner_alive=pid is not None and pid != os.getpid() and _alive(pid),
+            owner_alive=pid is not None and pid != os.getpid() and pid_alive(pid),
         )
 
     def close(self) -> None:
@@ -159,16 +160,6 @@ class Journal:
         self.close()
         self.path.unlink(missing_ok=True)
         self.ack_path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def journals(folder: Path) -> list[Journal]:
