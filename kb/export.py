@@ -248,8 +248,11 @@ def _formal_attributes(
         formal[relation.time_key] = prov_time(props[Prop.TIME])
         used.add(Prop.TIME)
     for key, prop in relation.extra_keys.items():
-        if isinstance(props.get(prop), str):
-            formal[key] = names.qname(props[prop])
+        value = props.get(prop)
+        # a reference that is no node id (e.g. written by an older version) stays a
+        # plain attribute rather than failing the whole export
+        if isinstance(value, str) and isinstance(names.maybe_qname(value), QualifiedName):
+            formal[key] = names.qname(value)
             used.add(prop)
     return formal, used
 

@@ -669,7 +669,7 @@ class StudyQueue:
                 generatedAtTime=ctx.at,
             )
             who = b.add_node(person_node_id(person), AGENT, PERSON, name=person)
-            b.add_edge(WAS_ASSOCIATED_WITH, ctx.action_id, who, plan=request_id)
+            b.add_edge(WAS_ASSOCIATED_WITH, ctx.action_id, who)  # the action holds requestId
             b.add_edge(WAS_INFORMED_BY, ctx.action_id, self.node_id)
             b.add_edge(USED, ctx.action_id, state_id)
             self._write(tx, b)

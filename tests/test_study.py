@@ -416,7 +416,7 @@ def test_every_edit_is_recorded_as_prov(store: Store) -> None:
         "a.reason AS reason, a.before AS before, a.after AS after, st.iteration AS stIt, "
         "st.lastGain AS last, st.movingAverage AS avg, st.k AS k, old.version AS oldV, "
         "old.current AS oldCurrent, new.version AS newV, new.current AS newCurrent, "
-        "new.params AS params, p.name AS person, w.plan AS plan",
+        "new.params AS params, p.name AS person, w.plan AS plan, a.requestId AS request",
         req=edit.request_id,
     ).rows
     assert len(row) == 1
@@ -429,7 +429,13 @@ def test_every_edit_is_recorded_as_prov(store: Store) -> None:
     assert r["avg"] == pytest.approx(0.25)
     assert (r["oldV"], r["oldCurrent"], r["newV"], r["newCurrent"]) == (1, False, 2, True)
     assert json.loads(r["params"]) == {"lr": 50}
-    assert (r["person"], r["plan"]) == ("ada", edit.request_id)
+    # the association names no plan (a queue edit has no request node); the action
+    # itself carries the request id
+    assert (r["person"], r["plan"], r["request"]) == ("ada", None, edit.request_id)
+    # and the whole knowledge base still exports as PROV after queue edits
+    from provkb.kb import export
+
+    assert export.build_document(store).get_records()
 
     added = study.add({"lr": 99}, position=1)
     moved = study.move(4, 3)
