@@ -1,0 +1,216 @@
+"""What every page shares: the store (cached), cached reads, error handling, formatting.
+
+The store settings come from the environment `provkb ui` sets (`PROVKB_HOME`,
+`PROVKB_URI`, ...; `PROVKB_UI_EMBEDDED=1` pins the embedded store in `PROVKB_HOME`
+whatever a config file says). One `Store` per settings lives in `st.cache_resource`;
+reads go through `load`, cached briefly with `st.cache_data` so that many pages and
+reruns share them while live data still shows within seconds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import math
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from ..config import Settings, resolve_settings
+from ..errors import ProvKBError, StoreUnavailable
+from ..kb.store import Store
+from . import data
+
+ENV_EMBEDDED = "PROVKB_UI_EMBEDDED"
+LIVE_TTL = 2  # seconds: what a running training changes shows this fast
+TTL = 15  # seconds: everything else
+SELECTED_RUN = "selected_run"  # session key shared by pages (not a widget key)
+SELECTED_NODE = "lineage_focus"
+STUDY_API_METHODS = ("open", "items", "add", "edit", "remove", "move")
+
+log = logging.getLogger("provkb.ui")
+
+EMPTY_HINT = (
+    "The knowledge base holds no training runs yet. Capture some: run `provkb demo` "
+    "(three small Keras trainings, about a minute), or add "
+    "`provkb.ProvenanceCallback(experiment=...)` to the callbacks of your own `model.fit`, "
+    "then press **Refresh** in the sidebar."
+)
+
+
+def settings() -> Settings:
+    """The store settings this app was started with."""
+    if os.environ.get(ENV_EMBEDDED) == "1":
+        return resolve_settings(store=os.environ.get("PROVKB_HOME") or None)
+    return resolve_settings()
+
+
+def store_key() -> str:
+    s = settings()
+    return f"{s.describe()}|{s.database}|{s.user}"
+
+
+@st.cache_resource(show_spinner=False)
+def _store(key: str) -> Store:
+    return Store(settings())
+
+
+def store() -> Store:
+    """The app's Store (one driver per settings, shared by all sessions)."""
+    return _store(store_key())
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=512)
+def _load(name: str, key: str, *args: Any, **kwargs: Any) -> Any:
+    return getattr(data, name)(_store(key), *args, **kwargs)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False, max_entries=256)
+def _load_live(name: str, key: str, *args: Any, **kwargs: Any) -> Any:
+    return getattr(data, name)(_store(key), *args, **kwargs)
+
+
+def load(name: str, *args: Any, live: bool = False, **kwargs: Any) -> Any:
+    """`ui.data.<name>(store, *args, **kwargs)`, cached (`live`: for a couple of seconds)."""
+    return (_load_live if live else _load)(name, store_key(), *args, **kwargs)
+
+
+def refresh() -> None:
+    """Forget cached reads (the store connection stays)."""
+    _load.clear()
+    _load_live.clear()
+
+
+# -- errors ----------------------------------------------------------------------------
+def show_error(exc: BaseException) -> None:
+    """A clear message for an error, never a traceback."""
+    if isinstance(exc, StoreUnavailable):
+        st.error(f"The knowledge base cannot be reached: {exc}")
+        st.info(
+            "Check that the store is running: `provkb server status` for the embedded "
+            "store (`provkb server start` starts it), or the Neo4j server and the "
+            "PROVKB_URI / PROVKB_USER / PROVKB_PASSWORD settings. Then press Refresh."
+        )
+    elif isinstance(exc, ProvKBError):  # QueryError, ReadOnlyViolation, ExportError, ...
+        st.error(str(exc))
+    else:
+        log.exception("unexpected error in the ProvKB UI")
+        st.error(f"Something went wrong: {type(exc).__name__}: {exc}")
+
+
+def guarded(render: Callable[[], None]) -> Callable[[], None]:
+    """Wrap a page or fragment body so errors show as messages.
+
+    Streamlit's own control flow (rerun, stop, switch_page) derives from BaseException
+    and passes through.
+    """
+
+    def wrapper() -> None:
+        try:
+            render()
+        except Exception as exc:
+            show_error(exc)
+
+    wrapper.__name__ = getattr(render, "__name__", "page")
+    wrapper.__doc__ = render.__doc__
+    return wrapper
+
+
+def run_page(render: Callable[[], None]) -> None:
+    """Run a page body with error handling."""
+    guarded(render)()
+
+
+def has_runs() -> bool:
+    """Whether the store holds any run; shows what to do next when it does not."""
+    counts = load("status_counts")
+    if not counts:
+        st.info(EMPTY_HINT)
+        return False
+    return True
+
+
+# -- formatting ------------------------------------------------------------------------
+_ISO = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?([+-]\d\d:\d\d|Z)?$")
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A value for a table cell or caption."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        return f"{value:.{digits}g}"
+    if isinstance(value, str) and (m := _ISO.match(value)):
+        return f"{m.group(1)} {m.group(2)}"
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def short_time(value: Any) -> str:
+    return fmt(value)
+
+
+def run_label(row: dict[str, Any]) -> str:
+    """`name · status · runId` for selectors."""
+    parts = [str(row.get("name") or "(unnamed)")]
+    if row.get("status"):
+        parts.append(str(row["status"]))
+    parts.append(str(row.get("runId")))
+    return " · ".join(parts)
+
+
+def status_badge(status: str | None) -> str:
+    colour = {
+        "running": "blue",
+        "completed": "green",
+        "stopped_early": "orange",
+        "stopped": "orange",
+        "failed": "red",
+    }.get(status or "", "gray")
+    return f":{colour}-badge[{status or 'unknown'}]"
+
+
+def cell_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> Any:
+    """Rows as a DataFrame with plain, displayable cells (lists/dicts as JSON text)."""
+    import pandas as pd
+
+    columns = columns or sorted({k for r in rows for k in r})
+    out = [{c: _cell(row.get(c)) for c in columns} for row in rows]
+    return pd.DataFrame(out, columns=columns)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str)
+    if isinstance(value, str) and _ISO.match(value):
+        return fmt(value)  # times to the second
+    return value
+
+
+def sidebar() -> None:
+    """Store description and the refresh button (every page)."""
+    with st.sidebar:
+        st.caption(f"Knowledge base: {settings().describe()}")
+        if st.button("Refresh", key="refresh", help="Read everything again from the store"):
+            refresh()
+
+
+def study_api() -> Any | None:
+    """`provkb.capture.study.Study` when it is importable and has the edit methods."""
+    try:
+        module = importlib.import_module("provkb.capture.study")
+    except Exception:  # absent, or failing to import: editing is unavailable
+        return None
+    cls = getattr(module, "Study", None)
+    if cls is None or not all(callable(getattr(cls, m, None)) for m in STUDY_API_METHODS):
+        return None
+    return cls
