@@ -112,6 +112,11 @@ def responsible(found: Sequence[Any], name: str, old: Any, new: Any, optimizer: 
         others = [c for c in found if type(c).__name__ != "ReduceLROnPlateau"]
         if len(others) == 1:
             return type(others[0]).__name__
+        # a Keras learning-rate callback beats custom callbacks that merely could have
+        # (e.g. a LambdaCallback drawing a progress bar)
+        known = [c for c in others if type(c).__name__ in LR_CHANGERS]
+        if name == LEARNING_RATE and len(known) == 1:
+            return type(known[0]).__name__
         return GENERIC_CALLBACK
     if name == LEARNING_RATE and optimizer is not None:
         schedule = learning_rate_schedule_name(optimizer)

@@ -850,3 +850,12 @@ def test_attribution_candidates_follow_the_list_order() -> None:
     # known callbacks never touch other hyperparameters
     assert a.candidates([scheduler, me], me, a.EPOCH_END, a.EPOCH_BEGIN, "beta_1") == []
     assert a.responsible([], lr, 0.1, 0.05) == "unknown"
+
+
+def test_keras_scheduler_beats_a_progress_lambda_callback(store: Store, data: Data) -> None:
+    """The demo's layout: scheduler, ProvKB, then a LambdaCallback drawing progress."""
+    scheduler = keras.callbacks.LearningRateScheduler(lambda e, lr: lr * 0.5 if e == 2 else lr)
+    progress = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: None)
+    cb = train(store, data, [scheduler, None, progress])
+    found = adaptations(store, cb.run_id)
+    assert [(a["a"]["epoch"], a["a"]["callback"]) for a in found] == [(3, "LearningRateScheduler")]
