@@ -216,6 +216,7 @@ def _report(kb, result: DemoResult, epochs: int, console: Console) -> None:
         f'a.newValue"{store_flag}\n'
         f"  provkb export --run {result.best_run} -o best-run.ttl{store_flag}\n"
         f"  provkb export --run {result.best_run} -o best-run.svg{store_flag}\n"
+        f"  provkb ui{store_flag}                # the app: curves, lineage, steering\n"
         f"  provkb server stop{store_flag}"
     )
 
