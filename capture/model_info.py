@@ -10,11 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from ..ontology import HyperparameterName
 from .facts import Hyperparameter, Layer, Model, Plan, Source
 
-OPTIMIZER = "optimizer"  # hyperparameter: the optimizer's configured name ("adam")
+OPTIMIZER = HyperparameterName.OPTIMIZER  # the optimizer's configured name ("adam")
 OPTIMIZER_CLASS = "optimizer_class"  # its class ("Adam")
-LEARNING_RATE = "learning_rate"
+LEARNING_RATE = HyperparameterName.LEARNING_RATE
 LEARNING_RATE_SCHEDULE = "learning_rate_schedule"
 
 # Optimizer hyperparameters a person may set while training runs. Anything else (e.g.

@@ -24,6 +24,7 @@ from .domain import (
     STUDY_STATE,
     TRAINING_RUN,
     TRIAL_ITEM,
+    HyperparameterName,
     Prop,
     RunStatus,
 )

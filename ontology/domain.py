@@ -151,3 +151,12 @@ class RunStatus:
     STOPPED_EARLY = "stopped_early"
     STOPPED = "stopped"  # stopped by a person's steering request
     FAILED = "failed"
+
+
+class HyperparameterName:
+    """Names of well-known hyperparameters (data: the `name` of `Hyperparameter` nodes)."""
+
+    OPTIMIZER = "optimizer"  # value: the optimizer's name, e.g. "adam"
+    LEARNING_RATE = "learning_rate"
+    BATCH_SIZE = "batch_size"
+    EPOCHS = "epochs"

@@ -37,6 +37,7 @@ from ..ontology import (
     WAS_GENERATED_BY,
     WAS_INFORMED_BY,
     WAS_INVALIDATED_BY,
+    HyperparameterName,
     Prop,
 )
 from .spec import ChartHint, NamedQuery, Param
@@ -51,13 +52,7 @@ class Metric:
     VAL_ACCURACY = "val_accuracy"
 
 
-class HP:
-    """Hyperparameter names (data: the `name` of `Hyperparameter` nodes) the queries use."""
-
-    OPTIMIZER = "optimizer"  # value: the optimizer's name, e.g. "adam"
-    LEARNING_RATE = "learning_rate"
-    BATCH_SIZE = "batch_size"
-    EPOCHS = "epochs"
+HP = HyperparameterName  # names the queries look up
 
 
 # Layer properties reported by `layers`, one row each (when the layer has it).
