@@ -180,14 +180,29 @@ class ReplayReport:
     skipped_live: bool = False
 
 
-def replay(store, journal: Journal, remove_when_done: bool = True) -> ReplayReport:
-    """Send a journal's unacknowledged entries to `store`, in order, acknowledging each."""
+def replay(
+    store, journal: Journal, remove_when_done: bool = True, chunk: int = 5000
+) -> ReplayReport:
+    """Send a journal's unacknowledged entries to `store`, in order, merged into
+    transactions of about `chunk` records, acknowledging after each."""
     report = ReplayReport(journal.name)
+    merged, last = GraphBatch(), 0
+
+    def send() -> None:
+        nonlocal merged
+        if len(merged):
+            store.write(merged)
+            journal.acknowledge(last)
+            report.records += len(merged)
+        merged = GraphBatch()
+
     for seq, batch in journal.pending():
-        store.write(batch)
-        journal.acknowledge(seq)
+        merged.extend(batch)
+        last = seq
         report.batches += 1
-        report.records += len(batch)
+        if len(merged) >= chunk:
+            send()
+    send()
     if remove_when_done:
         journal.remove()
         report.removed = True
