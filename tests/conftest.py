@@ -18,11 +18,16 @@ ENGINES = ["embedded"] + (["neo4j"] if os.environ.get("NEO4J_URI") else [])
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Default store folder (journals, settings) for the session: never the checkout."""
+    """Default store folder (journals, settings) for the session: never the checkout.
+
+    At the end, every embedded server a test started under the session's temporary
+    folders is stopped (writers may restart one after its test stopped it)."""
     home = tmp_path_factory.mktemp("provkb-default-home")
     previous = os.environ.get("PROVKB_HOME")
     os.environ["PROVKB_HOME"] = str(home)
     yield home
+    for info in tmp_path_factory.getbasetemp().rglob("server.json"):
+        EmbeddedServer(info.parent).stop()
     if previous is None:
         os.environ.pop("PROVKB_HOME", None)
     else:

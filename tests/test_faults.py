@@ -96,6 +96,7 @@ def test_server_stopped_and_restarted_mid_training_loses_nothing(tmp_path: Path)
         ).rows
         assert status == [{"s": "completed"}]
     finally:
+        capture.writer.close(timeout=5)
         store.close()
         server.stop()
 
