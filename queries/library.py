@@ -194,6 +194,7 @@ RUNS = NamedQuery(
         f"""
         MATCH (r:{_RUN})
         WHERE $experiment IS NULL OR r.{Prop.EXPERIMENT} = $experiment
+        WITH r ORDER BY coalesce(r.{_STARTED}, '') DESC, r.{_RUN_ID} LIMIT $limit
         OPTIONAL MATCH (r)<-[:{_INFORMED}]-(e:{_EPOCH})<-[:{_GEN}]-(m:{_METRICS})
         WITH r, max(e.{_EPOCH_NO}) AS lastEpoch, max(m.{_VA}) AS bestValAccuracy
         OPTIONAL MATCH (r)<-[:{_INFORMED}]-(:{_EPOCH} {{{_EPOCH_NO}: lastEpoch}})
