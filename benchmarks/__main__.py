@@ -1,0 +1,188 @@
+"""`python -m benchmarks run [--quick] [--out benchmarks/RESULTS.md]`.
+
+Runs every benchmark (or `--only` some), each in its own fresh embedded store under a
+temporary folder, and writes RESULTS.md plus results.json next to it. Exits non-zero
+when a benchmark failed (its section then says why); targets are reported, never
+enforced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import capture_overhead, export_import, ingestion, memory, metric_logging, query_latency
+from . import report as report_mod
+from .common import fresh_store, load_average, log, machine_info
+from .synthetic import KBSpec, sample_params
+
+HERE = Path(__file__).resolve().parent
+SECTIONS = ("capture", "ingestion", "queries", "export_import", "metric_logging")
+
+
+def plan(quick: bool) -> dict[str, Any]:
+    """Sizes and repeats of a full or a quick run."""
+    if quick:
+        return {
+            "mode": "quick",
+            "capture": capture_overhead.CaptureConfig.quick(),
+            "kb": KBSpec(runs=100, epochs=20, runs_per_experiment=10),
+            "query_repeats": 10,
+            "query_budget": 3.0,
+            "export": export_import.ExportConfig(
+                repeats=2, repeats_kb=1, task_timeout=120, budget=180
+            ),
+            "logging": {"epochs": 10, "metrics": 100, "repeats": 2, "loop_points": None},
+        }
+    return {
+        "mode": "full",
+        "capture": capture_overhead.CaptureConfig(),
+        "kb": KBSpec(runs=1000, epochs=100, runs_per_experiment=100),
+        "query_repeats": 20,
+        "query_budget": 15.0,
+        "export": export_import.ExportConfig(repeats=3, repeats_kb=1, task_timeout=240, budget=720),
+        "logging": {"epochs": 100, "metrics": 100, "repeats": 3, "loop_points": 10_000},
+    }
+
+
+def _section(results: dict[str, Any], key: str, fn) -> Any:
+    log(f"{key} ...")
+    t0 = time.perf_counter()
+    try:
+        value = fn()
+    except Exception as exc:  # one failed figure must not lose the others
+        results.setdefault("errors", {})[key] = f"{type(exc).__name__}: {exc}"
+        log(f"{key} FAILED: {exc}")
+        traceback.print_exc()
+        return None
+    results.setdefault("section_seconds", {})[key] = time.perf_counter() - t0
+    log(f"{key} done in {time.perf_counter() - t0:.0f} s")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    p = plan(args.quick)
+    only = set(args.only.split(",")) if args.only else set(SECTIONS)
+    started = time.perf_counter()
+    command = "python -m benchmarks run" + (" --quick" if args.quick else "")
+    results: dict[str, Any] = {
+        "meta": {
+            "command": command,
+            "mode": p["mode"],
+            "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine_info(),
+            "kb_runs": p["kb"].runs,
+            "kb_epochs": p["kb"].epochs,
+            "noise_note": args.note or "",
+        },
+        "errors": {},
+    }
+    work = Path(tempfile.mkdtemp(prefix="provkb-bench-", dir=args.workdir))
+    log(f"mode {p['mode']}, working folder {work}")
+    try:
+        if "capture" in only:
+            with fresh_store(work, "capture", args.keep) as cap_store:
+                _engine(results, cap_store)
+                cap = _section(
+                    results,
+                    "capture",
+                    lambda: capture_overhead.run(
+                        cap_store.home, work / "mlflow-capture", p["capture"]
+                    ),
+                )
+            if cap:
+                results["capture"] = cap
+                results["memory"] = memory.summarize(cap)
+        if only & {"ingestion", "queries", "export_import"}:
+            spec: KBSpec = p["kb"]
+            with fresh_store(work, "kb", args.keep) as kb:
+                _engine(results, kb)
+                ing = _section(results, "ingestion", lambda: ingestion.run(kb.store, spec))
+                if ing:
+                    results["ingestion"] = ing
+                sample = sample_params(spec)
+                if "queries" in only and ing:
+                    q = _section(
+                        results,
+                        "queries",
+                        lambda: query_latency.run(
+                            kb.store,
+                            sample,
+                            repeats=p["query_repeats"],
+                            budget_seconds=p["query_budget"],
+                        ),  # fmt: skip
+                    )
+                    if q:
+                        results["queries"] = q
+                if "export_import" in only and ing:
+                    kb.store.close()
+                    ex = _section(
+                        results,
+                        "export_import",
+                        lambda: export_import.run(
+                            kb.home, work / "export", sample["experiment"], p["export"]
+                        ),
+                    )
+                    if ex:
+                        results["export_import"] = ex
+        if "metric_logging" in only:
+            with fresh_store(work, "logging", args.keep) as lg:
+                _engine(results, lg)
+                ml = _section(
+                    results,
+                    "metric_logging",
+                    lambda: metric_logging.run(lg.store, work / "logging", **p["logging"]),
+                )
+                if ml:
+                    results["metric_logging"] = ml
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    results["meta"]["duration_seconds"] = time.perf_counter() - started
+    results["meta"]["load_average_end"] = load_average()
+    out = Path(args.out)
+    json_path = Path(args.json) if args.json else out.with_name("results.json")
+    report_mod.write(results, out, json_path)
+    log(f"wrote {out} and {json_path} in {results['meta']['duration_seconds'] / 60:.1f} min")
+    return 1 if results["errors"] else 0
+
+
+def _engine(results: dict[str, Any], handle: Any) -> None:
+    with contextlib.suppress(Exception):
+        results["meta"].setdefault(
+            "engine",
+            {
+                "engine": handle.engine,
+                "agent": handle.agent,
+                "startup_seconds": handle.startup_seconds,
+            },
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run the benchmarks and write RESULTS.md + results.json")
+    r.add_argument("--quick", action="store_true", help="small sizes (CI smoke, < 5 min)")
+    r.add_argument("--out", default=str(HERE / "RESULTS.md"), help="the Markdown report")
+    r.add_argument("--json", default=None, help="the JSON results (default: next to --out)")
+    r.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(SECTIONS)}")
+    r.add_argument("--workdir", default=None, help="parent of the temporary working folder")
+    r.add_argument("--keep", action="store_true", help="keep the working folder and its stores")
+    r.add_argument("--note", default=None, help="a sentence on the conditions, for RESULTS.md")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Capture overhead: the same Keras training bare, with ProvenanceCallback, with MLflow.
+
+Every repeat runs the variants one after the other (none, provkb, mlflow; none,
+provkb, mlflow; ...), each in a fresh Python process (`_train_worker`), so nothing
+one variant patches, starts or leaves in memory reaches another, and slow drifts of a
+shared machine hit all variants alike. A process trains the MLP, then the CNN; only
+`fit` is timed, inside the process. Ratios are paired: variant / bare of the same
+repeat. The same processes give the peak-memory figures (`memory`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .common import log, ratio, stats
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIANTS = ("none", "provkb", "mlflow")
+
+
+@dataclass
+class CaptureConfig:
+    """Sizes of the trainings and number of repeats."""
+
+    repeats: int = 4
+    mlp: dict[str, int] = field(
+        default_factory=lambda: {"samples": 20_000, "epochs": 20, "batch_size": 64}
+    )
+    cnn: dict[str, int] = field(
+        default_factory=lambda: {"samples": 6_000, "epochs": 10, "batch_size": 64}
+    )
+    timeout: float = 900.0
+
+    @classmethod
+    def quick(cls) -> CaptureConfig:
+        return cls(
+            repeats=2,
+            mlp={"samples": 3_000, "epochs": 4, "batch_size": 64},
+            cnn={"samples": 800, "epochs": 2, "batch_size": 64},
+        )
+
+    @classmethod
+    def tiny(cls) -> CaptureConfig:
+        return cls(
+            repeats=1,
+            mlp={"samples": 256, "epochs": 2, "batch_size": 64},
+            cnn={"samples": 64, "epochs": 1, "batch_size": 32},
+        )
+
+
+def mlflow_available() -> bool:
+    return importlib.util.find_spec("mlflow") is not None
+
+
+def worker_config(
+    variant: str, rep: int, cfg: CaptureConfig, store_home: Path, mlflow_dir: Path
+) -> dict[str, Any]:
+    mlflow_uri = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
+    return {
+        "variant": variant,
+        "rep": rep,
+        "store": str(store_home),
+        "mlflow_uri": mlflow_uri,
+        "mlflow_artifacts": (mlflow_dir / "artifacts").as_uri(),
+        "models": ["mlp", "cnn"],
+        "spec": {"mlp": cfg.mlp, "cnn": cfg.cnn},
+        "seed": 0,
+    }
+
+
+def _spawn(config: dict[str, Any], timeout: float) -> dict[str, Any]:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks._train_worker", json.dumps(config)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join(proc.stderr.splitlines()[-15:])
+        raise RuntimeError(f"training worker {config['variant']} failed:\n{tail}")
+    return json.loads(lines[-1])
+
+
+def variants() -> tuple[str, ...]:
+    return VARIANTS if mlflow_available() else VARIANTS[:2]
+
+
+def run(
+    store_home: Path,
+    mlflow_dir: Path,
+    cfg: CaptureConfig | None = None,
+    in_process: bool = False,
+) -> dict[str, Any]:
+    """Interleaved repeats of every variant; `in_process` (smoke tests) skips the
+    subprocesses and trains in this process."""
+    cfg = cfg or CaptureConfig()
+    mlflow_dir.mkdir(parents=True, exist_ok=True)
+    samples: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for rep in range(cfg.repeats):
+        for variant in variants():
+            config = worker_config(variant, rep, cfg, store_home, mlflow_dir)
+            if in_process:
+                from . import _train_worker
+
+                sample = _train_worker.train(config)
+            else:
+                sample = _spawn(config, cfg.timeout)
+            samples.append(sample)
+            fits = ", ".join(f"{m} {s:.2f}s" for m, s in sample["fits"].items())
+            log(f"  capture rep {rep + 1}/{cfg.repeats} {variant:6s}: {fits}")
+    return summarize(samples, cfg, time.perf_counter() - started)
+
+
+def summarize(
+    samples: list[dict[str, Any]], cfg: CaptureConfig, seconds: float = 0.0
+) -> dict[str, Any]:
+    """Per model: seconds per variant and paired ratios to the bare run."""
+    by = {(s["variant"], s["rep"]): s for s in samples}
+    names = sorted({v for v, _ in by}, key=VARIANTS.index)
+    models: dict[str, Any] = {}
+    for model in ("mlp", "cnn"):
+        entry: dict[str, Any] = {}
+        for variant in names:
+            entry[variant] = stats([s["fits"][model] for s in samples if s["variant"] == variant])
+        for variant in names:
+            if variant == "none":
+                continue
+            paired = [
+                ratio(by[(variant, rep)]["fits"][model], by[("none", rep)]["fits"][model])
+                for rep in range(cfg.repeats)
+                if (variant, rep) in by and ("none", rep) in by
+            ]
+            entry[f"ratio_{variant}"] = stats(paired)
+        models[model] = entry
+    return {
+        "config": asdict(cfg),
+        "variants": names,
+        "models": models,
+        "samples": samples,
+        "seconds": seconds,
+        "note": (
+            "Each variant in a fresh process; fit timed inside it. The MLP is the first "
+            "instrumented fit of its process (one-time costs of the instrumentation "
+            "included), the CNN the second."
+        ),
+    }

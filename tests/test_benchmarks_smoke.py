@@ -1,0 +1,150 @@
+"""The benchmark harness works: a tiny in-process run of every benchmark returns
+well-formed figures and the report renders. No timing is asserted (CI machines are
+noisy); `python -m benchmarks run` measures for real."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # the benchmarks package lives beside the tests
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import (  # noqa: E402
+    capture_overhead,
+    export_import,
+    ingestion,
+    memory,
+    metric_logging,
+    query_latency,
+    report,
+)
+from benchmarks.common import EmbeddedHandle, fresh_store, stats  # noqa: E402
+from benchmarks.synthetic import KBSpec, run_batches, sample_params  # noqa: E402
+from provkb.ontology import STEERING_ACTION, TRAINING_RUN  # noqa: E402
+from provkb.queries import registry  # noqa: E402
+
+SPEC = KBSpec(runs=4, epochs=6, runs_per_experiment=2)
+
+
+@pytest.fixture(scope="module")
+def bench_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedHandle]:
+    """A store of its own: the benchmarks write many runs and must not meet other tests."""
+    with fresh_store(tmp_path_factory.mktemp("bench"), "smoke") as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def kb(bench_store: EmbeddedHandle) -> dict[str, Any]:
+    return ingestion.run(bench_store.store, SPEC, max_records=500)
+
+
+def _is_stats(value: Any) -> bool:
+    return isinstance(value, dict) and {"n", "min", "median", "max", "p95"} <= set(value)
+
+
+def test_stats_and_synthetic_runs_follow_the_graph_model() -> None:
+    s = stats([3.0, 1.0, 2.0])
+    assert (s["min"], s["median"], s["max"], s["n"]) == (1.0, 2.0, 3.0, 3)
+    assert stats([])["median"] is None
+    batches = list(run_batches(SPEC, 1))
+    labels = {label for b in batches for n in b.nodes for label in n.extra_labels}
+    assert {TRAINING_RUN.label, STEERING_ACTION.label, "Epoch", "Metrics", "Layer"} <= labels
+    epochs = {n.props["epoch"] for b in batches for n in b.nodes if "Epoch" in n.extra_labels}
+    assert epochs == set(range(1, SPEC.epochs + 1))
+
+
+def test_ingestion_reports_records_per_second(kb: dict[str, Any]) -> None:
+    assert kb["runs"] == SPEC.runs and kb["writes"] >= 1
+    assert kb["records_stored"] == kb["nodes"] + kb["relationships"] > 0
+    assert kb["records_submitted"] >= kb["records_stored"]
+    assert kb["records_per_second"] > 0
+    assert _is_stats(kb["per_write_submitted_per_second"])
+
+
+def test_query_latency_covers_every_named_query(
+    bench_store: EmbeddedHandle, kb: dict[str, Any]
+) -> None:
+    out = query_latency.run(
+        bench_store.store, sample_params(SPEC), repeats=1, budget_seconds=0.01, min_repeats=1
+    )
+    assert set(out) == set(registry.names())
+    for name, entry in out.items():
+        assert "skipped" in entry or (_is_stats(entry["ms"]) and entry["ms"]["n"] >= 1), name
+    assert out["epochs"]["rows"] == SPEC.epochs
+
+
+def test_export_import_against_rdflib(
+    bench_store: EmbeddedHandle, kb: dict[str, Any], tmp_path: Path
+) -> None:
+    cfg = export_import.ExportConfig(repeats=1, repeats_kb=1, task_timeout=120, budget=300)
+    bench_store.store.close()
+    out = export_import.run(
+        bench_store.home, tmp_path, sample_params(SPEC)["experiment"], cfg, in_process=True
+    )
+    for scope in ("experiment", "kb"):
+        entry = out[scope]
+        assert entry["records"] > 0
+        assert entry["rdflib"]["triples"] > 0
+        for fmt in export_import.FORMATS:
+            f = entry["formats"][fmt]
+            assert f["export_status"] is None and f["import_status"] is None, f
+            assert f["imported_records"] > 0
+            assert f["export_vs_rdflib_serialize"] > 0 and f["import_vs_rdflib_parse"] > 0
+    assert out["kb"]["records"] >= out["experiment"]["records"]
+
+
+def test_metric_logging_against_mlflow(bench_store: EmbeddedHandle, tmp_path: Path) -> None:
+    out = metric_logging.run(bench_store.store, tmp_path, epochs=2, metrics=5, repeats=1)
+    assert out["points"] == 10
+    assert {"provkb_epochs", "provkb_points"} <= set(out["variants"])
+    if metric_logging.mlflow_available():
+        assert {"mlflow_log_metric", "mlflow_log_batch"} <= set(out["variants"])
+    for entry in out["variants"].values():
+        assert _is_stats(entry["seconds"]) and entry["seconds"]["n"] == 1
+
+
+@pytest.mark.slow
+def test_capture_overhead_and_memory_in_process(
+    bench_store: EmbeddedHandle, tmp_path: Path
+) -> None:
+    cap = capture_overhead.run(
+        bench_store.home, tmp_path, capture_overhead.CaptureConfig.tiny(), in_process=True
+    )
+    assert cap["variants"][:2] == ["none", "provkb"]
+    for model in ("mlp", "cnn"):
+        assert _is_stats(cap["models"][model]["none"])
+        assert cap["models"][model]["ratio_provkb"]["median"] > 0
+    provkb_sample = next(s for s in cap["samples"] if s["variant"] == "provkb")
+    assert provkb_sample["provkb_records_written"] > 0
+    assert not provkb_sample["provkb_records_dropped"]
+    mem = memory.summarize(cap)
+    assert _is_stats(mem["added"]["provkb"]) and mem["variants"]["none"]["peak_rss_mb"]["n"] == 1
+
+
+def test_report_renders_every_section(kb: dict[str, Any], tmp_path: Path) -> None:
+    results = {
+        "meta": {
+            "command": "python -m benchmarks run --quick",
+            "mode": "quick",
+            "started": "now",
+            "duration_seconds": 1.0,
+            "kb_runs": SPEC.runs,
+            "machine": {"cpu": "x", "cores": 2, "packages": {}},
+        },
+        "ingestion": kb,
+        "errors": {"capture": "RuntimeError: example"},
+    }
+    md, js = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    report.write(results, md, js)
+    text = md.read_text()
+    for title in ("Capture overhead", "Ingestion", "Query latency", "Logging metric points"):
+        assert title in text
+    assert "records stored per second" in text and "RuntimeError: example" in text
+    assert json.loads(js.read_text())["targets"]["ingestion"]["met"] in (True, False)
