@@ -134,21 +134,29 @@ COUNT_EDGES = "MATCH ()-[e]->() RETURN count(e) AS count"
 DELETE_ALL = "MATCH (n) DETACH DELETE n"
 
 
-def read_nodes(kind: Kind) -> str:
-    """Every node of a kind with its labels and properties, optionally only some ids."""
+def read_nodes(kind: Kind, selected: bool = False) -> str:
+    """Every node of a kind with its labels and properties, or (`selected`) those whose id
+    is in $ids, each looked up through the id index."""
+    match = (
+        f"UNWIND $ids AS x MATCH (n:{kind.label} {{{Prop.ID}: x}}) "
+        if selected
+        else f"MATCH (n:{kind.label}) "
+    )
     return (
-        f"MATCH (n:{kind.label}) WHERE $ids IS NULL OR n.{Prop.ID} IN $ids "
-        f"RETURN n.{Prop.ID} AS id, labels(n) AS labels, properties(n) AS props "
-        f"ORDER BY id"
+        f"{match}RETURN n.{Prop.ID} AS id, labels(n) AS labels, properties(n) AS props ORDER BY id"
     )
 
 
-def read_edges(relation: Relation) -> str:
-    """Every relationship of a type, optionally only those touching some ids."""
+def read_edges(relation: Relation, selected: bool = False) -> str:
+    """Every relationship of a type, or (`selected`) those leaving a node whose id is in
+    $ids (looked up through the id index; the caller keeps those whose target is too)."""
+    source = (
+        f"UNWIND $ids AS x MATCH (a:{relation.source.label} {{{Prop.ID}: x}})"
+        if selected
+        else f"MATCH (a:{relation.source.label})"
+    )
     return (
-        f"MATCH (a:{relation.source.label})-[e:{relation.rel_type}]->"
-        f"(b:{relation.target.label}) "
-        f"WHERE $ids IS NULL OR (a.{Prop.ID} IN $ids AND b.{Prop.ID} IN $ids) "
+        f"{source}-[e:{relation.rel_type}]->(b:{relation.target.label}) "
         f"RETURN a.{Prop.ID} AS src, b.{Prop.ID} AS dst, properties(e) AS props "
         f"ORDER BY src, dst"
     )
@@ -170,19 +178,26 @@ READ_EXPERIMENT_RUNS = (
 def read_run_node_ids(kind: Kind) -> str:
     """Ids of the nodes of a kind that belong to some runs (`runId` in $runIds)."""
     return (
-        f"MATCH (n:{kind.label}) WHERE n.{Prop.RUN_ID} IN $runIds "
+        f"UNWIND $runIds AS rid MATCH (n:{kind.label} {{{Prop.RUN_ID}: rid}}) "
         f"RETURN n.{Prop.ID} AS id ORDER BY id"
     )
 
 
-def read_touching_edges(relation: Relation) -> str:
-    """Relationships of a type with at least one end in $ids, with both ends' runIds."""
+def read_touching_edges(relation: Relation, outgoing: bool) -> str:
+    """Relationships of a type leaving (`outgoing`) or reaching a node whose id is in
+    $ids, with both ends' runIds. The pattern starts at the node found through the id
+    index (an `id IN $ids` test scans the whole graph instead)."""
     if RELATION_BY_TYPE.get(relation.rel_type) is not relation:
         raise ValueError(f"not an ontology relation: {relation.rel_type!r}")
+    src, dst, rel = relation.source.label, relation.target.label, relation.rel_type
+    anchored = f"{{{Prop.ID}: x}}"
+    pattern = (
+        f"(a:{src} {anchored})-[e:{rel}]->(b:{dst})"
+        if outgoing
+        else f"(b:{dst} {anchored})<-[e:{rel}]-(a:{src})"
+    )
     return (
-        f"MATCH (a:{relation.source.label})-[e:{relation.rel_type}]->"
-        f"(b:{relation.target.label}) "
-        f"WHERE a.{Prop.ID} IN $ids OR b.{Prop.ID} IN $ids "
+        f"UNWIND $ids AS x MATCH {pattern} "
         f"RETURN a.{Prop.ID} AS src, a.{Prop.RUN_ID} AS srcRun, "
         f"b.{Prop.ID} AS dst, b.{Prop.RUN_ID} AS dstRun"
     )

@@ -298,7 +298,9 @@ def _run_ids(store: Store, run_id: str | None, experiment: str | None) -> list[s
 def _touching(store: Store, ids: set[str]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for relation in RELATIONS:
-        rows += store.read(cypher.read_touching_edges(relation), ids=sorted(ids)).rows
+        for outgoing in (True, False):
+            text = cypher.read_touching_edges(relation, outgoing)
+            rows += store.read(text, ids=sorted(ids)).rows
     return rows
 
 
@@ -342,12 +344,15 @@ def build_document(
     doc.add_namespace(PROVKB)
     names = _Names(doc, read_namespaces(store))
     try:
+        selected = ids is not None
+        chosen = set(ids or ())
         for kind in KINDS:
-            for node in store.read(cypher.read_nodes(kind), ids=ids).rows:
+            for node in store.read(cypher.read_nodes(kind, selected), ids=ids).rows:
                 add_node(doc, names, node)
         for relation in RELATIONS:
-            for edge in store.read(cypher.read_edges(relation), ids=ids).rows:
-                add_edge(doc, names, relation, edge)
+            for edge in store.read(cypher.read_edges(relation, selected), ids=ids).rows:
+                if not selected or edge["dst"] in chosen:
+                    add_edge(doc, names, relation, edge)
     except ProvException as exc:
         raise ExportError(f"cannot build the PROV document: {exc}") from exc
     return doc
