@@ -367,8 +367,9 @@ SEED_Q3 = NamedQuery(
     ),
     cypher=_text(
         f"""
-        MATCH (r:{_RUN})<-[:{_INFORMED}]-(e:{_EPOCH})
+        MATCH (r:{_RUN})
         {_initial("opt", "hpOptimizer", optional=False)}
+        MATCH (r)<-[:{_INFORMED}]-(e:{_EPOCH})
         OPTIONAL MATCH (m:{_METRICS})-[:{_GEN}]->(e)
         WITH opt.{_VALUE} AS optimizer, r, e, m
         RETURN optimizer, count(DISTINCT r) AS runs, count(e) AS epochs,
