@@ -40,6 +40,19 @@ STEERABLE_OPTIMIZER = frozenset(
 _NULLABLE = frozenset({"weight_decay", "clipnorm", "clipvalue", "global_clipnorm"})
 
 
+def base_name(obj: Any, name: str | None) -> str | None:
+    """`name` without the `_<n>` Keras appends to automatic names of later instances
+    in a process (`adam_9` -> `adam`); a name the user chose is kept as it is."""
+    if not name:
+        return name
+    import re
+
+    from keras.src.utils.naming import to_snake_case
+
+    automatic = to_snake_case(type(obj).__name__)
+    return automatic if re.fullmatch(rf"{re.escape(automatic)}_\d+", name) else name
+
+
 def _scalar(value: Any) -> Any:
     """A Python scalar from a variable, tensor or numpy value (else `value` unchanged)."""
     if isinstance(value, bool | int | float | str) or value is None:
@@ -189,7 +202,7 @@ def optimizer_hyperparameters(optimizer: Any) -> list[Hyperparameter]:
     """Every key of `optimizer.get_config()`; numeric live ones are tracked."""
     config = dict(optimizer.get_config())
     out = [
-        Hyperparameter(OPTIMIZER, config.pop("name", None), Source.OPTIMIZER),
+        Hyperparameter(OPTIMIZER, base_name(optimizer, config.pop("name", None)), Source.OPTIMIZER),
         Hyperparameter(OPTIMIZER_CLASS, type(optimizer).__name__, Source.OPTIMIZER),
     ]
     schedule = _learning_rate_schedule(optimizer)

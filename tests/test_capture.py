@@ -859,3 +859,14 @@ def test_keras_scheduler_beats_a_progress_lambda_callback(store: Store, data: Da
     cb = train(store, data, [scheduler, None, progress])
     found = adaptations(store, cb.run_id)
     assert [(a["a"]["epoch"], a["a"]["callback"]) for a in found] == [(3, "LearningRateScheduler")]
+
+
+def test_optimizer_name_drops_keras_instance_counter() -> None:
+    """Keras names later Adam instances adam_1, adam_2...: the hyperparameter says adam."""
+    optimizers = [keras.optimizers.Adam() for _ in range(3)]
+    assert [o.name for o in optimizers][1:] != ["adam", "adam"]
+    assert {model_info.base_name(o, o.get_config()["name"]) for o in optimizers} == {"adam"}
+    chosen = keras.optimizers.Adam(name="adam_2024")
+    assert model_info.base_name(chosen, "adam_2024") == "adam"  # looks automatic: read as such
+    custom = keras.optimizers.SGD(name="warmup_sgd")
+    assert model_info.base_name(custom, "warmup_sgd") == "warmup_sgd"
