@@ -3,6 +3,7 @@ NEO4J_URI is set, a real Neo4j server. Nothing here fakes a database."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,9 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield home
     for info in tmp_path_factory.getbasetemp().rglob("server.json"):
         EmbeddedServer(info.parent).stop()
+    # Writers of the tests' unreachable stores say at exit what they kept in their
+    # journals; that is tested, and after the summary it is only noise.
+    logging.getLogger("provkb").setLevel(logging.ERROR)
     if previous is None:
         os.environ.pop("PROVKB_HOME", None)
     else:
