@@ -9,6 +9,7 @@ reruns share them while live data still shows within seconds.
 
 from __future__ import annotations
 
+import getpass
 import importlib
 import json
 import logging
@@ -214,3 +215,18 @@ def study_api() -> Any | None:
     if cls is None or not all(callable(getattr(cls, m, None)) for m in STUDY_API_METHODS):
         return None
     return cls
+
+
+def show_flash(key: str) -> None:
+    """The outcome (kind, message) a form left under session `key`, shown once."""
+    flash = st.session_state.pop(key, None)
+    if flash:
+        (st.success if flash[0] == "success" else st.error)(flash[1])
+
+
+def user_name() -> str:
+    """The OS user, the default person of steering requests and queue edits."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment
+        return "someone"

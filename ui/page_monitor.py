@@ -4,8 +4,6 @@ and the steering panel (set a hyperparameter, stop, annotate) through `kb.steeri
 
 from __future__ import annotations
 
-import getpass
-
 import streamlit as st
 
 from provkb.errors import ProvKBError, SteeringRejected
@@ -237,9 +235,9 @@ def steering_panel(run_id: str, run: dict) -> None:
         value = c2.text_input("New value (for set)", key="steer_value", placeholder="e.g. 0.001")
         reason = st.text_input("Reason", key="steer_reason", placeholder="why (shown in lineage)")
         note = st.text_input("Note (for annotate)", key="steer_note")
-        person = st.text_input("Person", value=_user(), key="steer_person")
+        person = st.text_input("Person", value=common.user_name(), key="steer_person")
         sent = st.form_submit_button("Send request", type="primary")
-    show_flash()
+    common.show_flash(FLASH)
     if not sent:
         return
     steering = Steering(common.store())
@@ -267,20 +265,6 @@ def steering_panel(run_id: str, run: dict) -> None:
     st.session_state[FLASH] = flash
     common.refresh()
     st.rerun()  # redraw the page with the request in its table
-
-
-def show_flash() -> None:
-    """The outcome of the last request sent from this panel (once)."""
-    flash = st.session_state.pop(FLASH, None)
-    if flash:
-        (st.success if flash[0] == "success" else st.error)(flash[1])
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in this environment
-        return "someone"
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ and editing of pending items through `provkb.Study` when it is installed."""
 
 from __future__ import annotations
 
-import getpass
 import json
 from typing import Any
 
@@ -155,7 +154,7 @@ def edit_panel(name: str, study: dict, items: list[dict]) -> None:
     if common.study_api() is None:
         st.info(NEEDS_STUDY_API)
         return
-    show_flash()
+    common.show_flash(FLASH)
     pending = [i for i in items if i.get("status") == "pending"]
     st.caption(
         "Only pending items can change; an edit takes effect at the next iteration and is "
@@ -209,7 +208,7 @@ def edit_panel(name: str, study: dict, items: list[dict]) -> None:
                 key=f"st_place_{action}",
             )
         reason = st.text_input("Reason", key="st_reason")
-        person = st.text_input("Person", value=_user(), key="st_person")
+        person = st.text_input("Person", value=common.user_name(), key="st_person")
         submitted = st.form_submit_button("Apply", type="primary")
     if not submitted:
         return
@@ -242,19 +241,6 @@ def edit_panel(name: str, study: dict, items: list[dict]) -> None:
         )
     common.refresh()
     st.rerun()
-
-
-def show_flash() -> None:
-    flash = st.session_state.pop(FLASH, None)
-    if flash:
-        (st.success if flash[0] == "success" else st.error)(flash[1])
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in this environment
-        return "someone"
 
 
 def main() -> None:
