@@ -29,7 +29,6 @@ from ..ontology import (
     ENTITY,
     PERSON,
     STEERING_REQUEST,
-    USED,
     WAS_ATTRIBUTED_TO,
     Prop,
     RunStatus,
@@ -341,12 +340,6 @@ def resolution_batch(
     batch = GraphBatch()
     batch.add_node(request.node_id, ENTITY, STEERING_REQUEST, **request.props())
     return batch
-
-
-def seen_metrics_edge(batch: GraphBatch, action_id: str, request: SteeringRequest) -> None:
-    """Link a steering action to the metrics its requester saw, when known."""
-    if request.seen_metrics:
-        batch.add_edge(USED, action_id, request.seen_metrics)
 
 
 FINAL = (APPLIED, REJECTED)
