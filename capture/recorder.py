@@ -60,6 +60,7 @@ from .facts import (
     Software,
     Source,
 )
+from .run_summary import RunSummary
 
 STEERABLE = "steerable"  # on hyperparameter values and runs: may a person steer it
 
@@ -189,6 +190,7 @@ class RunRecorder:
         self.ledger = HyperparameterLedger(run.run_id)
         self.has_model = False
         self.epochs: set[int] = set()
+        self.summary = RunSummary()
         self.evaluations = 0
 
     # -- shared nodes -----------------------------------------------------------
@@ -433,12 +435,13 @@ class RunRecorder:
                 Prop.ELAPSED: elapsed,
             },
         )
+        values = metric_props(logs)
         metrics = _add(
             b,
             ids.epoch_metrics(self.run_id, n),
             METRICS,
             **{
-                **metric_props(logs),
+                **values,
                 Prop.RUN_ID: self.run_id,
                 Prop.EPOCH: n,
                 Prop.GENERATED: ended,
@@ -453,7 +456,10 @@ class RunRecorder:
         for version in self.ledger.tracked():
             b.add_edge(USED, epoch, version.id)
         self.epochs.add(n)
-        self._run_update(b, **{Prop.EPOCHS_COMPLETED: self.epochs_completed})
+        self.summary.add(n, elapsed, values)
+        self._run_update(
+            b, **{Prop.EPOCHS_COMPLETED: self.epochs_completed, **self.summary.props()}
+        )
         return b
 
     @property

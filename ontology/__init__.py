@@ -22,11 +22,14 @@ from .domain import (
     STEERING_REQUEST,
     STUDY,
     STUDY_STATE,
+    SUMMARY_PREFIX,
     TRAINING_RUN,
     TRIAL_ITEM,
     HyperparameterName,
     Prop,
     RunStatus,
+    SummaryStat,
+    summary_prop,
 )
 from .vocabulary import (
     ACTED_ON_BEHALF_OF,

@@ -95,6 +95,7 @@ class Prop:
     # Written by capture (see docs/graph-model.md).
     EPOCHS_PLANNED = "epochsPlanned"
     EPOCHS_COMPLETED = "epochsCompleted"
+    EPOCH_SECONDS = "epochSeconds"  # on a run: its epochs' elapsed seconds, summed
     COMMAND_LINE = "commandLine"
     ERROR = "error"
     PLAN = "plan"  # on WAS_ASSOCIATED_WITH: the plan's id
@@ -141,6 +142,28 @@ class Prop:
     OLD_VALUE = "oldValue"
     NEW_VALUE = "newValue"
     CALLBACK = "callback"  # on Adaptation: class name of the responsible callback
+
+
+class SummaryStat:
+    """Per-metric statistics capture keeps on a run, over its epochs' finite values.
+
+    Stored as run properties named by `summary_prop`, so run-level questions (the
+    best epoch, the mean loss) read one node per run instead of every epoch."""
+
+    MAX = "max"
+    MAX_EPOCH = "maxEpoch"  # first epoch reaching the max
+    MIN = "min"
+    MIN_EPOCH = "minEpoch"  # first epoch reaching the min
+    SUM = "sum"
+    COUNT = "count"
+
+
+SUMMARY_PREFIX = "summary."
+
+
+def summary_prop(stat: str, metric: str) -> str:
+    """The run property holding `stat` of `metric`, e.g. `summary.max.val_accuracy`."""
+    return f"{SUMMARY_PREFIX}{stat}.{metric}"
 
 
 class RunStatus:

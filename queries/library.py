@@ -39,6 +39,8 @@ from ..ontology import (
     WAS_INVALIDATED_BY,
     HyperparameterName,
     Prop,
+    SummaryStat,
+    summary_prop,
 )
 from .spec import ChartHint, NamedQuery, Param
 
@@ -71,6 +73,11 @@ _CONSTANTS = {
     "hpEpochs": HP.EPOCHS,
     "kindLabels": tuple(k.label for k in KINDS),
     "layerAttributes": LAYER_ATTRIBUTES,
+    # run summary properties are these prefixes + a metric key (ontology.summary_prop)
+    "summaryMax": summary_prop(SummaryStat.MAX, ""),
+    "summaryMaxEpoch": summary_prop(SummaryStat.MAX_EPOCH, ""),
+    "summaryMin": summary_prop(SummaryStat.MIN, ""),
+    "summaryMinEpoch": summary_prop(SummaryStat.MIN_EPOCH, ""),
 }
 
 
@@ -99,6 +106,11 @@ def _text(cypher: str) -> str:
     # Lines of interpolated fragments start at column 0 and keep their own indentation.
     out = [line.removeprefix(prefix).rstrip() for line in lines]
     return "\n".join(out).strip()
+
+
+def _summary(var: str, stat: str, metric: str) -> str:
+    """`var`'s run summary property `stat` of `metric` (its name has dots: quoted)."""
+    return f"{var}.`{summary_prop(stat, metric)}`"
 
 
 def _find_run(param: str = "run") -> str:
@@ -360,20 +372,24 @@ SEED_Q3 = NamedQuery(
     name="seed-q3",
     summary="Average epoch time and average loss per optimizer (Keras-Prov Q3).",
     description=(
-        "Over all epochs of all runs with an optimizer hyperparameter, grouped by the "
-        "initial optimizer: number of runs, number of epochs, mean elapsed seconds per "
-        "epoch and mean epoch loss (an epoch still running counts as an epoch; the means "
-        "skip what it lacks). Ordered by optimizer."
+        "Over all completed epochs of all runs with an optimizer hyperparameter, grouped "
+        "by the initial optimizer: number of runs, number of epochs, mean elapsed "
+        "seconds per epoch and mean epoch loss. Read from each run's summary "
+        "(epochsCompleted, epochSeconds, the loss sum and count), which capture keeps "
+        "up to date at every epoch end. Ordered by optimizer."
     ),
     cypher=_text(
         f"""
         MATCH (r:{_RUN})
         {_initial("opt", "hpOptimizer", optional=False)}
-        MATCH (r)<-[:{_INFORMED}]-(e:{_EPOCH})
-        OPTIONAL MATCH (m:{_METRICS})-[:{_GEN}]->(e)
-        WITH opt.{_VALUE} AS optimizer, r, e, m
-        RETURN optimizer, count(DISTINCT r) AS runs, count(e) AS epochs,
-               avg(e.{Prop.ELAPSED}) AS avgEpochSeconds, avg(m.{_L}) AS avgLoss
+        WITH opt.{_VALUE} AS optimizer, count(r) AS runs,
+             sum(coalesce(r.{Prop.EPOCHS_COMPLETED}, 0)) AS epochs,
+             sum(coalesce(r.{Prop.EPOCH_SECONDS}, 0.0)) AS seconds,
+             sum(coalesce({_summary("r", SummaryStat.SUM, _L)}, 0.0)) AS lossSum,
+             sum(coalesce({_summary("r", SummaryStat.COUNT, _L)}, 0)) AS lossCount
+        RETURN optimizer, runs, epochs,
+               CASE WHEN epochs > 0 THEN seconds / epochs END AS avgEpochSeconds,
+               CASE WHEN lossCount > 0 THEN lossSum / lossCount END AS avgLoss
         ORDER BY optimizer
         """
     ),
@@ -386,36 +402,48 @@ SEED_Q4 = NamedQuery(
     summary="Initial learning rate, optimizer and number of layers of the run with the "
     "best value of a metric (Keras-Prov Q4).",
     description=(
-        "Finds the epoch metrics with the best value of `metric` (largest for mode "
-        "max, smallest for min; ties go to the smallest runId, then epoch) and returns "
-        "that run's id and name, initial optimizer and learning_rate, the number of "
-        "layers of its model (its Layer members, else the model's layerCount), the "
-        "metric, the value and the epoch it was reached at. Test metrics are ignored."
+        "Finds the run whose epochs reached the best value of `metric` (largest for "
+        "mode max, smallest for min; ties go to the smallest runId; the epoch is the "
+        "first that reached it) and returns that run's id and name, initial optimizer "
+        "and learning_rate, the number of layers of its model (its Layer members, else "
+        "the model's layerCount), the metric, the value and the epoch. Read from each "
+        "run's summary, which capture keeps up to date at every epoch end; test "
+        "metrics are not part of it."
     ),
     cypher=_text(
         f"""
-        MATCH (r:{_RUN})<-[:{_INFORMED}]-(e:{_EPOCH})<-[:{_GEN}]-(m:{_METRICS})
-        WITH r, e, m[$metric] AS value
+        MATCH (r:{_RUN})
+        WITH r, CASE WHEN $mode = 'min' THEN $summaryMin ELSE $summaryMax END + $metric AS key,
+             CASE WHEN $mode = 'min' THEN $summaryMinEpoch ELSE $summaryMaxEpoch END
+             + $metric AS epochKey
+        WITH r, r[key] AS value, r[epochKey] AS epoch
         WHERE value IS NOT NULL
-        WITH r, e, value
-        ORDER BY CASE WHEN $mode = 'min' THEN value ELSE -value END, r.{_RUN_ID}, e.{_EPOCH_NO}
+        WITH r, value, epoch
+        ORDER BY CASE WHEN $mode = 'min' THEN value ELSE -value END, r.{_RUN_ID}
         LIMIT 1
         {_initial("opt", "hpOptimizer")}
         {_initial("lr", "hpLearningRate")}
         OPTIONAL MATCH (model:{_MODEL})-[:{_GEN}]->(r)
         OPTIONAL MATCH (model)-[:{_MEMBER}]->(layer:{_LAYER})
-        WITH r, e, value, opt, lr, model, count(layer) AS members
+        WITH r, value, epoch, opt, lr, model, count(layer) AS members
         RETURN r.{_RUN_ID} AS runId, r.{_NAME} AS run, opt.{_VALUE} AS optimizer,
                lr.{_VALUE} AS learning_rate,
                CASE WHEN members > 0 THEN members ELSE model.{Prop.LAYER_COUNT} END AS layers,
-               $metric AS metric, value, e.{_EPOCH_NO} AS epoch
+               $metric AS metric, value, epoch
         """
     ),
     params=(
         Param("metric", str, default=_VA, help="metric key as Keras logs it"),
         Param("mode", str, default="max", choices=("max", "min"), help="best is max or min"),
     ),
-    constants=_constants("hpOptimizer", "hpLearningRate"),
+    constants=_constants(
+        "hpOptimizer",
+        "hpLearningRate",
+        "summaryMax",
+        "summaryMaxEpoch",
+        "summaryMin",
+        "summaryMinEpoch",
+    ),
 )
 
 SEED_Q7 = NamedQuery(
@@ -423,15 +451,17 @@ SEED_Q7 = NamedQuery(
     summary="Hyperparameter combinations (optimizer, learning_rate, batch_size) by "
     "average training time (Keras-Prov Q7).",
     description=(
-        "A run's training time is the sum of its epochs' elapsed seconds (runs without "
-        "epochs are left out). Runs are grouped by their initial optimizer, "
-        "learning_rate and batch_size; each combination gets its number of runs and "
-        "mean training time. Ordered by that mean, then by the combination."
+        "A run's training time is the sum of its completed epochs' elapsed seconds "
+        "(its summary's epochSeconds; runs without epochs are left out). Runs are "
+        "grouped by their initial optimizer, learning_rate and batch_size; each "
+        "combination gets its number of runs and mean training time. Ordered by that "
+        "mean, then by the combination."
     ),
     cypher=_text(
         f"""
-        MATCH (r:{_RUN})<-[:{_INFORMED}]-(e:{_EPOCH})
-        WITH r, sum(e.{Prop.ELAPSED}) AS trainingSeconds
+        MATCH (r:{_RUN})
+        WHERE r.{Prop.EPOCHS_COMPLETED} > 0 AND r.{Prop.EPOCH_SECONDS} IS NOT NULL
+        WITH r, r.{Prop.EPOCH_SECONDS} AS trainingSeconds
         {_initial("opt", "hpOptimizer", optional=False)}
         {_initial("lr", "hpLearningRate")}
         {_initial("bs", "hpBatchSize")}

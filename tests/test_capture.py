@@ -193,6 +193,29 @@ def test_run_experiment_project(store: Store, main_run: MainRun) -> None:
     ]
 
 
+def test_run_summary_matches_its_epochs(store: Store, main_run: MainRun) -> None:
+    r = one(
+        store, f"MATCH (r:{RUN} {{runId: $runId}}) RETURN properties(r) AS p", runId=main_run.run_id
+    )
+    val_accuracy, loss = main_run.history["val_accuracy"], main_run.history["loss"]
+    assert r[o.summary_prop("max", "val_accuracy")] == pytest.approx(max(val_accuracy))
+    assert (
+        r[o.summary_prop("maxEpoch", "val_accuracy")] == val_accuracy.index(max(val_accuracy)) + 1
+    )
+    assert r[o.summary_prop("min", "loss")] == pytest.approx(min(loss))
+    assert r[o.summary_prop("minEpoch", "loss")] == loss.index(min(loss)) + 1
+    assert r[o.summary_prop("sum", "loss")] == pytest.approx(sum(loss))
+    assert r[o.summary_prop("count", "loss")] == 4
+    # the test evaluation's metrics are not an epoch's
+    assert r[o.summary_prop("count", "val_loss")] == 4
+    seconds = one(
+        store,
+        f"MATCH (e:{o.EPOCH.label} {{runId: $runId}}) RETURN sum(e.elapsedSeconds) AS p",
+        runId=main_run.run_id,
+    )
+    assert r[o.Prop.EPOCH_SECONDS] == pytest.approx(seconds) and seconds > 0
+
+
 def test_every_node_has_one_core_label(store: Store, main_run: MainRun) -> None:
     found = rows(
         store,

@@ -1,0 +1,44 @@
+"""The run summary capture keeps on a run node (capture.run_summary)."""
+
+from __future__ import annotations
+
+import math
+
+from provkb.capture.run_summary import RunSummary
+from provkb.ontology import Prop, SummaryStat, summary_prop
+
+
+def stat(props: dict, name: str, metric: str):
+    return props[summary_prop(name, metric)]
+
+
+def test_best_values_keep_the_first_epoch_that_reached_them() -> None:
+    s = RunSummary()
+    for epoch, acc in enumerate([0.5, 0.8, 0.8, 0.7], start=1):
+        s.add(epoch, 2.0, {"val_accuracy": acc})
+    p = s.props()
+    assert stat(p, SummaryStat.MAX, "val_accuracy") == 0.8
+    assert stat(p, SummaryStat.MAX_EPOCH, "val_accuracy") == 2
+    assert stat(p, SummaryStat.MIN, "val_accuracy") == 0.5
+    assert stat(p, SummaryStat.MIN_EPOCH, "val_accuracy") == 1
+    assert math.isclose(stat(p, SummaryStat.SUM, "val_accuracy"), 2.8)
+    assert stat(p, SummaryStat.COUNT, "val_accuracy") == 4
+    assert p[Prop.EPOCH_SECONDS] == 8.0
+
+
+def test_only_finite_numbers_count_and_an_epoch_counts_once() -> None:
+    s = RunSummary()
+    s.add(1, 1.0, {"loss": math.nan, "flag": True, "note": "x", "acc": 0.1})
+    s.add(2, math.inf, {"loss": 0.5, "acc": math.inf})
+    s.add(2, 1.0, {"loss": 0.1})  # epoch 2 again: ignored
+    p = s.props()
+    assert stat(p, SummaryStat.MIN, "loss") == 0.5 and stat(p, SummaryStat.COUNT, "loss") == 1
+    assert stat(p, SummaryStat.MIN_EPOCH, "loss") == 2
+    assert stat(p, SummaryStat.COUNT, "acc") == 1
+    assert summary_prop(SummaryStat.MAX, "flag") not in p
+    assert summary_prop(SummaryStat.MAX, "note") not in p
+    assert p[Prop.EPOCH_SECONDS] == 1.0
+
+
+def test_no_epochs_no_metric_statistics() -> None:
+    assert RunSummary().props() == {Prop.EPOCH_SECONDS: 0.0}
