@@ -41,6 +41,21 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _server_cpu_seconds(store: str) -> float | None:
+    """CPU seconds the embedded server process has used so far (Linux), or None."""
+    try:
+        from provkb.kb.embedded import EmbeddedServer
+
+        info = EmbeddedServer(store).status()
+        if info is None:
+            return None
+        with open(f"/proc/{info.pid}/stat", encoding="utf-8") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def build(model_name: str, samples: int, seed: int) -> tuple[Any, Any, Any]:
     """A compiled model and synthetic data (same seed: same model, same data)."""
     import keras
@@ -127,7 +142,13 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     import keras  # noqa: F401  (TensorFlow import time, not measured)
 
-    out: dict[str, Any] = {"variant": config["variant"], "rep": config.get("rep", 0), "fits": {}}
+    out: dict[str, Any] = {
+        "variant": config["variant"],
+        "rep": config.get("rep", 0),
+        "fits": {},
+        "hook_seconds": {},  # ProvenanceCallback.hook_seconds of each fit
+        "server_cpu_seconds": {},  # the embedded server's CPU time during each fit
+    }
     out["import_seconds"] = time.perf_counter() - t0
     warm, wx, wy = build("warmup", 256, 0)
     warm.fit(wx, wy, epochs=1, batch_size=64, verbose=0)
@@ -140,6 +161,8 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
             spec = config["spec"][model_name]
             model, x, y = build(model_name, spec["samples"], config.get("seed", 0))
             cbs = callbacks(config, model_name, config.get("rep", 0))
+            capture = cbs[0] if cbs else None  # before fit: MLflow appends its own
+            server_before = _server_cpu_seconds(config["store"])
             start = time.perf_counter()
             model.fit(
                 x,
@@ -151,6 +174,11 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
                 verbose=0,
             )
             out["fits"][model_name] = time.perf_counter() - start
+            server_after = _server_cpu_seconds(config["store"])
+            if server_before is not None and server_after is not None:
+                out["server_cpu_seconds"][model_name] = server_after - server_before
+            if capture is not None:
+                out["hook_seconds"][model_name] = capture.hook_seconds
     finally:
         if config["variant"] == "mlflow":
             handle.keras.autolog(disable=True)

@@ -30,7 +30,7 @@ VARIANTS = ("none", "provkb", "mlflow")
 class CaptureConfig:
     """Sizes of the trainings and number of repeats."""
 
-    repeats: int = 4
+    repeats: int = 8
     mlp: dict[str, int] = field(
         default_factory=lambda: {"samples": 20_000, "epochs": 20, "batch_size": 64}
     )
@@ -145,6 +145,22 @@ def summarize(
                 if (variant, rep) in by and ("none", rep) in by
             ]
             entry[f"ratio_{variant}"] = stats(paired)
+        entry["server_cpu_seconds"] = {
+            variant: stats(
+                [
+                    s["server_cpu_seconds"][model]
+                    for s in samples
+                    if s["variant"] == variant and model in s.get("server_cpu_seconds", {})
+                ]
+            )
+            for variant in names
+        }
+        shares = [
+            s["hook_seconds"][model] / s["fits"][model]
+            for s in samples
+            if s["variant"] == "provkb" and model in s.get("hook_seconds", {})
+        ]
+        entry["hook_share_provkb"] = stats(shares)
         models[model] = entry
     return {
         "config": asdict(cfg),

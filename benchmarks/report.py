@@ -151,6 +151,8 @@ def _capture(cap: dict[str, Any]) -> list[str]:
     for model, entry in cap["models"].items():
         for variant in cap["variants"]:
             r = entry.get(f"ratio_{variant}")
+            server = (entry.get("server_cpu_seconds") or {}).get(variant)
+            share = (entry.get("hook_share_provkb") or {}).get("median")
             rows.append(
                 [
                     model,
@@ -158,6 +160,8 @@ def _capture(cap: dict[str, Any]) -> list[str]:
                     *_mmm(entry[variant]),
                     *(("1", "1", "1") if variant == "none" else _mmm(r, 3)),
                     "" if variant == "none" else _pct((r or {}).get("median")),
+                    "" if share is None or variant != "provkb" else f"{share * 100:.1f}%",
+                    _n((server or {}).get("median")),
                 ]
             )
     out += _table(
@@ -171,10 +175,18 @@ def _capture(cap: dict[str, Any]) -> list[str]:
             "median",
             "max",
             "median overhead",
+            "hooks, share of fit",
+            "server CPU s",
         ],
         rows,
     )
-    out += ["", f"_{cap['note']}_"]
+    out += [
+        "",
+        f"_{cap['note']}_ Hooks: the time `ProvenanceCallback`'s hooks took in the "
+        "training thread (`hook_seconds`), as a share of the fit (median). Server CPU: "
+        "CPU seconds the embedded server used during the fit (median; it runs, idle, "
+        "beside every variant), on the same cores as the training.",
+    ]
     return out
 
 

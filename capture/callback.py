@@ -112,7 +112,8 @@ class ProvenanceCallback(keras.callbacks.Callback):
         steering: False switches steering off (the run is recorded as not steerable).
 
     `run_id` is the id of the current (or next) run; `writer` the background writer;
-    `steering_log` lists every steering request this callback applied or rejected.
+    `steering_log` lists every steering request this callback applied or rejected;
+    `hook_seconds` is the time its hooks took in the training thread so far.
     Requests (`provkb steer`, `provkb.steer`) are applied at the next epoch end:
     optimizer hyperparameters on the optimizer (the train function is rebuilt for
     those Keras compiles in), `Steerable`s get their new value, stop ends training
@@ -148,6 +149,8 @@ class ProvenanceCallback(keras.callbacks.Callback):
         self._warn = WarnOnce()
         self._recorder: RunRecorder | None = None
         self._runs = 0
+        self.hook_seconds = 0.0
+        self._in_hook = False
         self._in_fit = False
         self._pending_fit: CallArgs | None = None
         self._pending_eval: CallArgs | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -30,10 +31,16 @@ class WarnOnce:
 
 
 def guarded(method: F) -> F:
-    """Run a hook; any exception is reported through `self._warn` and swallowed."""
+    """Run a hook; any exception is reported through `self._warn` and swallowed.
+
+    The time spent in the outermost guarded call is added to `self.hook_seconds`: what
+    capture costs the training thread."""
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        outer = not getattr(self, "_in_hook", False)
+        started = time.perf_counter()
+        self._in_hook = True
         try:
             return method(self, *args, **kwargs)
         except Exception as exc:
@@ -47,5 +54,11 @@ def guarded(method: F) -> F:
                     exc=exc,
                 )
             return None
+        finally:
+            if outer:
+                self._in_hook = False
+                self.hook_seconds = getattr(self, "hook_seconds", 0.0) + (
+                    time.perf_counter() - started
+                )
 
     return wrapper  # type: ignore[return-value]

@@ -61,6 +61,25 @@ def _control_handler(token: str, stop_requested: threading.Event):
     return Handler
 
 
+DEFAULT_NICENESS = 10  # below training: the store catches up when the cores are free
+
+
+def lower_priority() -> int:
+    """Lower this process's CPU priority before the JVM starts (its threads inherit it).
+
+    The embedded server shares the training machine's cores; training comes first and
+    the writer's backlog absorbs the delay. `PROVKB_SERVER_NICE` sets the increment
+    (0: none). Returns the niceness now in force."""
+    try:
+        increment = int(os.environ.get("PROVKB_SERVER_NICE", DEFAULT_NICENESS))
+    except ValueError:
+        increment = DEFAULT_NICENESS
+    try:
+        return os.nice(max(increment, 0))
+    except OSError:  # not permitted here: run at normal priority
+        return os.nice(0)
+
+
 def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
     """Start ArcadeDB in `home`, publish its ports, and serve until asked to stop.
 
@@ -69,6 +88,7 @@ def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
     files = ServerFiles(home)
     os.chdir(home)  # ArcadeDB writes ./log under the working directory
     credentials = files.read_credentials()
+    niceness = lower_priority()
     import arcadedb_embedded  # heavy (starts a JVM): only in the server process
 
     host = "127.0.0.1"
@@ -100,6 +120,7 @@ def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
             "database": DATABASE_NAME,
             "started_at": time.time(),
             "engine": "arcadedb",
+            "niceness": niceness,
         },
     )
     write_json_atomically(files.ports, {"bolt_port": bolt_port, "http_port": http_port})

@@ -216,6 +216,12 @@ def test_run_summary_matches_its_epochs(store: Store, main_run: MainRun) -> None
     assert r[o.Prop.EPOCH_SECONDS] == pytest.approx(seconds) and seconds > 0
 
 
+def test_hooks_account_for_their_time(main_run: MainRun) -> None:
+    # what capture cost the training thread (the benchmark reports it against the fit)
+    assert main_run.cb.hook_seconds > 0
+    assert ProvenanceCallback(store=main_run.cb.store).hook_seconds == 0
+
+
 def test_every_node_has_one_core_label(store: Store, main_run: MainRun) -> None:
     found = rows(
         store,

@@ -11,6 +11,7 @@ from pathlib import Path
 from provkb import ontology as o
 from provkb.config import resolve_settings
 from provkb.kb.embedded import EmbeddedServer
+from provkb.kb.embedded_server import DEFAULT_NICENESS
 from provkb.kb.records import GraphBatch
 from provkb.kb.store import Store
 
@@ -78,3 +79,12 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_the_server_runs_below_the_training_priority(embedded_home: Path) -> None:
+    info = EmbeddedServer(embedded_home).status()
+    assert info is not None
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    expected = min(ours + DEFAULT_NICENESS, 19)
+    if os.environ.get("PROVKB_SERVER_NICE") is None:
+        assert os.getpriority(os.PRIO_PROCESS, info.pid) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from provkb import ontology as o
@@ -39,3 +40,30 @@ def test_writer_survives_unreachable_store_and_keeps_a_bounded_backlog(caplog) -
     assert writer.stats.dropped >= 50
     warnings = [r for r in caplog.records if "cannot write provenance" in r.getMessage()]
     assert len(warnings) == 1  # warned once, not per batch
+
+
+class CountingStore(Store):
+    """A real store that counts the transactions the writer sends it."""
+
+    writes = 0
+
+    def write(self, batch: GraphBatch) -> int:
+        self.writes += 1
+        return super().write(batch)
+
+
+def test_batches_submitted_while_lingering_share_one_transaction(store: Store) -> None:
+    run = uuid.uuid4().hex[:12]
+    counting = CountingStore(store.settings)
+    writer = BackgroundWriter(counting, linger=60)
+    for i in range(1, 11):
+        writer.submit(_batch(run, i))
+        time.sleep(0.02)  # epochs arriving one by one
+    # a flush sends at once: it does not wait out the linger
+    assert writer.flush(timeout=20)
+    assert counting.writes == 1 and writer.stats.written == 10
+    writer.submit(_batch(run, 11))
+    assert writer.close(timeout=20)
+    assert counting.writes == 2
+    rows = store.read("MATCH (e:Epoch) WHERE e.runId = $run RETURN count(e) AS c", run=run).rows
+    assert rows == [{"c": 11}]
