@@ -48,7 +48,10 @@ def plan(quick: bool) -> dict[str, Any]:
         "kb": KBSpec(runs=1000, epochs=100, runs_per_experiment=100),
         "query_repeats": 20,
         "query_budget": 15.0,
-        "export": export_import.ExportConfig(repeats=3, repeats_kb=1, task_timeout=240, budget=720),
+        # whole-KB Turtle (1M records) takes minutes in prov's PROV-O encoder and rdflib
+        "export": export_import.ExportConfig(
+            repeats=3, repeats_kb=1, task_timeout=720, budget=1800
+        ),
         "logging": {"epochs": 100, "metrics": 100, "repeats": 3, "loop_points": 10_000},
     }
 
