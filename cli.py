@@ -134,7 +134,8 @@ def server_status(store: StoreOpt = None) -> None:
     counts = _open_store(store).counts()
     uptime = time.time() - info.started_at
     console.print(
-        f"running: {home}\n  bolt: {info.uri}  pid: {info.pid}  up {uptime:.0f} s\n"
+        f"running: {home}\n  bolt: {info.uri}  pid: {info.pid}  up {uptime:.0f} s  "
+        f"CPU priority: {info.priority}\n"
         f"  nodes: {counts['nodes']}  relationships: {counts['relationships']}"
     )
 

@@ -8,6 +8,7 @@ started or finished, or changed meanwhile: nothing was changed).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,6 +35,10 @@ ReasonOpt = Annotated[
 ]
 PersonOpt = Annotated[
     str | None, typer.Option("--person", help="Who edits (default: the OS user).")
+]
+VersionOpt = Annotated[
+    int | None,
+    typer.Option("--version", help="Refuse unless the item is still at this version."),
 ]
 ParamsOpt = Annotated[
     list[str] | None,
@@ -298,6 +303,27 @@ def show_cmd(
 
 
 # -- editing --------------------------------------------------------------------------
+def _edit(name: str, store: Path | None, change: Callable[[Callable[[], Any]], Any]) -> None:
+    """Apply one edit and report it. `change` checks its input, then opens study
+    `name`'s queue with the function it is given and edits it; a refused or bad edit
+    is a clear error (exit 1, or REFUSED_EXIT) and changes nothing."""
+    from .errors import ProvKBError
+
+    try:
+        result = change(lambda: _queue(name, store))
+    except ProvKBError as exc:
+        raise _fail(exc) from exc
+    _report(result, name)
+
+
+def _required(params: dict[str, Any], message: str) -> dict[str, Any]:
+    if not params:
+        from .errors import ProvKBError
+
+        raise ProvKBError(message)
+    return params
+
+
 @study_app.command("add")
 def add_cmd(
     name: NameArg,
@@ -311,16 +337,14 @@ def add_cmd(
     store: StoreOpt = None,
 ) -> None:
     """Add a pending item: `provkb study add NAME -p learning_rate=0.05 -p batch_size=64`."""
-    from .errors import ProvKBError
 
-    try:
-        params = _params(param)
-        if not params:
-            raise ProvKBError("give the item's hyperparameters with --param name=value")
-        result = _queue(name, store).add(params, position, reason, person)
-    except ProvKBError as exc:
-        raise _fail(exc) from exc
-    _report(result, name)
+    def change(open_queue):
+        params = _required(
+            _params(param), "give the item's hyperparameters with --param name=value"
+        )
+        return open_queue().add(params, position, reason, person)
+
+    _edit(name, store, change)
 
 
 @study_app.command("edit")
@@ -333,24 +357,17 @@ def edit_cmd(
         bool,
         typer.Option("--replace", help="Replace all the item's hyperparameters (default: merge)."),
     ] = False,
-    version: Annotated[
-        int | None,
-        typer.Option("--version", help="Refuse unless the item is still at this version."),
-    ] = None,
+    version: VersionOpt = None,
     person: PersonOpt = None,
     store: StoreOpt = None,
 ) -> None:
     """Change a pending item's hyperparameters (merged into its current ones)."""
-    from .errors import ProvKBError
 
-    try:
-        params = _params(param)
-        if not params:
-            raise ProvKBError("give the new values with --param name=value")
-        result = _queue(name, store).edit(item, params, reason, person, replace, version)
-    except ProvKBError as exc:
-        raise _fail(exc) from exc
-    _report(result, name)
+    def change(open_queue):
+        params = _required(_params(param), "give the new values with --param name=value")
+        return open_queue().edit(item, params, reason, person, replace, version)
+
+    _edit(name, store, change)
 
 
 @study_app.command("remove")
@@ -358,21 +375,12 @@ def remove_cmd(
     name: NameArg,
     item: ItemArg,
     reason: ReasonOpt = None,
-    version: Annotated[
-        int | None,
-        typer.Option("--version", help="Refuse unless the item is still at this version."),
-    ] = None,
+    version: VersionOpt = None,
     person: PersonOpt = None,
     store: StoreOpt = None,
 ) -> None:
     """Remove a pending item from the queue."""
-    from .errors import ProvKBError
-
-    try:
-        result = _queue(name, store).remove(item, reason, person, version)
-    except ProvKBError as exc:
-        raise _fail(exc) from exc
-    _report(result, name)
+    _edit(name, store, lambda open_queue: open_queue().remove(item, reason, person, version))
 
 
 @study_app.command("move")
@@ -387,13 +395,7 @@ def move_cmd(
     store: StoreOpt = None,
 ) -> None:
     """Move a pending item to another place in the queue."""
-    from .errors import ProvKBError
-
-    try:
-        result = _queue(name, store).move(item, to, reason, person)
-    except ProvKBError as exc:
-        raise _fail(exc) from exc
-    _report(result, name)
+    _edit(name, store, lambda open_queue: open_queue().move(item, to, reason, person))
 
 
 @study_app.command("respace")
@@ -424,14 +426,12 @@ def respace_cmd(
     store: StoreOpt = None,
 ) -> None:
     """Replace every pending item by the expansion of a new space (each recorded)."""
-    from .errors import ProvKBError
 
-    try:
+    def change(open_queue):
         space = _ranges(range_, values)
-        result = _queue(name, store).respace(space, reason, person, merge=not replace_space)
-    except ProvKBError as exc:
-        raise _fail(exc) from exc
-    _report(result, name)
+        return open_queue().respace(space, reason, person, merge=not replace_space)
+
+    _edit(name, store, change)
 
 
 def register(app: typer.Typer) -> None:

@@ -41,6 +41,7 @@ class ServerInfo:
     control_port: int
     database: str
     started_at: float
+    priority: str = "normal"  # CPU priority: idle, low or normal (embedded_server)
 
     @property
     def uri(self) -> str:
@@ -95,6 +96,7 @@ class EmbeddedServer:
                 control_port=int(data["control_port"]),
                 database=data["database"],
                 started_at=float(data["started_at"]),
+                priority=str(data.get("priority", "normal")),
             )
         except (KeyError, TypeError, ValueError):
             return None

@@ -61,23 +61,36 @@ def _control_handler(token: str, stop_requested: threading.Event):
     return Handler
 
 
-DEFAULT_NICENESS = 10  # below training: the store catches up when the cores are free
+PRIORITIES = ("idle", "low", "normal")
+DEFAULT_PRIORITY = "idle"
+LOW_NICENESS = 10
 
 
-def lower_priority() -> int:
-    """Lower this process's CPU priority before the JVM starts (its threads inherit it).
+def lower_priority(requested: str | None = None) -> str:
+    """Run this process below training before the JVM starts (its threads inherit it).
 
     The embedded server shares the training machine's cores; training comes first and
-    the writer's backlog absorbs the delay. `PROVKB_SERVER_NICE` sets the increment
-    (0: none). Returns the niceness now in force."""
+    the writer's backlog absorbs the delay. `requested` (default: `PROVKB_SERVER_PRIORITY`,
+    else `idle`): `idle` is Linux's SCHED_IDLE (the server runs only on CPU time
+    nothing else wants, and yields at once when training needs a core), `low` is
+    niceness 10, `normal` changes nothing. Returns what is in force ("idle" falls back
+    to "low" where SCHED_IDLE is not available)."""
+    wanted = (requested or os.environ.get("PROVKB_SERVER_PRIORITY") or DEFAULT_PRIORITY).lower()
+    if wanted not in PRIORITIES:
+        wanted = DEFAULT_PRIORITY
+    if wanted == "normal":
+        return wanted
     try:
-        increment = int(os.environ.get("PROVKB_SERVER_NICE", DEFAULT_NICENESS))
-    except ValueError:
-        increment = DEFAULT_NICENESS
-    try:
-        return os.nice(max(increment, 0))
-    except OSError:  # not permitted here: run at normal priority
-        return os.nice(0)
+        os.nice(LOW_NICENESS)
+    except OSError:  # not permitted here: stay at normal priority
+        return "normal"
+    if wanted == "idle" and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return "idle"
+        except OSError:
+            pass
+    return "low"
 
 
 def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
@@ -88,7 +101,7 @@ def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
     files = ServerFiles(home)
     os.chdir(home)  # ArcadeDB writes ./log under the working directory
     credentials = files.read_credentials()
-    niceness = lower_priority()
+    priority = lower_priority()
     import arcadedb_embedded  # heavy (starts a JVM): only in the server process
 
     host = "127.0.0.1"
@@ -120,7 +133,7 @@ def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
             "database": DATABASE_NAME,
             "started_at": time.time(),
             "engine": "arcadedb",
-            "niceness": niceness,
+            "priority": priority,
         },
     )
     write_json_atomically(files.ports, {"bolt_port": bolt_port, "http_port": http_port})

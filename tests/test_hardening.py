@@ -173,7 +173,7 @@ def test_credentials_never_printed_and_server_binds_loopback_only(embedded_home:
         text=True,
         timeout=120,
     )
-    assert out.returncode == 0
+    assert out.returncode == 0 and "CPU priority: " in out.stdout
     assert password not in out.stdout + out.stderr
     assert password not in (embedded_home / "server.log").read_text(errors="replace")
 

@@ -522,6 +522,8 @@ def test_cli_lists_and_edits(store: Store) -> None:
         "--values", "batch_size=100,1000", "--reason", "flat gain", "--person", "carol",
     )  # fmt: skip
     bad = cli(store, "study", "respace", name, "--range", "learning_rate=0.03:0.07")
+    no_params = cli(store, "study", "add", name)
+    stale = cli(store, "study", "remove", name, "2", "--version", "7")
     missing = cli(store, "study", "list", "no-such-study")
     listed = cli(store, "study", "list", name)
     studies = cli(store, "studies")
@@ -530,6 +532,8 @@ def test_cli_lists_and_edits(store: Store) -> None:
     assert respaced.returncode == 0, respaced.stderr
     assert "takes effect from iteration 2" in respaced.stdout
     assert bad.returncode == 1 and "start:end:step" in bad.stderr
+    assert no_params.returncode == 1 and "--param name=value" in no_params.stderr
+    assert stale.returncode != 0 and "refused" in stale.stderr, stale.stderr
     assert missing.returncode == 1 and "no study named 'no-such-study'" in missing.stderr
     assert listed.returncode == 0, listed.stderr
     for text in ("queue", "iterations", "queue edits", "respace", "flat gain", "carol"):
