@@ -24,6 +24,7 @@ PACKAGES = (
     "keras",
     "numpy",
     "neo4j",
+    "neo4j-rust-ext",
     "arcadedb-embedded",
     "prov",
     "rdflib",
