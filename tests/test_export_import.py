@@ -145,6 +145,9 @@ def run_batch(run: str, *, nan: bool = False, person: str = ALICE) -> GraphBatch
         epochsPlanned=3,
         epochsCompleted=3,
         commandLine="python train.py --epochs 3",
+        # the run summary: property names with dots must survive every format
+        epochSeconds=30.0,
+        **{"summary.max.val_accuracy": 0.91, "summary.maxEpoch.val_accuracy": 2},
     )
     b.add_node(plan, ENTITY, PLAN, runId=run, modelConfig=json.dumps({"layers": 2}))
     lr1, lr2 = f"{r}/hp/learning_rate/v1", f"{r}/hp/learning_rate/v2"
