@@ -456,7 +456,7 @@ class RunRecorder:
         for version in self.ledger.tracked():
             b.add_edge(USED, epoch, version.id)
         self.epochs.add(n)
-        self.summary.add(n, elapsed, values)
+        self.summary.add(n, elapsed, logs)  # the logs' own types: a bool is no metric
         self._run_update(
             b, **{Prop.EPOCHS_COMPLETED: self.epochs_completed, **self.summary.props()}
         )

@@ -9,6 +9,7 @@ instead of every epoch of every run. Only finite numbers count.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,9 +36,11 @@ class _MetricSummary:
 
 
 def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """A finite real number (NumPy scalars included) as float; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
-    return float(value) if math.isfinite(value) else None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 class RunSummary:

@@ -66,31 +66,45 @@ DEFAULT_PRIORITY = "idle"
 LOW_NICENESS = 10
 
 
-def lower_priority(requested: str | None = None) -> str:
-    """Run this process below training before the JVM starts (its threads inherit it).
+def _thread_ids() -> list[int]:
+    """This process's threads (Linux), else [] (the priority is then per process)."""
+    try:
+        return [int(tid) for tid in os.listdir("/proc/self/task")]
+    except (OSError, ValueError):
+        return []
 
-    The embedded server shares the training machine's cores; training comes first and
-    the writer's backlog absorbs the delay. `requested` (default: `PROVKB_SERVER_PRIORITY`,
-    else `idle`): `idle` is Linux's SCHED_IDLE (the server runs only on CPU time
-    nothing else wants, and yields at once when training needs a core), `low` is
-    niceness 10, `normal` changes nothing. Returns what is in force ("idle" falls back
-    to "low" where SCHED_IDLE is not available)."""
+
+def lower_priority(requested: str | None = None) -> str:
+    """Put this process below training, once the server is up (so a busy machine
+    never starves its start-up); threads the JVM starts later inherit the priority.
+
+    `requested` (default: `PROVKB_SERVER_PRIORITY`, else `idle`): `idle` is Linux's
+    SCHED_IDLE (the server runs only on CPU time nothing else wants, and yields at
+    once when training needs a core) plus niceness 10, `low` is niceness 10, `normal`
+    changes nothing. Returns what is in force."""
     wanted = (requested or os.environ.get("PROVKB_SERVER_PRIORITY") or DEFAULT_PRIORITY).lower()
     if wanted not in PRIORITIES:
+        print(f"unknown PROVKB_SERVER_PRIORITY {wanted!r}; using {DEFAULT_PRIORITY}", flush=True)
         wanted = DEFAULT_PRIORITY
     if wanted == "normal":
         return wanted
-    try:
-        os.nice(LOW_NICENESS)
-    except OSError:  # not permitted here: stay at normal priority
-        return "normal"
-    if wanted == "idle" and hasattr(os, "SCHED_IDLE"):
+    tids = _thread_ids()
+    if not tids:  # no per-thread control here: the whole process
         try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-            return "idle"
+            os.nice(LOW_NICENESS)
         except OSError:
-            pass
-    return "low"
+            return "normal"
+        return "low"
+    niceness = min(os.getpriority(os.PRIO_PROCESS, 0) + LOW_NICENESS, 19)
+    applied = "idle" if wanted == "idle" and hasattr(os, "SCHED_IDLE") else "low"
+    for tid in tids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)
+            if applied == "idle":
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        except (OSError, ProcessLookupError):  # not permitted, or the thread just ended
+            continue
+    return applied
 
 
 def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
@@ -101,7 +115,6 @@ def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
     files = ServerFiles(home)
     os.chdir(home)  # ArcadeDB writes ./log under the working directory
     credentials = files.read_credentials()
-    priority = lower_priority()
     import arcadedb_embedded  # heavy (starts a JVM): only in the server process
 
     host = "127.0.0.1"
@@ -122,6 +135,7 @@ def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
     stop_requested = threading.Event()
     control = ThreadingHTTPServer((host, 0), _control_handler(credentials["token"], stop_requested))
     threading.Thread(target=control.serve_forever, daemon=True).start()
+    priority = lower_priority()
     write_json_atomically(
         files.info,
         {

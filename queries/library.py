@@ -376,7 +376,8 @@ SEED_Q3 = NamedQuery(
         "by the initial optimizer: number of runs, number of epochs, mean elapsed "
         "seconds per epoch and mean epoch loss. Read from each run's summary "
         "(epochsCompleted, epochSeconds, the loss sum and count), which capture keeps "
-        "up to date at every epoch end. Ordered by optimizer."
+        "up to date at every epoch end; a run without one (imported from elsewhere) "
+        "counts with its epochs only. Ordered by optimizer."
     ),
     cypher=_text(
         f"""
@@ -384,11 +385,13 @@ SEED_Q3 = NamedQuery(
         {_initial("opt", "hpOptimizer", optional=False)}
         WITH opt.{_VALUE} AS optimizer, count(r) AS runs,
              sum(coalesce(r.{Prop.EPOCHS_COMPLETED}, 0)) AS epochs,
+             sum(CASE WHEN r.{Prop.EPOCH_SECONDS} IS NULL THEN 0
+                      ELSE coalesce(r.{Prop.EPOCHS_COMPLETED}, 0) END) AS timedEpochs,
              sum(coalesce(r.{Prop.EPOCH_SECONDS}, 0.0)) AS seconds,
              sum(coalesce({_summary("r", SummaryStat.SUM, _L)}, 0.0)) AS lossSum,
              sum(coalesce({_summary("r", SummaryStat.COUNT, _L)}, 0)) AS lossCount
         RETURN optimizer, runs, epochs,
-               CASE WHEN epochs > 0 THEN seconds / epochs END AS avgEpochSeconds,
+               CASE WHEN timedEpochs > 0 THEN seconds / timedEpochs END AS avgEpochSeconds,
                CASE WHEN lossCount > 0 THEN lossSum / lossCount END AS avgLoss
         ORDER BY optimizer
         """

@@ -40,5 +40,15 @@ def test_only_finite_numbers_count_and_an_epoch_counts_once() -> None:
     assert p[Prop.EPOCH_SECONDS] == 1.0
 
 
+def test_numpy_scalars_count_and_numpy_bools_do_not() -> None:
+    import numpy as np
+
+    s = RunSummary()
+    s.add(1, np.float32(2.0), {"loss": np.float32(0.25), "done": np.bool_(True)})
+    p = s.props()
+    assert stat(p, SummaryStat.MIN, "loss") == 0.25 and p[Prop.EPOCH_SECONDS] == 2.0
+    assert summary_prop(SummaryStat.MAX, "done") not in p
+
+
 def test_no_epochs_no_metric_statistics() -> None:
     assert RunSummary().props() == {Prop.EPOCH_SECONDS: 0.0}
