@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from ..errors import QueryError
 from .journal import Journal
 from .records import GraphBatch
-from .store import Store
+from .store import DanglingRelation, Store
 
 log = logging.getLogger("provkb.writer")
 
 DEFAULT_MAX_BACKLOG = 500_000  # records kept in memory while the store is unreachable
 DEFAULT_LINGER = 1.0  # seconds a first batch waits for others to share its transaction
+DANGLING_RETRIES = 3  # tries a batch gets after its relations missed their nodes
 _WAKE = object()  # queued by flush/close: stop lingering, send now
 
 
@@ -69,6 +70,7 @@ class BackgroundWriter:
         self._warned = False
         self._retry_at = 0.0
         self._backoff = 0.5
+        self._dangling: dict[int, int] = {}  # id(batch) -> refusals for missing nodes
 
     def start(self) -> BackgroundWriter:
         """Start the sending thread (idempotent)."""
@@ -240,6 +242,9 @@ class BackgroundWriter:
                 self.store.write(batch)
                 written += len(batch)
             except QueryError as exc:  # permanent: retrying cannot help
+                if self._may_retry(batch, exc):  # unless the store was not itself yet
+                    self._on_failure(exc)
+                    break
                 self.stats.rejected += len(batch)
                 self.stats.last_error = str(exc)
                 log.warning("provkb: the store refused %d records: %s", len(batch), exc)
@@ -250,7 +255,19 @@ class BackgroundWriter:
         if sent:
             self._done(sent, written=written)
 
+    def _may_retry(self, batch: GraphBatch, exc: QueryError) -> bool:
+        """Whether a refused batch gets another try: one whose relations missed their
+        nodes is retried (with backoff) up to `DANGLING_RETRIES` times, since a store
+        that is stopping or has just restarted can answer so for a valid batch."""
+        if not isinstance(exc.__cause__, DanglingRelation):
+            return False
+        tries = self._dangling.get(id(batch), 0) + 1
+        self._dangling[id(batch)] = tries
+        return tries <= DANGLING_RETRIES
+
     def _done(self, sent: list[tuple[int, GraphBatch]], written: int) -> None:
+        for _, batch in sent:
+            self._dangling.pop(id(batch), None)
         self._acknowledge(max(seq for seq, _ in sent))
         with self._idle:
             del self._backlog[: len(sent)]

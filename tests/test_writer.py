@@ -9,7 +9,7 @@ from provkb import ontology as o
 from provkb.config import resolve_settings
 from provkb.kb.records import GraphBatch
 from provkb.kb.store import Store
-from provkb.kb.writer import BackgroundWriter
+from provkb.kb.writer import DANGLING_RETRIES, BackgroundWriter
 
 
 def _batch(run: str, index: int) -> GraphBatch:
@@ -67,3 +67,22 @@ def test_batches_submitted_while_lingering_share_one_transaction(store: Store) -
     assert counting.writes == 2
     rows = store.read("MATCH (e:Epoch) WHERE e.runId = $run RETURN count(e) AS c", run=run).rows
     assert rows == [{"c": 11}]
+
+
+def test_a_batch_missing_its_nodes_is_retried_then_dropped_and_the_rest_written(
+    store: Store,
+) -> None:
+    run = uuid.uuid4().hex[:12]
+    bad = GraphBatch()  # a relation to nodes that never existed
+    bad.add_edge(o.WAS_INFORMED_BY, f"provkb:run/{run}/epoch/404", f"provkb:run/{run}/epoch/405")
+    writer = BackgroundWriter(store, linger=0)
+    writer.submit(_batch(run, 1))
+    writer.submit(bad)
+    writer.submit(_batch(run, 2))
+    assert writer.flush(timeout=60, wait_while_unreachable=True)
+    # a store that has just restarted can answer so for a valid batch: a few tries first
+    assert writer.stats.failures == DANGLING_RETRIES
+    assert writer.stats.rejected == len(bad) and writer.stats.written == 2
+    rows = store.read("MATCH (e:Epoch) WHERE e.runId = $run RETURN count(e) AS c", run=run).rows
+    assert rows == [{"c": 2}]
+    writer.close(timeout=10)
