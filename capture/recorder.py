@@ -173,9 +173,8 @@ class HyperparameterLedger:
 
 
 def _add(batch: GraphBatch, node_id: str, subtype: Subtype, **props: Any) -> str:
-    # Not `batch.add_node`: its keyword properties cannot be named `kind` or `id`.
-    batch.nodes.append(Node(node_id, subtype.kind, (subtype,), props))
-    return node_id
+    """A node of `subtype` (its core kind implied)."""
+    return batch.add_node(node_id, subtype.kind, subtype, **props)
 
 
 class RunRecorder:

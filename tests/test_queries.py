@@ -20,7 +20,7 @@ import pytest
 
 from provkb.capture.run_summary import RunSummary
 from provkb.errors import QueryError
-from provkb.kb.records import GraphBatch, Node
+from provkb.kb.records import GraphBatch
 from provkb.kb.store import Store
 from provkb.ontology import (
     ACTED_ON_BEHALF_OF,
@@ -184,17 +184,10 @@ def iso(spec: RunSpec, seconds: float) -> str:
     return (start + timedelta(seconds=seconds)).isoformat()
 
 
-def add(batch: GraphBatch, node_id: str, core, /, *subtypes, **props) -> str:
-    # `GraphBatch.add_node` cannot take a property called `kind` (see report); build Nodes.
-    batch.nodes.append(Node(node_id, core, tuple(subtypes), props))
-    return node_id
-
-
 def build_graph() -> GraphBatch:
     b = GraphBatch()
-    add(b, PERSON_ID, AGENT, PERSON, name="alice")
-    add(
-        b,
+    b.add_node(PERSON_ID, AGENT, PERSON, name="alice")
+    b.add_node(
         SOFTWARE_ID,
         AGENT,
         SOFTWARE_AGENT,
@@ -204,14 +197,14 @@ def build_graph() -> GraphBatch:
         backendVersion="2.16.1",
         provkbVersion="0.1.0",
     )
-    add(b, MACHINE_ID, AGENT, MACHINE, hostname="host1", os="Linux", cpu="x86_64", cpuCount=8)
+    b.add_node(MACHINE_ID, AGENT, MACHINE, hostname="host1", os="Linux", cpu="x86_64", cpuCount=8)
     for agent in (SCHEDULER_ID, EARLY_STOP_ID):
-        add(b, agent, AGENT, SOFTWARE_AGENT, name=agent.rsplit("/", 1)[1])
+        b.add_node(agent, AGENT, SOFTWARE_AGENT, name=agent.rsplit("/", 1)[1])
     for agent in (SOFTWARE_ID, MACHINE_ID, SCHEDULER_ID, EARLY_STOP_ID):
         b.add_edge(ACTED_ON_BEHALF_OF, agent, PERSON_ID)
-    add(b, PROJECT_ID, ACTIVITY, PROJECT, name="mnist")
+    b.add_node(PROJECT_ID, ACTIVITY, PROJECT, name="mnist")
     for exp in ("baseline", "tuning"):
-        add(b, f"provkb:experiment/{exp}", ACTIVITY, EXPERIMENT, name=exp, project="mnist")
+        b.add_node(f"provkb:experiment/{exp}", ACTIVITY, EXPERIMENT, name=exp, project="mnist")
         b.add_edge(WAS_INFORMED_BY, f"provkb:experiment/{exp}", PROJECT_ID)
     for fp, name in (
         (TRAIN_FP, "mnist-train"),
@@ -219,8 +212,7 @@ def build_graph() -> GraphBatch:
         (TEST_FP, "mnist-test"),
         (FASHION_FP, "fashion-train"),
     ):
-        add(
-            b,
+        b.add_node(
             dataset_id(fp),
             ENTITY,
             DATASET,
@@ -231,8 +223,7 @@ def build_graph() -> GraphBatch:
             fingerprint=fp,
         )
     for sha in (SCRIPT1_SHA, SCRIPT2_SHA):  # two versions of the same script
-        add(
-            b,
+        b.add_node(
             script_id(sha),
             ENTITY,
             SCRIPT,
@@ -241,8 +232,7 @@ def build_graph() -> GraphBatch:
             gitCommit=sha[:40],
             gitDirty=False,
         )
-    add(
-        b,
+    b.add_node(
         ENV_ID,
         ENTITY,
         ENVIRONMENT,
@@ -269,8 +259,7 @@ def run_summary(spec: RunSpec) -> dict:
 def add_run(b: GraphBatch, spec: RunSpec) -> None:
     run_id, rid = spec.run_id, spec.id
     ended = spec.status != RunStatus.RUNNING
-    add(
-        b,
+    b.add_node(
         rid,
         ACTIVITY,
         TRAINING_RUN,
@@ -287,8 +276,7 @@ def add_run(b: GraphBatch, spec: RunSpec) -> None:
         commandLine="python train.py",
         **run_summary(spec),
     )
-    plan = add(
-        b,
+    plan = b.add_node(
         f"{rid}/plan",
         ENTITY,
         PLAN,
@@ -310,8 +298,7 @@ def add_run(b: GraphBatch, spec: RunSpec) -> None:
     hps |= {name: (value, "optimizer") for name, value in spec.extra_hp.items()}
     hps |= {"batch_size": (spec.batch, "fit"), "epochs": (spec.planned, "fit")}
     for name, (value, source) in hps.items():
-        add(
-            b,
+        b.add_node(
             hp_id(spec, name),
             ENTITY,
             HYPERPARAMETER,
@@ -329,8 +316,7 @@ def add_run(b: GraphBatch, spec: RunSpec) -> None:
     for n in range(1, n_epochs + 1):
         eid = f"{rid}/epoch/{n}"
         finished = n <= spec.done
-        add(
-            b,
+        b.add_node(
             eid,
             ACTIVITY,
             EPOCH,
@@ -345,8 +331,7 @@ def add_run(b: GraphBatch, spec: RunSpec) -> None:
             b.add_edge(WAS_INFORMED_BY, eid, f"{rid}/epoch/{n - 1}")
         b.add_edge(USED, eid, hp_id(spec, "learning_rate", lr_at(spec, n)[0]))
         if finished:
-            add(
-                b,
+            b.add_node(
                 f"{eid}/metrics",
                 ENTITY,
                 METRICS,
@@ -362,8 +347,7 @@ def add_run(b: GraphBatch, spec: RunSpec) -> None:
     for k, (from_epoch, value) in enumerate(spec.lr_schedule, start=2):
         old, new = hp_id(spec, "learning_rate", k - 1), hp_id(spec, "learning_rate", k)
         aid = f"{rid}/adaptation/{from_epoch}/learning_rate"
-        add(
-            b,
+        b.add_node(
             aid,
             ACTIVITY,
             ADAPTATION,
@@ -377,8 +361,7 @@ def add_run(b: GraphBatch, spec: RunSpec) -> None:
             startedAtTime=iso(spec, (from_epoch - 1) * spec.seconds),
             endedAtTime=iso(spec, (from_epoch - 1) * spec.seconds),
         )
-        add(
-            b,
+        b.add_node(
             new,
             ENTITY,
             HYPERPARAMETER,
@@ -398,8 +381,7 @@ def add_run(b: GraphBatch, spec: RunSpec) -> None:
         b.add_edge(WAS_REVISION_OF, new, old)
     if spec.status == RunStatus.STOPPED_EARLY:
         aid = f"{rid}/adaptation/early-stopping"
-        add(
-            b,
+        b.add_node(
             aid,
             ACTIVITY,
             ADAPTATION,
@@ -411,8 +393,7 @@ def add_run(b: GraphBatch, spec: RunSpec) -> None:
         b.add_edge(WAS_INFORMED_BY, aid, rid)
         b.add_edge(WAS_ASSOCIATED_WITH, aid, EARLY_STOP_ID)
     if spec.layers:  # the model, its layers and a test evaluation
-        model = add(
-            b,
+        model = b.add_node(
             f"{rid}/model",
             ENTITY,
             MODEL,
@@ -428,8 +409,7 @@ def add_run(b: GraphBatch, spec: RunSpec) -> None:
         b.add_edge(WAS_DERIVED_FROM, model, dataset_id(spec.train))
         b.add_edge(WAS_ATTRIBUTED_TO, model, PERSON_ID)
         for index, layer in enumerate(spec.layers):
-            lid = add(
-                b,
+            lid = b.add_node(
                 f"{model}/layer/{index}",
                 ENTITY,
                 LAYER,
@@ -439,8 +419,7 @@ def add_run(b: GraphBatch, spec: RunSpec) -> None:
                 **layer,
             )
             b.add_edge(HAD_MEMBER, model, lid)
-        ev = add(
-            b,
+        ev = b.add_node(
             f"{rid}/evaluation/1",
             ACTIVITY,
             EVALUATION,
@@ -452,8 +431,7 @@ def add_run(b: GraphBatch, spec: RunSpec) -> None:
         b.add_edge(USED, ev, dataset_id(TEST_FP), role="test")
         b.add_edge(WAS_ASSOCIATED_WITH, ev, PERSON_ID)
         # test loss better than any epoch's: queries over epochs must not see it
-        add(
-            b,
+        b.add_node(
             f"{ev}/metrics",
             ENTITY,
             METRICS,

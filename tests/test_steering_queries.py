@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from provkb.errors import QueryError
-from provkb.kb.records import GraphBatch, Node
+from provkb.kb.records import GraphBatch
 from provkb.kb.store import Store
 from provkb.ontology import (
     ACTIVITY,
@@ -64,13 +64,8 @@ def iso(start: datetime, minutes: float) -> str:
     return (start + timedelta(minutes=minutes)).isoformat()
 
 
-def add(b: GraphBatch, node_id: str, core, /, *subtypes, **props) -> str:
-    b.nodes.append(Node(node_id, core, tuple(subtypes), props))
-    return node_id
-
-
 def person(b: GraphBatch, name: str) -> str:
-    return add(b, f"provkb:person/{name}", AGENT, PERSON, name=name)
+    return b.add_node(f"provkb:person/{name}", AGENT, PERSON, name=name)
 
 
 def mean(values) -> float:
@@ -122,8 +117,7 @@ def action_id(request: tuple, run_id: str = RUN) -> str:
 def build_run(b: GraphBatch) -> None:
     for name in ("ada", "bob", "carol"):
         person(b, name)
-    add(
-        b,
+    b.add_node(
         RUN_NODE,
         ACTIVITY,
         TRAINING_RUN,
@@ -143,8 +137,7 @@ def build_run(b: GraphBatch) -> None:
         ("momentum", 0.9, True),
         ("batch_size", 64, False),
     ):
-        hp = add(
-            b,
+        hp = b.add_node(
             f"{RUN_NODE}/hp/{name}/v1",
             ENTITY,
             HYPERPARAMETER,
@@ -159,8 +152,7 @@ def build_run(b: GraphBatch) -> None:
         )
         b.add_edge(USED, RUN_NODE, hp)
     for n in range(1, 31):
-        epoch = add(
-            b,
+        epoch = b.add_node(
             f"{RUN_NODE}/epoch/{n}",
             ACTIVITY,
             EPOCH,
@@ -174,8 +166,7 @@ def build_run(b: GraphBatch) -> None:
         if n > 1:
             b.add_edge(WAS_INFORMED_BY, epoch, f"{RUN_NODE}/epoch/{n - 1}")
         logs = {"loss": round(1.0 / n, 6), "val_accuracy": val_accuracy(n)}
-        metrics = add(
-            b,
+        metrics = b.add_node(
             f"{epoch}/metrics",
             ENTITY,
             METRICS,
@@ -197,8 +188,7 @@ def add_request(
     default the start of its epoch) and, for a set, the new hyperparameter value."""
     (req, who, minutes, action, hp, value, reason, note, status, why, epoch, change) = request
     run_node = f"provkb:run/{run_id}"
-    node = add(
-        b,
+    node = b.add_node(
         f"{run_node}/request/{req}",
         ENTITY,
         STEERING_REQUEST,
@@ -220,8 +210,7 @@ def add_request(
     b.add_edge(WAS_ATTRIBUTED_TO, node, f"provkb:person/{who}")
     if status != "applied":
         return
-    act = add(
-        b,
+    act = b.add_node(
         f"{run_node}/steering/{req}",
         ACTIVITY,
         STEERING_ACTION,
@@ -244,8 +233,7 @@ def add_request(
         b.add_edge(USED, act, f"{run_node}/epoch/{int(minutes)}/metrics")
     if change:
         old, new = f"{run_node}/hp/{hp}/v1", f"{run_node}/hp/{hp}/v{change[2]}"
-        add(
-            b,
+        b.add_node(
             new,
             ENTITY,
             HYPERPARAMETER,
@@ -292,8 +280,7 @@ def build_small_runs(b: GraphBatch) -> None:
         (RULE_RUN, "rule", RULE_SERIES),
         (OTHER_RUN, "other", OTHER_SERIES),
     ):
-        node = add(
-            b,
+        node = b.add_node(
             f"provkb:run/{run_id}",
             ACTIVITY,
             TRAINING_RUN,
@@ -303,10 +290,9 @@ def build_small_runs(b: GraphBatch) -> None:
             startedAtTime=iso(T_RUN, -120),
         )
         for n, value in enumerate(series, start=1):
-            epoch = add(b, f"{node}/epoch/{n}", ACTIVITY, EPOCH, runId=run_id, epoch=n)
+            epoch = b.add_node(f"{node}/epoch/{n}", ACTIVITY, EPOCH, runId=run_id, epoch=n)
             b.add_edge(WAS_INFORMED_BY, epoch, node)
-            metrics = add(
-                b,
+            metrics = b.add_node(
                 f"{epoch}/metrics",
                 ENTITY,
                 METRICS,
@@ -361,8 +347,7 @@ def item_params(i: int, version: int) -> str:
 
 
 def build_study(b: GraphBatch) -> None:
-    add(
-        b,
+    b.add_node(
         STUDY_NODE,
         ACTIVITY,
         STUDY,
@@ -379,8 +364,7 @@ def build_study(b: GraphBatch) -> None:
     current: dict[int, int] = {}  # item -> its latest version
 
     def item(i: int, version: int) -> str:
-        node = add(
-            b,
+        node = b.add_node(
             f"{STUDY_NODE}/item/{i}/v{version}",
             ENTITY,
             TRIAL_ITEM,
@@ -401,8 +385,7 @@ def build_study(b: GraphBatch) -> None:
         b.add_edge(WAS_GENERATED_BY, item(i, 1), STUDY_NODE)
     for req, action, item_id, done, before, after, reason in EDITS:
         node = edit_id((req,))
-        add(
-            b,
+        b.add_node(
             node,
             ACTIVITY,
             STEERING_ACTION,
@@ -417,8 +400,7 @@ def build_study(b: GraphBatch) -> None:
             after=json.dumps(after),
             startedAtTime=iso(T_STUDY, done + 0.5),
         )
-        state = add(
-            b,
+        state = b.add_node(
             f"{STUDY_NODE}/state/{req}",
             ENTITY,
             STUDY_STATE,
@@ -436,8 +418,7 @@ def build_study(b: GraphBatch) -> None:
             b.add_edge(USED, node, old)
             b.add_edge(WAS_GENERATED_BY, item(i, current[i] + 1), node)
     for i in range(1, 61):
-        node = add(
-            b,
+        node = b.add_node(
             f"provkb:run/{iteration_run(i)}",
             ACTIVITY,
             TRAINING_RUN,

@@ -24,7 +24,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from provkb.config import resolve_settings
-from provkb.kb.records import GraphBatch, Node
+from provkb.kb.records import GraphBatch
 from provkb.kb.store import Store
 from provkb.ontology import (
     ACTIVITY,
@@ -71,11 +71,6 @@ def iso(minutes: float) -> str:
     return (T0 + timedelta(minutes=minutes)).isoformat()
 
 
-def add(b: GraphBatch, node_id: str, core, /, *subtypes, **props) -> str:
-    b.nodes.append(Node(node_id, core, tuple(subtypes), props))
-    return node_id
-
-
 def val_accuracy(run: str, n: int) -> float:
     """ADAM: 0.50 + 0.03 n; SGD: 0.40 + 0.02 n; LIVE: 0.30 + 0.05 n."""
     base, slope = {ADAM: (0.50, 0.03), SGD: (0.40, 0.02), LIVE: (0.30, 0.05)}.get(run, (0.2, 0.0))
@@ -101,8 +96,7 @@ def add_run(
     **extra,
 ) -> str:
     node = f"provkb:run/{run}"
-    add(
-        b,
+    b.add_node(
         node,
         ACTIVITY,
         TRAINING_RUN,
@@ -120,8 +114,7 @@ def add_run(
     b.add_edge(WAS_INFORMED_BY, node, f"provkb:experiment/{experiment}")
     b.add_edge(WAS_ASSOCIATED_WITH, node, "provkb:person/ada")
     for hp_name, value in hps.items():
-        hp = add(
-            b,
+        hp = b.add_node(
             f"{node}/hp/{hp_name}/v1",
             ENTITY,
             HYPERPARAMETER,
@@ -136,8 +129,7 @@ def add_run(
         )
         b.add_edge(USED, node, hp)
     for n in range(1, epochs + 1):
-        epoch = add(
-            b,
+        epoch = b.add_node(
             f"{node}/epoch/{n}",
             ACTIVITY,
             EPOCH,
@@ -149,8 +141,7 @@ def add_run(
         )
         b.add_edge(WAS_INFORMED_BY, epoch, node)
         va = val_accuracy(run, n)
-        metrics = add(
-            b,
+        metrics = b.add_node(
             f"{epoch}/metrics",
             ENTITY,
             METRICS,
@@ -166,8 +157,7 @@ def add_run(
         )
         b.add_edge(WAS_GENERATED_BY, metrics, epoch)
     if layers:
-        model = add(
-            b,
+        model = b.add_node(
             f"{node}/model",
             ENTITY,
             MODEL,
@@ -179,8 +169,7 @@ def add_run(
         )
         b.add_edge(WAS_GENERATED_BY, model, node)
         for index, (cls, layer_name, props) in enumerate(layers):
-            layer = add(
-                b,
+            layer = b.add_node(
                 f"{model}/layer/{index}",
                 ENTITY,
                 LAYER,
@@ -198,8 +187,7 @@ def add_new_value(
     b: GraphBatch, run: str, name: str, version: int, value, epoch: int, activity: str, source
 ) -> None:
     node = f"provkb:run/{run}"
-    new = add(
-        b,
+    new = b.add_node(
         f"{node}/hp/{name}/v{version}",
         ENTITY,
         HYPERPARAMETER,
@@ -220,11 +208,10 @@ def build_known_graph(store: Store) -> None:
     """Write the known graph of this module's docstring."""
     b = GraphBatch()
     for who in ("ada", "bob"):
-        add(b, f"provkb:person/{who}", AGENT, PERSON, name=who)
-    add(b, "provkb:project/vision", ACTIVITY, PROJECT, name="vision")
+        b.add_node(f"provkb:person/{who}", AGENT, PERSON, name=who)
+    b.add_node("provkb:project/vision", ACTIVITY, PROJECT, name="vision")
     for experiment in ("opt-sweep", "arch", "dl-steer-study"):
-        add(
-            b,
+        b.add_node(
             f"provkb:experiment/{experiment}",
             ACTIVITY,
             EXPERIMENT,
@@ -288,8 +275,7 @@ def build_known_graph(store: Store) -> None:
         error="ResourceExhaustedError: OOM",
     )
     # adam-steered: an adaptation from epoch 6, then ada's steering from epoch 9.
-    adaptation = add(
-        b,
+    adaptation = b.add_node(
         f"{adam}/adaptation/6/learning_rate",
         ACTIVITY,
         ADAPTATION,
@@ -305,8 +291,7 @@ def build_known_graph(store: Store) -> None:
     b.add_edge(WAS_INFORMED_BY, adaptation, adam)
     b.add_edge(USED, adaptation, f"{adam}/hp/learning_rate/v1")
     add_new_value(b, ADAM, "learning_rate", 2, 0.005, 6, adaptation, "optimizer")
-    request = add(
-        b,
+    request = b.add_node(
         f"{adam}/request/feedface0001",
         ENTITY,
         STEERING_REQUEST,
@@ -324,8 +309,7 @@ def build_known_graph(store: Store) -> None:
         seenMetrics=f"{adam}/epoch/8/metrics",
     )
     b.add_edge(WAS_ATTRIBUTED_TO, request, "provkb:person/ada")
-    action = add(
-        b,
+    action = b.add_node(
         f"{adam}/steering/feedface0001",
         ACTIVITY,
         STEERING_ACTION,
@@ -346,11 +330,10 @@ def build_known_graph(store: Store) -> None:
     b.add_edge(USED, action, f"{adam}/epoch/8/metrics")
     b.add_edge(USED, action, f"{adam}/hp/learning_rate/v2")
     add_new_value(b, ADAM, "learning_rate", 3, 0.001, 9, action, "steering")
-    evaluation = add(
-        b, f"{adam}/evaluation/1", ACTIVITY, EVALUATION, runId=ADAM, startedAtTime=iso(12.5)
+    evaluation = b.add_node(
+        f"{adam}/evaluation/1", ACTIVITY, EVALUATION, runId=ADAM, startedAtTime=iso(12.5)
     )
-    test_metrics = add(
-        b,
+    test_metrics = b.add_node(
         f"{evaluation}/metrics",
         ENTITY,
         METRICS,
@@ -361,8 +344,7 @@ def build_known_graph(store: Store) -> None:
     )
     b.add_edge(WAS_GENERATED_BY, test_metrics, evaluation)
     # rms-live: bob's pending note.
-    pending = add(
-        b,
+    pending = b.add_node(
         f"provkb:run/{LIVE}/request/feedface0002",
         ENTITY,
         STEERING_REQUEST,
@@ -381,8 +363,7 @@ def build_known_graph(store: Store) -> None:
 
 
 def build_study(b: GraphBatch) -> None:
-    study = add(
-        b,
+    study = b.add_node(
         f"provkb:study/{STUDY_NAME}",
         ACTIVITY,
         STUDY,
@@ -407,8 +388,7 @@ def build_study(b: GraphBatch) -> None:
         if item <= ITERATIONS:
             started["gain"] = gain(item)
         for v in range(1, versions + 1):
-            node = add(
-                b,
+            node = b.add_node(
                 f"{study}/item/{item}/v{v}",
                 ENTITY,
                 TRIAL_ITEM,
@@ -426,8 +406,7 @@ def build_study(b: GraphBatch) -> None:
                 b.add_edge(WAS_GENERATED_BY, node, study)
         if item <= ITERATIONS:
             run_id = f"5eed{item:08d}"
-            run = add(
-                b,
+            run = b.add_node(
                 f"provkb:run/{run_id}",
                 ACTIVITY,
                 TRAINING_RUN,
@@ -447,8 +426,7 @@ def build_study(b: GraphBatch) -> None:
             )
             b.add_edge(WAS_INFORMED_BY, run, study)
             b.add_edge(USED, run, f"{study}/item/{item}/v1")
-            hp = add(
-                b,
+            hp = b.add_node(
                 f"{run}/hp/learning_rate/v1",
                 ENTITY,
                 HYPERPARAMETER,
@@ -461,12 +439,11 @@ def build_study(b: GraphBatch) -> None:
                 source="optimizer",
             )
             b.add_edge(USED, run, hp)
-            epoch = add(
-                b, f"{run}/epoch/1", ACTIVITY, EPOCH, runId=run_id, epoch=1, elapsedSeconds=1.0
+            epoch = b.add_node(
+                f"{run}/epoch/1", ACTIVITY, EPOCH, runId=run_id, epoch=1, elapsedSeconds=1.0
             )
             b.add_edge(WAS_INFORMED_BY, epoch, run)
-            metrics = add(
-                b,
+            metrics = b.add_node(
                 f"{epoch}/metrics",
                 ENTITY,
                 METRICS,
@@ -477,8 +454,7 @@ def build_study(b: GraphBatch) -> None:
                 loss=1 - gain(item),
             )
             b.add_edge(WAS_GENERATED_BY, metrics, epoch)
-    state = add(
-        b,
+    state = b.add_node(
         f"{study}/state/cafe0001",
         ENTITY,
         STUDY_STATE,
@@ -488,8 +464,7 @@ def build_study(b: GraphBatch) -> None:
         movingAverage=0.28,
         k=5,
     )
-    edit = add(
-        b,
+    edit = b.add_node(
         f"{study}/steering/cafe0001",
         ACTIVITY,
         STEERING_ACTION,
@@ -976,8 +951,7 @@ def _many_runs(count: int) -> GraphBatch:
     b = GraphBatch()
     for i in range(count):
         run = f"bulk{i:08d}"
-        node = add(
-            b,
+        node = b.add_node(
             f"provkb:run/{run}",
             ACTIVITY,
             TRAINING_RUN,
@@ -995,8 +969,7 @@ def _many_runs(count: int) -> GraphBatch:
             ("learning_rate", 0.001 * (1 + i % 7)),
             ("batch_size", 32 * (1 + i % 4)),
         ):
-            hp = add(
-                b,
+            hp = b.add_node(
                 f"{node}/hp/{name}/v1",
                 ENTITY,
                 HYPERPARAMETER,
@@ -1008,10 +981,9 @@ def _many_runs(count: int) -> GraphBatch:
             )
             b.add_edge(USED, node, hp)
         for n in range(1, 4):
-            epoch = add(b, f"{node}/epoch/{n}", ACTIVITY, EPOCH, runId=run, epoch=n)
+            epoch = b.add_node(f"{node}/epoch/{n}", ACTIVITY, EPOCH, runId=run, epoch=n)
             b.add_edge(WAS_INFORMED_BY, epoch, node)
-            m = add(
-                b,
+            m = b.add_node(
                 f"{epoch}/metrics",
                 ENTITY,
                 METRICS,
