@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from .cli_options import StoreOpt
+
 APP = Path(__file__).resolve().parent / "ui" / "app.py"
 ENV_EMBEDDED = "PROVKB_UI_EMBEDDED"  # read by ui.common.settings
 
@@ -67,15 +69,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("ui")
     def ui_cmd(
-        store: Annotated[
-            Path | None,
-            typer.Option(
-                "--store",
-                help="Embedded store folder (default: $PROVKB_HOME or ./.provkb). "
-                "Ignored when PROVKB_URI points at a Neo4j server, unless given explicitly.",
-                show_default=False,
-            ),
-        ] = None,
+        store: StoreOpt = None,
         port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 8501,
         host: Annotated[
             str, typer.Option("--host", help="Address to bind (0.0.0.0: every interface).")
