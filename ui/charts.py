@@ -85,6 +85,17 @@ def event_details(event: dict[str, Any], window: series.Window | None, metric: s
     return "<br>".join(lines)
 
 
+def _curve(pts: Sequence[tuple[float, float]], name: str, i: int) -> go.Scatter:
+    """The i-th line of a figure: its (x, y) points in the palette's i-th colour."""
+    return go.Scatter(
+        x=[p[0] for p in pts],
+        y=[p[1] for p in pts],
+        mode="lines+markers",
+        name=name,
+        line={"color": PALETTE[i % len(PALETTE)]},
+    )
+
+
 def curves(
     metrics: Sequence[dict[str, Any]],
     keys: Sequence[str],
@@ -97,20 +108,12 @@ def curves(
     before/after) on hover."""
     fig = go.Figure()
     epochs = [m.get("epoch") for m in metrics]
-    for i, key in enumerate(keys):
-        pts = series.points(epochs, [m.get(key) for m in metrics])
-        fig.add_trace(
-            go.Scatter(
-                x=[p[0] for p in pts],
-                y=[p[1] for p in pts],
-                mode="lines+markers",
-                name=key,
-                line={"color": PALETTE[i % len(PALETTE)]},
-            )
-        )
+    by_key = {key: series.points(epochs, [m.get(key) for m in metrics]) for key in keys}
+    for i, (key, pts) in enumerate(by_key.items()):
+        fig.add_trace(_curve(pts, key, i))
     main = keys[0] if keys else None
-    main_pts = series.points(epochs, [m.get(main) for m in metrics]) if main else []
-    ys_all = [p[1] for key in keys for p in series.points(epochs, [m.get(key) for m in metrics])]
+    main_pts = by_key[main] if main else []
+    ys_all = [p[1] for pts in by_key.values() for p in pts]
     top = max(ys_all) if ys_all else 1.0
     groups: dict[str, list[dict[str, Any]]] = {}
     for event in events:
@@ -319,15 +322,7 @@ def compare_curves(series_by_run: dict[str, list[dict[str, Any]]], metric: str) 
     fig = go.Figure()
     for i, (label, metrics) in enumerate(series_by_run.items()):
         pts = series.points([m.get("epoch") for m in metrics], [m.get(metric) for m in metrics])
-        fig.add_trace(
-            go.Scatter(
-                x=[p[0] for p in pts],
-                y=[p[1] for p in pts],
-                mode="lines+markers",
-                name=label,
-                line={"color": PALETTE[i % len(PALETTE)]},
-            )
-        )
+        fig.add_trace(_curve(pts, label, i))
     fig.update_layout(xaxis_title="epoch", yaxis_title=metric, height=380, **LAYOUT)
     _integer_axis(fig, [m.get("epoch") for ms in series_by_run.values() for m in ms])
     return fig
