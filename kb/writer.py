@@ -166,36 +166,28 @@ class BackgroundWriter:
         `max_records` are reached or a flush or close asks to send now."""
         batches: list[tuple[int, GraphBatch]] = []
         size = 0
-        deadline = None
+        deadline: float | None = None  # set by the first batch
+        hurry = False  # a flush or close: take what is queued, wait no more
         while size < self.max_records:
-            if deadline is None:
-                timeout = self.interval
+            if hurry:
+                wait = 0.0
+            elif deadline is None:
+                wait = self.interval
             else:
-                timeout = deadline - time.monotonic()
-                if timeout <= 0:
-                    break
+                wait = deadline - time.monotonic()
             try:
-                item = self._queue.get(timeout=timeout)
+                item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
             except queue.Empty:
                 break
             if item is None:
                 return batches, True
             if item is _WAKE:
-                break
+                hurry = True
+                continue
             batches.append(item)
             size += len(item[1])
             if deadline is None:
                 deadline = time.monotonic() + self.linger
-        while size < self.max_records:  # whatever else is queued already
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                return batches, True
-            if item is not _WAKE:
-                batches.append(item)
-                size += len(item[1])
         return batches, False
 
     def _absorb(self, items: list[tuple[int, GraphBatch]]) -> None:
@@ -207,6 +199,7 @@ class BackgroundWriter:
             while self._backlog_size > self.max_backlog and self._backlog:
                 _, dropped = self._backlog.pop(0)
                 self._backlog_size -= len(dropped)
+                self._dangling.pop(id(dropped), None)
                 if self.journal is not None and self.journal.path.exists():
                     self._replay_journal = True  # still on disk: replayed from there
                 else:
