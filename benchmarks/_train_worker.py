@@ -42,18 +42,21 @@ def _peak_mb() -> float:
 
 
 def _server_cpu_seconds(store: str) -> float | None:
-    """CPU seconds the embedded server process has used so far (Linux), or None."""
+    """CPU seconds the embedded server process has used so far, or None."""
     try:
-        from provkb.kb.embedded import EmbeddedServer
-
-        info = EmbeddedServer(store).status()
-        if info is None:
-            return None
-        with open(f"/proc/{info.pid}/stat", encoding="utf-8") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+        import psutil
+    except ImportError:
         return None
+    from provkb.kb.embedded import EmbeddedServer
+
+    info = EmbeddedServer(store).status()
+    if info is None:
+        return None
+    try:
+        times = psutil.Process(info.pid).cpu_times()
+    except psutil.Error:
+        return None
+    return times.user + times.system
 
 
 def build(model_name: str, samples: int, seed: int) -> tuple[Any, Any, Any]:
