@@ -8,6 +8,7 @@ import json
 import re
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -256,21 +257,62 @@ def _format_from_suffix(path: Path) -> str:
     return suffixes.get(path.suffix.lower(), "provjson")
 
 
+class OnConflict(StrEnum):
+    refuse = "refuse"
+    skip = "skip"
+
+
+IMPORT_CONFLICT_EXIT = 3  # `provkb import` refused: the file would change stored records
+
+
 @app.command("import")
 def import_cmd(
     path: Annotated[Path, typer.Argument(help="PROV-JSON (.json), Turtle (.ttl) or other RDF.")],
     fmt: Annotated[str | None, typer.Option("--format", "-f", help="Override the format.")] = None,
+    on_conflict: Annotated[
+        OnConflict,
+        typer.Option(
+            "--on-conflict",
+            help="When the file would change stored records: refuse the whole import "
+            "(exit 3, conflicts listed) or skip them (keep the stored ones, add the new).",
+        ),
+    ] = OnConflict.refuse,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Overwrite stored values with the file's; the previous values are kept on "
+            "the import's Import activity.",
+        ),
+    ] = False,
+    person: Annotated[
+        str | None, typer.Option("--person", help="Who imports (default: the OS user).")
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Import a PROV document into the knowledge base (all or nothing)."""
+    """Import a PROV document (all or nothing), recorded as an Import activity.
+
+    Never changes stored records unless --replace is given."""
+    from rich.markup import escape
+
+    from .errors import ImportConflict
     from .kb import provimport
 
+    if replace and on_conflict is OnConflict.skip:
+        raise _fail("--replace and --on-conflict skip contradict each other; choose one")
+    mode = "replace" if replace else on_conflict.value
     started = time.monotonic()
     try:
-        report = provimport.import_file(_open_store(store), path, fmt)
+        report = provimport.import_file(
+            _open_store(store), path, fmt, mode, record=True, person=person
+        )
+    except ImportConflict as exc:
+        raise _fail(escape(str(exc)), IMPORT_CONFLICT_EXIT) from exc
     except ProvKBError as exc:
-        raise _fail(str(exc)) from exc
-    console.print(f"imported {report} from {path} in {time.monotonic() - started:.2f} s")
+        raise _fail(escape(str(exc))) from exc
+    for line in report.lines():
+        console.print(line, markup=False, highlight=False)
+    console.print(f"({time.monotonic() - started:.2f} s)", markup=False, highlight=False)
 
 
 # -- journal ------------------------------------------------------------------------

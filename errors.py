@@ -29,6 +29,21 @@ class ProvImportError(ProvKBError):
     """A PROV document could not be imported; nothing was written."""
 
 
+class ImportConflict(ProvImportError):
+    """An import would change records already stored; it was refused, nothing was written.
+
+    `conflicts` lists them all (objects with record, property, stored and file values)."""
+
+    def __init__(self, message: str, conflicts: list | None = None) -> None:
+        super().__init__(message)
+        self.conflicts = list(conflicts or [])
+
+
+class JournalError(ProvKBError):
+    """A capture journal or its quarantine cannot be read or written (disk full,
+    read-only, no permission); the message says which file and why."""
+
+
 class ExportError(ProvKBError):
     """A PROV document could not be exported."""
 

@@ -102,6 +102,40 @@ def create_nodes(kind: Kind, extra_labels: tuple[str, ...]) -> str:
     return f"UNWIND $rows AS r CREATE (n{labels} {{{Prop.ID}: r.id}}) SET n += r.props"
 
 
+def _existing(kind: Kind, extra_labels: tuple[str, ...]) -> str:
+    """`UNWIND $rows AS r MATCH` a node by id through the core label's index, `WHERE` it
+    has the extra labels (as `update_nodes`); the caller adds its conditions."""
+    extra = "".join(f" AND n:{_checked_label(label)}" for label in extra_labels)
+    return (
+        f"UNWIND $rows AS r MATCH (n:{_checked_label(kind.label)} {{{Prop.ID}: r.id}}) "
+        f"WHERE true{extra}"
+    )
+
+
+def advance_run_progress(kind: Kind, extra_labels: tuple[str, ...]) -> str:
+    """UNWIND rows {id, epochs, progress}: SET a run's progress properties (its
+    `epochsCompleted`, `epochSeconds`, `summary.*`: `ontology.is_run_progress`) only
+    where `epochs`, the epochsCompleted they were computed from, is not below the
+    stored one. A replayed old journal (17 epochs after 40) changes nothing, so
+    replays in any order leave the same run. Runs after the node rows were merged."""
+    return (
+        f"{_existing(kind, extra_labels)} "
+        f"AND coalesce(n.{Prop.EPOCHS_COMPLETED}, -1) <= coalesce(r.epochs, -1) "
+        f"SET n += r.progress"
+    )
+
+
+def advance_run_status(kind: Kind, extra_labels: tuple[str, ...]) -> str:
+    """UNWIND rows {id, status, weak}: SET a run's status, except that a `weak` one
+    (`running`, what a start writes) never replaces another status: a finished,
+    failed or interrupted run stays so whatever old journal is replayed."""
+    return (
+        f"{_existing(kind, extra_labels)} "
+        f"AND (NOT r.weak OR coalesce(n.{Prop.STATUS}, r.status) = r.status) "
+        f"SET n.{Prop.STATUS} = r.status"
+    )
+
+
 def merge_edges(relation: Relation) -> str:
     """UNWIND rows {src, dst, props}; MERGE one relationship per (src, type, dst).
 
@@ -203,6 +237,14 @@ def read_touching_edges(relation: Relation, outgoing: bool) -> str:
     )
 
 
+def read_present_run_ids(kind: Kind) -> str:
+    """Which of $runIds some node of a kind carries as its runId (through the index)."""
+    return (
+        f"UNWIND $runIds AS rid MATCH (n:{kind.label} {{{Prop.RUN_ID}: rid}}) "
+        f"RETURN DISTINCT rid AS runId"
+    )
+
+
 def read_node_labels(kind: Kind) -> str:
     """Labels of the nodes of a kind whose id is in $ids."""
     return (
@@ -214,13 +256,16 @@ def read_node_labels(kind: Kind) -> str:
 # -- steering requests (kb/steering.py) -------------------------------------------------
 def _steering_cypher() -> dict[str, str]:
     from ..ontology import HYPERPARAMETER, METRICS, STEERING_REQUEST
+    from ..queries.library import shown_status
 
     run, req, met = TRAINING_RUN.label, STEERING_REQUEST.label, METRICS.label
     hp = HYPERPARAMETER.label
     return {
+        # The shown status: a run whose process went silent is `interrupted` (not live).
         "find_run": (
             f"MATCH (r:{run}) WHERE r.{Prop.RUN_ID} = $run OR r.{Prop.NAME} = $run "
-            f"RETURN r.{Prop.RUN_ID} AS runId, r.{Prop.NAME} AS name, r.{Prop.STATUS} AS status, "
+            f"RETURN r.{Prop.RUN_ID} AS runId, r.{Prop.NAME} AS name, "
+            f"{shown_status('r')} AS status, r.{Prop.HEARTBEAT} AS heartbeat, "
             f"r.{Prop.STARTED} AS started ORDER BY started DESC"
         ),
         "current_hyperparameters": (
@@ -272,6 +317,56 @@ def _steering_cypher() -> dict[str, str]:
 
 
 STEERING = _steering_cypher()
+
+
+# -- run liveness: heartbeats, interrupted runs, requests left behind (kb/lifecycle.py) --
+def _lifecycle_cypher() -> dict[str, str]:
+    from ..ontology import ACTIVITY, EPOCH, RunStatus
+    from ..queries.library import shown_status
+
+    run, req = TRAINING_RUN.label, STEERING_REQUEST.label
+    running, interrupted = f"'{RunStatus.RUNNING}'", f"'{RunStatus.INTERRUPTED}'"
+    hb = f"r.{Prop.HEARTBEAT}"
+    return {
+        # A beat is proof of life: it also revives a run `sync` took for interrupted.
+        # Never backwards (a late beat does not undo a newer one).
+        "heartbeat": (
+            f"MATCH (r:{ACTIVITY.label} {{{Prop.ID}: $id}}) WHERE r:{run} "
+            f"AND r.{Prop.STATUS} IN [{running}, {interrupted}] "
+            f"AND ({hb} IS NULL OR {hb} < $now) "
+            f"WITH r, r.{Prop.STATUS} = {interrupted} AS revived "
+            f"SET r.{Prop.ENDED} = CASE WHEN revived THEN null ELSE r.{Prop.ENDED} END, "
+            f"r.{Prop.STOPPED_EPOCH} = CASE WHEN revived THEN null "
+            f"ELSE r.{Prop.STOPPED_EPOCH} END, "
+            f"{hb} = $now, r.{Prop.STATUS} = {running} "
+            f"RETURN count(r) AS beats"
+        ),
+        # Runs that say running but went silent: recorded as interrupted after their last
+        # finished epoch, ended at their last sign of life.
+        "record_interrupted": (
+            f"MATCH (r:{run}) WHERE r.{Prop.STATUS} = {running} "
+            f"WITH r, {shown_status('r')} AS shown WHERE shown = {interrupted} "
+            f"OPTIONAL MATCH (e:{ACTIVITY.label} {{{Prop.RUN_ID}: r.{Prop.RUN_ID}}}) "
+            f"WHERE e:{EPOCH.label} "
+            f"WITH r, max(e.{Prop.EPOCH}) AS lastEpoch "
+            f"SET r.{Prop.STATUS} = {interrupted}, "
+            f"r.{Prop.ENDED} = coalesce({hb}, r.{Prop.STARTED}), "
+            f"r.{Prop.STOPPED_EPOCH} = lastEpoch "
+            f"RETURN r.{Prop.RUN_ID} AS runId, r.{Prop.NAME} AS name, lastEpoch, "
+            f"r.{Prop.ENDED} AS lastSeen ORDER BY runId"
+        ),
+        # Requests no training will ever apply: of runs that are not live.
+        "reject_orphaned": (
+            f"MATCH (q:{req}) WHERE q.{Prop.STATUS} IN ['pending', 'claimed'] "
+            f"MATCH (r:{ACTIVITY.label} {{{Prop.RUN_ID}: q.{Prop.RUN_ID}}}) WHERE r:{run} "
+            f"WITH q, {shown_status('r')} AS shown WHERE shown <> {running} "
+            f"SET q.{Prop.STATUS} = 'rejected', q.statusReason = $reason, "
+            f"q.resolvedAtTime = $now RETURN count(q) AS rejected"
+        ),
+    }
+
+
+RUN_LIFECYCLE = _lifecycle_cypher()
 
 
 # -- studies: steerable trial queues (kb/study.py) --------------------------------------

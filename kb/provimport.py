@@ -11,14 +11,27 @@ literals are decoded. Relations become relationships (time as `time`, plan as
 `plan`, identifier as `id`); elements a relation refers to but the document never
 declares are created from the relation's role. Names are canonical by IRI: a
 namespace already bound in the knowledge base keeps its stored prefix.
+
+An import never rewrites what is stored unless asked to (`ImportMode`, see
+`build_batch` and docs/graph-model.md, "Import"): records already stored are
+compared with the file's, any change is a conflict, and by default the whole import
+is refused with the list of conflicts. A new record may not claim a run the
+knowledge base already has (`runId`). An import can be recorded as PROV itself: an
+`Import` activity with its person, time, file and sha256 (always for a replace, with
+the previous values).
 """
 
 from __future__ import annotations
 
 import datetime
+import getpass
+import hashlib
 import io
 import json
+import math
 import os
+import socket
+import uuid
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,22 +51,33 @@ from prov.model import (
 )
 from prov.serializers.provrdf import ProvRDFSerializer
 
-from ..errors import ProvImportError, QueryError
+from ..errors import ImportConflict, ProvImportError, QueryError
 from ..ontology import (
     ACTIVITY,
+    AGENT,
     ENTITY,
+    IMPORT,
+    IMPORTED_FILE,
+    IMPORTED_PREFIX,
     KIND_BY_LABEL,
     KINDS,
+    PERSON,
     PLAN,
     PROV_NS,
     PROVKB_NS,
     PROVKB_PREFIX,
+    RELATION_BY_TYPE,
     RELATIONS,
     SUBTYPE_BY_LABEL,
+    USED,
+    WAS_ASSOCIATED_WITH,
+    ImportMode,
     Kind,
     Prop,
     Relation,
     Subtype,
+    imported_prop,
+    is_capture_prop,
 )
 from . import cypher
 from .export import (
@@ -61,10 +85,13 @@ from .export import (
     JSON_DATATYPE,
     PROV_TYPE_PROP,
     RELATION_ID_PROP,
+    as_list,
+    prov_time,
     qualify_mixed_relations,
 )
-from .records import Edge, GraphBatch, Node
+from .records import Edge, GraphBatch, Node, encode_props
 from .store import Store
+from .study import default_person, person_node_id
 
 
 @dataclass(frozen=True)
@@ -115,21 +142,68 @@ _ACTIVITY_TIMES = {PROV_NS + "startTime": Prop.STARTED, PROV_NS + "endTime": Pro
 
 @dataclass
 class ImportReport:
-    """What an import wrote."""
+    """What an import wrote, found already stored, skipped or replaced."""
 
     format: str
-    nodes: int = 0
+    nodes: int = 0  # nodes written (the import's own provenance not counted)
     edges: int = 0
     implicit: list[str] = field(default_factory=list)  # ids created from a relation role
     merged_relations: int = 0  # relations folded into one (same type and ends)
     namespaces: dict[str, str] = field(default_factory=dict)  # bindings written
     warnings: list[str] = field(default_factory=list)
     path: str | None = None
+    on_conflict: str = ImportMode.REFUSE
+    unchanged: int = 0  # records already stored exactly as the document has them
+    conflicts: list[Conflict] = field(default_factory=list)  # skipped or replaced
+    demoted: list[str] = field(default_factory=list)  # new records claiming a stored run
+    import_id: str | None = None  # the Import activity recording this import
+    person: str | None = None
+    sha256: str | None = None
 
     @property
     def records(self) -> int:
         """Nodes plus relationships written."""
         return self.nodes + self.edges
+
+    def lines(self, limit: int = 20) -> list[str]:
+        """The report as text lines (the first `limit` conflicts listed)."""
+        where = Path(self.path).name if self.path else "the document"
+        if self.records:
+            out = [
+                f"imported {self.records} records ({self.nodes} nodes, {self.edges} "
+                f"relations) from {where} ({self.format})"
+            ]
+        else:
+            out = [f"nothing to import from {where}: the knowledge base already has it"]
+        if self.unchanged:
+            out.append(f"  {self.unchanged} records were already stored as the file has them")
+        if self.conflicts:
+            verb = "replaced" if self.on_conflict == ImportMode.REPLACE else "skipped"
+            kept = "previous values kept" if verb == "replaced" else "stored values kept"
+            out.append(f"  {verb} {len(self.conflicts)} conflicting values ({kept}):")
+            out += [f"    {c.describe()}" for c in self.conflicts[:limit]]
+            if len(self.conflicts) > limit:
+                out.append(f"    ... and {len(self.conflicts) - limit} more")
+        if self.demoted:
+            out.append(
+                f"  {len(self.demoted)} new records claim a stored run: their capture "
+                f"properties are kept as {IMPORTED_PREFIX}<name>: "
+                + ", ".join(self.demoted[:limit])
+            )
+        if self.implicit:
+            out.append(f"  created from relation roles: {', '.join(self.implicit[:limit])}")
+        if self.merged_relations:
+            out.append(f"  {self.merged_relations} relations folded into one (same type, ends)")
+        if self.namespaces:
+            bound = ", ".join(f"{p} = {u}" for p, u in sorted(self.namespaces.items()))
+            out.append(f"  namespaces bound: {bound}")
+        if self.import_id:
+            out.append(
+                f"  recorded as {self.import_id} (by {self.person}, file sha256 "
+                f"{self.sha256 or '-'})"
+            )
+        out += [f"  warning: {w}" for w in self.warnings]
+        return out
 
 
 # -- reading files --------------------------------------------------------------------
@@ -438,37 +512,169 @@ def convert(doc: ProvDocument, names: _Names) -> _Pending:
     return pending
 
 
+# -- conflicts ------------------------------------------------------------------------
+MAX_LISTED_CONFLICTS = 20
+IMPORT_MODES = (ImportMode.REFUSE, ImportMode.SKIP, ImportMode.REPLACE)
+_READ_CHUNK = 5000
+_LABELS = "labels"
+_RELATION = "relation"
+NEVER_RELABELS = "ProvKB never relabels a node"
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A change an import would make to what the knowledge base holds.
+
+    `record` is a node id or `relation(src, dst)`; `property` a property name,
+    `labels`, or `relation` (a new relation leaving a record of a stored run);
+    `stored`/`file` the two values (None: absent).
+    """
+
+    record: str
+    property: str
+    stored: Any
+    file: Any
+    note: str = ""
+
+    def describe(self) -> str:
+        """One line: `record property: stored X, file Y (note)`."""
+        text = (
+            f"{self.record} {self.property}: stored {_show(self.stored)}, file {_show(self.file)}"
+        )
+        return f"{text} ({self.note})" if self.note else text
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (kept on the Import activity)."""
+        out = {"record": self.record, "property": self.property}
+        out |= {"stored": _jsonable(self.stored), "file": _jsonable(self.file)}
+        return out | ({"note": self.note} if self.note else {})
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    if value is None:
+        return "(absent)"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)  # JSON has no NaN or infinity
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _same(stored: Any, given: Any) -> bool:
+    """Equal as stored values: NaN equals NaN, ISO times compare as instants."""
+    if isinstance(stored, list) and isinstance(given, list):
+        return len(stored) == len(given) and all(map(_same, stored, given))
+    floats = isinstance(stored, float) and isinstance(given, float)
+    if floats and (math.isnan(stored) or math.isnan(given)):
+        return math.isnan(stored) and math.isnan(given)
+    if stored == given:
+        return True
+    if isinstance(stored, str) and isinstance(given, str):
+        a, b = prov_time(stored), prov_time(given)
+        return a is not None and b is not None and a == b
+    return False
+
+
+def conflict_message(source: str, conflicts: list[Conflict], limit: int) -> str:
+    """Why an import was refused: the first `limit` conflicts and how many more."""
+    records = len({c.record for c in conflicts})
+    lines = [
+        f"{source} would change {records} record(s) already in the knowledge base "
+        f"({len(conflicts)} conflict(s)); nothing was imported:"
+    ]
+    lines += [f"  {c.describe()}" for c in conflicts[:limit]]
+    if len(conflicts) > limit:
+        lines.append(f"  ... and {len(conflicts) - limit} more")
+    lines.append(
+        "Use --on-conflict skip to add only the new records and keep the stored ones, or "
+        "--replace to overwrite them (the previous values are kept on the Import activity)."
+    )
+    return "\n".join(lines)
+
+
 # -- reconciling with the store -------------------------------------------------------
-def _stored_labels(store: Store, ids: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
+def _chunked(items: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(items), _READ_CHUNK):
+        yield items[start : start + _READ_CHUNK]
+
+
+def _stored_nodes(store: Store, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """{id: {labels, props}} of the nodes already stored, looked up through the id index."""
+    out: dict[str, dict[str, Any]] = {}
+    wanted = sorted(set(ids))
     for kind in KINDS:
-        for row in store.read(cypher.read_node_labels(kind), ids=ids).rows:
-            out[row["id"]] = row["labels"]
+        for chunk in _chunked(wanted):
+            for row in store.read(cypher.read_nodes(kind, selected=True), ids=chunk).rows:
+                out[row["id"]] = row
     return out
+
+
+def _stored_edges(store: Store, edges: list[Edge], present: Mapping[str, Any]) -> dict:
+    """{(type, src, dst): props} of the file's relations that are already stored."""
+    sources: dict[str, set[str]] = {}
+    for edge in edges:
+        if edge.src in present:
+            sources.setdefault(edge.relation.rel_type, set()).add(edge.src)
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for rel_type, ids in sources.items():
+        relation = RELATION_BY_TYPE[rel_type]
+        for chunk in _chunked(sorted(ids)):
+            for row in store.read(cypher.read_edges(relation, True), ids=chunk).rows:
+                out[(rel_type, row["src"], row["dst"])] = row["props"]
+    return out
+
+
+def _stored_runs(store: Store, run_ids: Iterable[str]) -> set[str]:
+    """The run ids some stored record already carries."""
+    wanted = sorted({r for r in run_ids if isinstance(r, str)})
+    found: set[str] = set()
+    for kind in KINDS:
+        for chunk in _chunked(wanted):
+            rows = store.read(cypher.read_present_run_ids(kind), runIds=chunk).rows
+            found.update(row["runId"] for row in rows)
+    return found
 
 
 def _stored_kind(labels: list[str]) -> Kind | None:
     return next((KIND_BY_LABEL[label] for label in labels if label in KIND_BY_LABEL), None)
 
 
-def _reconcile(node: Node, labels: list[str] | None) -> None:
-    """Give a node the label set it already has in the store (labels never change)."""
-    if labels is None:
-        return
+def _reconcile(node: Node, stored: Mapping[str, Any]) -> list[Conflict]:
+    """A stored node's conflicts with the file's; the node gets the stored label set
+    (labels never change)."""
+    labels = stored["labels"]
     kinds = [label for label in labels if label in KIND_BY_LABEL]
     if kinds != [node.kind.label]:
         raise ProvImportError(
             f"{node.id} is already in the knowledge base as {'/'.join(kinds) or '?'}; "
             f"the document makes it an {node.kind.name}"
         )
-    stored = {label for label in labels if label in SUBTYPE_BY_LABEL}
-    added = {s.label for s in node.subtypes} - stored
+    conflicts: list[Conflict] = []
+    have = {label for label in labels if label in SUBTYPE_BY_LABEL}
+    added = {s.label for s in node.subtypes} - have
     if added:
-        raise ProvImportError(
-            f"{node.id} is already in the knowledge base as :{':'.join(sorted(labels))}; "
-            f"the document adds {', '.join(sorted(added))}, and ProvKB never relabels a node"
+        conflicts.append(
+            Conflict(node.id, _LABELS, sorted(labels), sorted({*labels, *added}), NEVER_RELABELS)
         )
-    node.subtypes = tuple(SUBTYPE_BY_LABEL[label] for label in sorted(stored))
+    node.subtypes = tuple(SUBTYPE_BY_LABEL[label] for label in sorted(have))
+    conflicts += _property_conflicts(node.id, stored["props"], node.props)
+    return conflicts
+
+
+def _property_conflicts(
+    record: str, stored: Mapping[str, Any], given: Mapping[str, Any]
+) -> list[Conflict]:
+    """Properties the file adds to a stored record or gives another value."""
+    return [
+        Conflict(record, key, stored.get(key), value)
+        for key, value in sorted(encode_props(given).items())
+        if key not in stored or not _same(stored[key], value)
+    ]
 
 
 def _check_ends(edges: list[Edge], kinds: Mapping[str, Kind]) -> None:
@@ -485,32 +691,130 @@ def _check_ends(edges: list[Edge], kinds: Mapping[str, Kind]) -> None:
                 )
 
 
-def build_batch(store: Store, doc: ProvDocument, names: _Names) -> tuple[GraphBatch, _Pending]:
-    """The document as one batch consistent with the nodes already stored.
+def _edge_name(edge: Edge) -> str:
+    return f"{edge.relation.name}({edge.src}, {edge.dst})"
 
-    Declared nodes keep the label set they already have in the store; implicit
-    nodes that already exist are not written again (and leave `pending.implicit`).
+
+def _demote(node: Node) -> None:
+    """Keep the capture properties of a record as `imported.<name>` (never `runId` ...)."""
+    node.props = {
+        (imported_prop(key) if is_capture_prop(key) else key): value
+        for key, value in node.props.items()
+    }
+
+
+@dataclass
+class ImportPlan:
+    """What an import writes, and what it found already stored."""
+
+    batch: GraphBatch
+    conflicts: list[Conflict]
+    unchanged: int = 0
+    demoted: list[str] = field(default_factory=list)
+    implicit: list[str] = field(default_factory=list)
+    merged: int = 0
+
+
+def build_batch(
+    store: Store, doc: ProvDocument, names: _Names, mode: str = ImportMode.REFUSE
+) -> ImportPlan:
+    """The document as one batch against what is stored, by `mode` (`ImportMode`).
+
+    Stored records are compared with the file's: a property the file adds or gives
+    another value, a label it adds, a new record whose `runId` names a run the
+    knowledge base already has, and a new relation leaving a record of a stored run
+    are conflicts. Records the file has exactly as stored are not written again.
+    REFUSE writes only when there is no conflict; SKIP writes only new records (a new
+    record claiming a stored run keeps its capture properties as `imported.<name>`);
+    REPLACE writes the file's values over the stored ones (never labels).
     """
     pending = convert(doc, names)
-    stored = _stored_labels(store, [*pending.nodes, *pending.implicit])
+    stored = _stored_nodes(store, [*pending.nodes, *pending.implicit])
     kinds: dict[str, Kind] = {}
+    conflicts: list[Conflict] = []
+    changed: list[Node] = []
+    new: list[Node] = []
+    unchanged = 0
     for node in pending.nodes.values():
-        _reconcile(node, stored.get(node.id))
         kinds[node.id] = node.kind
+        if node.id not in stored:
+            new.append(node)
+            continue
+        found = _reconcile(node, stored[node.id])
+        conflicts += found
+        if found:
+            changed.append(node)
+        else:
+            unchanged += 1
     for node_id, node in list(pending.implicit.items()):
-        labels = stored.get(node_id)
-        if labels is None:
-            kinds[node_id] = node.kind
-        else:  # already in the store: nothing to write
-            kinds[node_id] = _stored_kind(labels) or node.kind
+        if node_id in stored:  # already in the store: nothing to write
+            kinds[node_id] = _stored_kind(stored[node_id]["labels"]) or node.kind
             del pending.implicit[node_id]
+            unchanged += 1
+        else:
+            kinds[node_id] = node.kind
     edges = list(pending.edges.values())
     _check_ends(edges, kinds)
-    nodes = [*pending.nodes.values(), *pending.implicit.values()]
-    return GraphBatch(nodes, edges), pending
+    known_runs = _stored_runs(store, (r for n in new for r in as_list(n.props.get(Prop.RUN_ID))))
+    claiming: list[Node] = []
+    for node in new:
+        claimed = [r for r in as_list(node.props.get(Prop.RUN_ID)) if r in known_runs]
+        if claimed:
+            claiming.append(node)
+            conflicts += [
+                Conflict(node.id, Prop.RUN_ID, None, run, f"a new record claiming stored run {run}")
+                for run in claimed
+            ]
+    stored_edges = _stored_edges(store, edges, stored)
+    new_edges: list[Edge] = []
+    changed_edges: list[Edge] = []
+    attaching: list[Edge] = []
+    for edge in edges:
+        key = (edge.relation.rel_type, edge.src, edge.dst)
+        if key in stored_edges:
+            found = _property_conflicts(_edge_name(edge), stored_edges[key], edge.props)
+            conflicts += found
+            if found:
+                changed_edges.append(edge)
+            else:
+                unchanged += 1
+            continue
+        owner = stored.get(edge.src, {}).get("props", {}).get(Prop.RUN_ID)
+        if owner is not None:
+            note = f"a new relation leaving a record of stored run {owner}"
+            conflicts.append(Conflict(_edge_name(edge), _RELATION, None, edge.relation.name, note))
+            attaching.append(edge)
+        else:
+            new_edges.append(edge)
+    plan = ImportPlan(GraphBatch(), conflicts, unchanged, implicit=sorted(pending.implicit))
+    plan.merged = pending.merged
+    implicit = list(pending.implicit.values())
+    if mode == ImportMode.REPLACE:
+        plan.batch = GraphBatch(
+            [*new, *changed, *implicit], [*new_edges, *attaching, *changed_edges]
+        )
+    else:  # REFUSE (no conflicts, or the caller refuses) and SKIP
+        for node in claiming:
+            _demote(node)
+        plan.demoted = sorted(node.id for node in claiming)
+        plan.batch = GraphBatch([*new, *implicit], new_edges)
+    return plan
 
 
 # -- entry points ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImportSource:
+    """The file an import read: its name, path and the sha256 of its bytes."""
+
+    name: str
+    path: str
+    sha256: str
+
+    @classmethod
+    def of(cls, path: Path, content: bytes) -> ImportSource:
+        return cls(path.name, str(path.resolve()), hashlib.sha256(content).hexdigest())
+
+
 def _prepare(doc: ProvDocument) -> ProvDocument:
     if not isinstance(doc, ProvDocument):
         raise ProvImportError(f"expected a prov ProvDocument, got {type(doc).__name__}")
@@ -522,28 +826,138 @@ def _prepare(doc: ProvDocument) -> ProvDocument:
             raise ProvImportError(f"inconsistent PROV document: {_short(exc)}") from exc
 
 
-def import_document(store: Store, doc: ProvDocument, fmt: str = "document") -> ImportReport:
-    """Write a PROV document (bundles flattened) in one transaction; all or nothing."""
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat()
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment
+        return "unknown"
+
+
+def record_import(
+    batch: GraphBatch,
+    plan: ImportPlan,
+    *,
+    mode: str,
+    fmt: str,
+    person: str,
+    started: str,
+    source: ImportSource | None,
+) -> str:
+    """Add the import's own provenance to its batch; returns the Import activity's id.
+
+    An `:Activity:Import` (times, format, mode, OS user, host, records written, and as
+    JSON the conflicts skipped or replaced with their stored values) associated with
+    the person and, for a file, using an `:Entity:ImportedFile` named by its sha256.
+    """
+    import_id = f"{PROVKB_PREFIX}:import/{uuid.uuid4().hex[:12]}"
+    props: dict[str, Any] = {
+        Prop.STARTED: started,
+        Prop.ENDED: _now(),
+        Prop.FORMAT: fmt,
+        Prop.ON_CONFLICT: mode,
+        Prop.OS_USER: _os_user(),
+        Prop.HOSTNAME: socket.gethostname(),
+        Prop.NODES_WRITTEN: len(batch.nodes),
+        Prop.EDGES_WRITTEN: len(batch.edges),
+    }
+    if plan.conflicts:
+        key = Prop.REPLACED if mode == ImportMode.REPLACE else Prop.SKIPPED
+        props[key] = json.dumps([c.as_dict() for c in plan.conflicts], default=str)
+    if source is not None:
+        props[Prop.PATH] = source.path
+    batch.add_node(import_id, ACTIVITY, IMPORT, **props)
+    agent = batch.add_node(person_node_id(person), AGENT, PERSON, **{Prop.NAME: person})
+    batch.add_edge(WAS_ASSOCIATED_WITH, import_id, agent)
+    if source is not None:
+        file_id = f"{PROVKB_PREFIX}:file/{source.sha256}"
+        file_props = {Prop.NAME: source.name, Prop.PATH: source.path, Prop.SHA256: source.sha256}
+        batch.add_node(file_id, ENTITY, IMPORTED_FILE, **file_props)
+        batch.add_edge(USED, import_id, file_id)
+    return import_id
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in IMPORT_MODES:
+        raise ProvImportError(
+            f"unknown conflict mode {mode!r}; choose one of {', '.join(IMPORT_MODES)}"
+        )
+    return mode
+
+
+def import_document(
+    store: Store,
+    doc: ProvDocument,
+    fmt: str = "document",
+    on_conflict: str = ImportMode.REFUSE,
+    *,
+    record: bool = False,
+    person: str | None = None,
+    source: ImportSource | None = None,
+) -> ImportReport:
+    """Write a PROV document (bundles flattened) in one transaction; all or nothing.
+
+    Records already stored are never changed unless `on_conflict` is REPLACE (see
+    `build_batch`): REFUSE raises ImportConflict listing every conflict, SKIP keeps the
+    stored records. An import that writes is recorded as an Import activity (see
+    `record_import`) when `record` is true, and always when it replaces anything.
+    Nothing to write (the document is already stored as it is) is a no-op.
+    """
+    mode, started = _check_mode(on_conflict), _now()
     flat = _prepare(doc)
     stored = {row["prefix"]: row["uri"] for row in store.read(cypher.READ_NAMESPACES).rows}
     names = _Names(stored)
-    batch, pending = build_batch(store, flat, names)
+    plan = build_batch(store, flat, names, mode)
+    where = source.name if source is not None else "the document"
+    if plan.conflicts and mode == ImportMode.REFUSE:
+        raise ImportConflict(
+            conflict_message(where, plan.conflicts, MAX_LISTED_CONFLICTS), plan.conflicts
+        )
+    relabel = [c for c in plan.conflicts if c.property == _LABELS]
+    if relabel and mode == ImportMode.REPLACE:
+        listed = "; ".join(c.describe() for c in relabel[:MAX_LISTED_CONFLICTS])
+        raise ImportConflict(
+            f"{where}: {NEVER_RELABELS}, not even with --replace ({listed}); nothing was imported",
+            relabel,
+        )
+    report = ImportReport(
+        format=fmt,
+        nodes=len(plan.batch.nodes),
+        edges=len(plan.batch.edges),
+        implicit=plan.implicit,
+        merged_relations=plan.merged,
+        namespaces=dict(names.new) if len(plan.batch) else {},
+        on_conflict=mode,
+        unchanged=plan.unchanged,
+        conflicts=plan.conflicts,
+        demoted=plan.demoted,
+        sha256=source.sha256 if source is not None else None,
+    )
+    if not len(plan.batch):
+        return report  # already stored as it is (or every change skipped): a no-op
+    if record or (mode == ImportMode.REPLACE and plan.conflicts):
+        report.person = default_person(person)
+        report.import_id = record_import(
+            plan.batch,
+            plan,
+            mode=mode,
+            fmt=fmt,
+            person=report.person,
+            started=started,
+            source=source,
+        )
     try:
-        store.write(batch)
+        store.write(plan.batch)
     except QueryError as exc:
         raise ProvImportError(
             f"the knowledge base refused the import ({exc}); nothing was written"
         ) from exc
     if names.new:
         store.write_namespaces(names.new)
-    return ImportReport(
-        format=fmt,
-        nodes=len(batch.nodes),
-        edges=len(batch.edges),
-        implicit=sorted(pending.implicit),
-        merged_relations=pending.merged,
-        namespaces=dict(names.new),
-    )
+    return report
 
 
 DEFAULT_MAX_IMPORT_MB = 256
@@ -559,10 +973,22 @@ def max_import_bytes() -> int:
     return int(megabytes * 1024 * 1024)
 
 
-def import_file(store: Store, path: str | Path, fmt: str | None = None) -> ImportReport:
-    """Import a PROV file; the format comes from `fmt` or the file's suffix."""
+def import_file(
+    store: Store,
+    path: str | Path,
+    fmt: str | None = None,
+    on_conflict: str = ImportMode.REFUSE,
+    *,
+    record: bool = False,
+    person: str | None = None,
+) -> ImportReport:
+    """Import a PROV file; the format comes from `fmt` or the file's suffix.
+
+    `on_conflict`, `record` and `person` as for `import_document`; the Import activity
+    names the file by its sha256."""
     path = Path(path)
     fmt = normalise_format(fmt) if fmt else guess_format(path)
+    _check_mode(on_conflict)
     try:
         size, limit = path.stat().st_size, max_import_bytes()
         if size > limit:
@@ -573,10 +999,13 @@ def import_file(store: Store, path: str | Path, fmt: str | None = None) -> Impor
         content = path.read_bytes()
     except OSError as exc:
         raise ProvImportError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    source = ImportSource.of(path, content)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ProvWarning)
         doc = read_document(content, fmt, source=path.name)
-        report = import_document(store, doc, fmt)
+        report = import_document(
+            store, doc, fmt, on_conflict, record=record, person=person, source=source
+        )
     report.path = str(path)
     report.warnings = [str(w.message) for w in caught if issubclass(w.category, ProvWarning)]
     return report

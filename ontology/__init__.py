@@ -2,6 +2,7 @@
 
 from .domain import (
     ADAPTATION,
+    CAPTURE_PROPS,
     CLAIM_LABEL,
     DATASET,
     DOMAIN_SUBTYPE_BY_LABEL,
@@ -11,6 +12,9 @@ from .domain import (
     EVALUATION,
     EXPERIMENT,
     HYPERPARAMETER,
+    IMPORT,
+    IMPORTED_FILE,
+    IMPORTED_PREFIX,
     LAYER,
     MACHINE,
     METRICS,
@@ -26,9 +30,13 @@ from .domain import (
     TRAINING_RUN,
     TRIAL_ITEM,
     HyperparameterName,
+    ImportMode,
     Prop,
     RunStatus,
     SummaryStat,
+    imported_prop,
+    is_capture_prop,
+    is_run_progress,
     summary_prop,
 )
 from .vocabulary import (

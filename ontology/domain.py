@@ -24,6 +24,7 @@ ADAPTATION = _domain("Adaptation", ACTIVITY)
 EVALUATION = _domain("Evaluation", ACTIVITY)
 STEERING_ACTION = _domain("SteeringAction", ACTIVITY)
 STUDY = _domain("Study", ACTIVITY)
+IMPORT = _domain("Import", ACTIVITY)  # an import of a PROV file (kb/provimport.py)
 
 # Entities
 METRICS = _domain("Metrics", ENTITY)
@@ -36,6 +37,7 @@ ENVIRONMENT = _domain("Environment", ENTITY)
 STEERING_REQUEST = _domain("SteeringRequest", ENTITY)
 TRIAL_ITEM = _domain("TrialItem", ENTITY)
 STUDY_STATE = _domain("StudyState", ENTITY)
+IMPORTED_FILE = _domain("ImportedFile", ENTITY)  # a PROV file an Import used
 
 # Agents
 MACHINE = _domain("Machine", AGENT)
@@ -49,6 +51,7 @@ DOMAIN_SUBTYPES: tuple[Subtype, ...] = (
     EVALUATION,
     STEERING_ACTION,
     STUDY,
+    IMPORT,
     METRICS,
     HYPERPARAMETER,
     DATASET,
@@ -59,6 +62,7 @@ DOMAIN_SUBTYPES: tuple[Subtype, ...] = (
     STEERING_REQUEST,
     TRIAL_ITEM,
     STUDY_STATE,
+    IMPORTED_FILE,
     MACHINE,
 )
 DOMAIN_SUBTYPE_BY_LABEL: dict[str, Subtype] = {s.label: s for s in DOMAIN_SUBTYPES}
@@ -113,7 +117,8 @@ class Prop:
     GPUS = "gpus"
     PYTHON = "python"
     PLATFORM = "platform"
-    PACKAGES = "packages"
+    PACKAGES = "packages"  # on Environment: every installed distribution, name==version
+    ENVIRONMENT_VARIABLES = "environmentVariables"  # on Environment: NAME=value, redacted
     PATH = "path"
     SHA256 = "sha256"
     GIT_COMMIT = "gitCommit"
@@ -142,6 +147,21 @@ class Prop:
     OLD_VALUE = "oldValue"
     NEW_VALUE = "newValue"
     CALLBACK = "callback"  # on Adaptation: class name of the responsible callback
+    # Liveness of a run (capture writes them; queries show a silent run as interrupted)
+    HEARTBEAT = "heartbeat"  # on a run: when its training process last said it lives
+    HEARTBEAT_TIMEOUT = "heartbeatTimeout"  # on a run: seconds of silence = interrupted
+    # Who really made a steering request (beside the `person` it claims)
+    OS_USER = "osUser"  # the OS account of the requesting process
+    HOST = "host"  # the host name of the requesting machine
+    CLIENT_ADDRESS = "clientAddress"  # the app: the browser's address, when known
+    # On an Import activity (kb/provimport.py; its file: name, path, sha256).
+    FORMAT = "format"
+    ON_CONFLICT = "onConflict"  # refuse, skip or replace (`ImportMode`)
+    OS_USER = "osUser"  # the OS account that ran the import
+    NODES_WRITTEN = "nodesWritten"
+    EDGES_WRITTEN = "edgesWritten"
+    SKIPPED = "skipped"  # JSON: the conflicts left as they were (--on-conflict skip)
+    REPLACED = "replaced"  # JSON: the conflicts overwritten, with the previous values
 
 
 class SummaryStat:
@@ -166,6 +186,58 @@ def summary_prop(stat: str, metric: str) -> str:
     return f"{SUMMARY_PREFIX}{stat}.{metric}"
 
 
+def is_run_progress(name: str) -> bool:
+    """A run property that only moves forward: `epochsCompleted`, `epochSeconds` and the
+    `summary.*` statistics. The store writes them only when the write's
+    `epochsCompleted` is not below the stored one (kb/cypher.py `advance_run_progress`),
+    so an old journal replayed after a newer state changes none of them."""
+    return name in (Prop.EPOCHS_COMPLETED, Prop.EPOCH_SECONDS) or name.startswith(SUMMARY_PREFIX)
+
+
+# Properties capture sets on a run's records. An import takes them from a file only
+# for new records of runs the file itself defines (docs/graph-model.md, "Import"); on
+# any other record they are kept as `imported.<name>`, which no run query reads.
+CAPTURE_PROPS = frozenset(
+    {
+        Prop.RUN_ID,
+        Prop.KIND,
+        Prop.EPOCH,
+        Prop.STATUS,
+        Prop.EXPERIMENT,
+        Prop.PROJECT,
+        Prop.EPOCHS_PLANNED,
+        Prop.EPOCHS_COMPLETED,
+        Prop.EPOCH_SECONDS,
+        Prop.STOPPED_EPOCH,
+        Prop.FROM_EPOCH,
+        Prop.VERSION,
+        Prop.ELAPSED,
+        Prop.ERROR,
+        Prop.COMMAND_LINE,
+        "steerable",
+    }
+)
+IMPORTED_PREFIX = "imported."
+
+
+def is_capture_prop(name: str) -> bool:
+    """True for a property only capture may set (`CAPTURE_PROPS`, `summary.*`)."""
+    return name in CAPTURE_PROPS or name.startswith(SUMMARY_PREFIX)
+
+
+def imported_prop(name: str) -> str:
+    """Where an import keeps a capture property a file may not set: `imported.<name>`."""
+    return f"{IMPORTED_PREFIX}{name}"
+
+
+class ImportMode:
+    """What an import does with records that would change what is stored."""
+
+    REFUSE = "refuse"  # refuse the whole import, list the conflicts (default)
+    SKIP = "skip"  # keep the stored records, add only the new ones
+    REPLACE = "replace"  # overwrite, keeping the previous values on the Import activity
+
+
 class RunStatus:
     """Values of `TrainingRun.status`."""
 
@@ -174,6 +246,7 @@ class RunStatus:
     STOPPED_EARLY = "stopped_early"
     STOPPED = "stopped"  # stopped by a person's steering request
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # its process stopped without ending it (heartbeat)
 
 
 class HyperparameterName:
