@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,12 +30,15 @@ from neo4j.exceptions import (
 
 from ..config import Settings, resolve_settings
 from ..errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from ..ontology import TRAINING_RUN, Prop, RunStatus, is_run_progress
 from . import cypher
 from .embedded import EmbeddedServer
 from .embedded_files import ServerFiles
 from .records import GraphBatch, encode_props
 
 MAX_ROWS_PER_STATEMENT = 5000
+CREATE_RACE_RETRIES = 5  # tries more for a write whose new node another one created first
+_DUPLICATE_KEY = "Neo.ClientError.Schema.ConstraintValidationFailed"
 _UNREACHABLE = (ServiceUnavailable, SessionExpired, OSError)
 # Error codes that blame the statement or the data, not the connection: retrying the
 # same write cannot help. Everything else is treated as the store being unavailable.
@@ -93,14 +98,16 @@ def _grouped(batch: GraphBatch) -> tuple[NodeGroups, EdgeGroups]:
 
     A node or relationship that occurs several times becomes one row whose properties
     are the later ones laid over the earlier ones: what successive `SET n += props`
-    would leave.
+    would leave. A run's progress and status only move forward (`_run_row`).
     """
     nodes: dict[tuple, dict[str, dict]] = defaultdict(dict)
     for node in batch.nodes:
         rows = nodes[(node.kind.label, node.extra_labels)]
         props = encode_props(node.props)
         row = rows.get(node.id)
-        if row is None:
+        if TRAINING_RUN.label in node.extra_labels:
+            rows[node.id] = _run_row(row, node.id, props)
+        elif row is None:
             rows[node.id] = {"id": node.id, "props": props}
         else:
             row["props"].update(props)
@@ -120,6 +127,56 @@ def _grouped(batch: GraphBatch) -> tuple[NodeGroups, EdgeGroups]:
     )
 
 
+def _run_row(row: dict | None, node_id: str, props: dict[str, Any]) -> dict:
+    """A run node's row: plain `props`, plus its `progress` (`ontology.is_run_progress`)
+    with the `epochs` they were computed from, and its `status`. Laid over an earlier
+    row of the same run, progress is taken only when `epochs` is not lower, and a
+    `running` status never replaces another: the rule `cypher.advance_run_progress` and
+    `cypher.advance_run_status` apply against the store."""
+    plain = {k: v for k, v in props.items() if k != Prop.STATUS and not is_run_progress(k)}
+    progress = {k: v for k, v in props.items() if is_run_progress(k)}
+    epochs, status = progress.get(Prop.EPOCHS_COMPLETED), props.get(Prop.STATUS)
+    if row is None:
+        row = {"id": node_id, "props": plain, "progress": progress, "epochs": epochs}
+        return {**row, "status": status}
+    row["props"].update(plain)
+    if progress and _not_behind(epochs, row["epochs"]):
+        row["progress"].update(progress)
+        row["epochs"] = epochs
+    if status is not None and (status != RunStatus.RUNNING or row["status"] in (None, status)):
+        row["status"] = status
+    return row
+
+
+def _not_behind(epochs: Any, stored: Any) -> bool:
+    """`coalesce(epochs, -1) >= coalesce(stored, -1)`, as `advance_run_progress` tests it."""
+    new, old = (-1 if v is None else v for v in (epochs, stored))
+    try:
+        return new >= old
+    except TypeError:
+        return True
+
+
+def _run_statements(
+    kind: Any, extra: tuple[str, ...], rows: list[dict]
+) -> Iterable[tuple[str, list[dict]]]:
+    """The statements that move runs forward after their rows were merged."""
+    progress = [
+        {"id": r["id"], "epochs": r["epochs"], "progress": r["progress"]}
+        for r in rows
+        if r.get("progress")
+    ]
+    if progress:
+        yield cypher.advance_run_progress(kind, extra), progress
+    status = [
+        {"id": r["id"], "status": r["status"], "weak": r["status"] == RunStatus.RUNNING}
+        for r in rows
+        if r.get("status") is not None
+    ]
+    if status:
+        yield cypher.advance_run_status(kind, extra), status
+
+
 def _update_or_create(
     tx: neo4j.ManagedTransaction, kind: Any, extra: tuple[str, ...], rows: list[dict]
 ) -> None:
@@ -128,6 +185,17 @@ def _update_or_create(
     missing = [row for row in rows if row["id"] not in found]
     if missing:
         tx.run(cypher.create_nodes(kind, extra), rows=missing).consume()
+
+
+def _created_concurrently(exc: QueryError) -> bool:
+    """Whether a write failed because a concurrent transaction created one of its nodes
+    first (retried: the next attempt finds the node and updates it).
+
+    Engine difference: ArcadeDB reports two transactions creating one id as
+    `ConstraintValidationFailed` ("Duplicated key ... found on index") at commit;
+    Neo4j's MERGE serialises on the uniqueness constraint instead."""
+    cause = exc.__cause__
+    return isinstance(cause, Neo4jError) and cause.code == _DUPLICATE_KEY
 
 
 def _check_matched(text: str, rows: list[dict], records: list[dict]) -> None:
@@ -292,12 +360,22 @@ class Store:
                         _update_or_create(tx, kind, extra, chunk)
                     else:
                         tx.run(cypher.merge_nodes(kind, extra), rows=chunk).consume()
+                    if TRAINING_RUN.label in extra:
+                        for text, run_rows in _run_statements(kind, extra, chunk):
+                            tx.run(text, rows=run_rows).consume()
             for relation, rows in edge_groups.values():
                 text = cypher.merge_edges(relation)
                 for chunk in _chunks(rows):
                     _check_matched(text, chunk, tx.run(text, rows=chunk).data())
 
-        self._run_write(work)
+        for attempt in range(CREATE_RACE_RETRIES + 1):
+            try:
+                self._run_write(work)
+                break
+            except QueryError as exc:
+                if attempt == CREATE_RACE_RETRIES or not _created_concurrently(exc):
+                    raise
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
         return len(batch)
 
     @staticmethod
@@ -306,9 +384,12 @@ class Store:
         transaction); check relation rows with `_check_matched`."""
         node_groups, edge_groups = _grouped(batch)
         for (kind_label, extra), rows in node_groups.items():
-            text = cypher.merge_nodes(cypher.KIND_BY_LABEL[kind_label], extra)
+            kind = cypher.KIND_BY_LABEL[kind_label]
+            text = cypher.merge_nodes(kind, extra)
             for chunk in _chunks(rows):
                 yield text, chunk
+                if TRAINING_RUN.label in extra:
+                    yield from _run_statements(kind, extra, chunk)
         for relation, rows in edge_groups.values():
             text = cypher.merge_edges(relation)
             for chunk in _chunks(rows):
