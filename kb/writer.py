@@ -1,11 +1,15 @@
 """A background writer: callers hand it batches and never wait for the database.
 
 Batches are merged and sent from one thread. With a `Journal`, each batch is first
-appended to the local journal (in the caller's thread: a buffered append), and
-acknowledged there once the store has it. When the store cannot be reached the writer
-warns once, keeps a bounded backlog in memory (the journal keeps everything) and
-retries with backoff; the training process never blocks on it and never sees its
-exceptions.
+appended to the local journal (in the caller's thread), and acknowledged there once the
+store has it. When the store cannot be reached the writer warns once, keeps a bounded
+backlog in memory (the journal keeps everything) and retries with backoff; the
+training process never blocks on it and never sees its exceptions.
+
+When the journal cannot be written (read-only, disk full, no permission), the writer
+says so (once), keeps those batches in memory only, and never drops them in favour of
+the journal; if memory overflows while the store is also away, the records it must let
+go are counted (`WriterStats.lost`) and reported when it happens and when it closes.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import QueryError
-from .journal import Journal
+from .journal import Journal, describe_os_error
 from .records import GraphBatch
 from .store import DanglingRelation, Store
 
@@ -39,6 +43,9 @@ class WriterStats:
     rejected: int = 0  # refused by the store (malformed), not retried
     failures: int = 0
     last_error: str | None = None
+    unjournaled: int = 0  # records the journal could not take (kept in memory instead)
+    lost: int = 0  # records neither stored nor journaled that the writer let go
+    journal_error: str | None = None
 
 
 class BackgroundWriter:
@@ -61,13 +68,14 @@ class BackgroundWriter:
         self.max_backlog = max_backlog
         self.stats = WriterStats()
         self._queue: queue.Queue[tuple[int, GraphBatch] | object | None] = queue.Queue()
-        self._backlog: list[tuple[int, GraphBatch]] = []
+        self._backlog: list[tuple[int, GraphBatch]] = []  # (journal seq or 0, batch)
         self._replay_journal = False
+        self._on_disk_only = 0  # records let go from memory: in the journal only
         self._backlog_size = 0
         self._thread: threading.Thread | None = None
         self._idle = threading.Condition()
         self._in_flight = 0
-        self._warned = False
+        self._warned: set[str] = set()
         self._retry_at = 0.0
         self._backoff = 0.5
         self._dangling: dict[int, int] = {}  # id(batch) -> refusals for missing nodes
@@ -87,13 +95,25 @@ class BackgroundWriter:
         if self.journal is not None:
             try:
                 seq = self.journal.append(batch)
-            except (OSError, TypeError, ValueError) as exc:
-                self._warn_once(f"cannot append to the journal {self.journal.path}: {exc}")
+            except Exception as exc:  # never break training: keep it in memory instead
+                self._journal_failed(batch, exc)
         with self._idle:
             self._in_flight += 1
         self.stats.submitted += len(batch)
         self._queue.put((seq, batch))
         self.start()
+
+    def _journal_failed(self, batch: GraphBatch, exc: Exception) -> None:
+        assert self.journal is not None
+        reason = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+        self.stats.unjournaled += len(batch)
+        self.stats.journal_error = f"cannot write the journal {self.journal.path}: {reason}"
+        self._warn_once(
+            "journal",
+            f"{self.stats.journal_error}; training continues, the records it could not "
+            f"take are kept in memory only (up to {self.max_backlog} records) until the "
+            f"store has them",
+        )
 
     def flush(self, timeout: float = 30.0, wait_while_unreachable: bool = False) -> bool:
         """Wait until everything submitted is written; False on timeout.
@@ -119,31 +139,56 @@ class BackgroundWriter:
         return True
 
     def close(self, timeout: float = 30.0) -> bool:
-        """Flush, then stop the thread. Returns True when nothing was left unwritten."""
+        """Flush, then stop the thread. Returns True when nothing was left unwritten.
+
+        What is left is said truthfully: records in the journal (`provkb sync` replays
+        them) and records lost (neither stored nor journaled), counted in `stats.lost`."""
         flushed = self.flush(timeout)
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout=5)
             self._thread = None
-        complete = flushed and not self._backlog_size and not self._replay_journal
+        with self._idle:
+            journaled = self._on_disk_only + sum(len(b) for seq, b in self._backlog if seq)
+            unjournaled = sum(len(b) for seq, b in self._backlog if not seq)
+            self._backlog = [(seq, b) for seq, b in self._backlog if seq]
+            self._backlog_size = sum(len(b) for _, b in self._backlog)
+            self.stats.lost += unjournaled
+        complete = flushed and not unjournaled and not journaled
         if self.journal is not None:
-            if complete:
-                self.journal.remove()
-            else:
-                self.journal.close()
-                log.warning(
-                    "provkb: the store did not take every record (%s); they are kept in "
-                    "%s: run `provkb sync` when the store is back",
-                    self.stats.last_error,
-                    self.journal.path,
-                )
-        elif self._backlog_size:
+            self._close_journal(complete, journaled)
+        if self.stats.lost:
             log.warning(
-                "provkb: %d provenance records could not be written (%s)",
-                self._backlog_size,
+                "provkb: %d provenance records were lost: the store did not take them "
+                "(%s) and they are in no journal (%s)",
+                self.stats.lost,
                 self.stats.last_error,
+                self.stats.journal_error or "no journal",
             )
         return complete
+
+    def _close_journal(self, complete: bool, journaled: int) -> None:
+        assert self.journal is not None
+        if complete:
+            try:
+                self.journal.remove()
+            except OSError as exc:
+                log.warning(
+                    "provkb: every record is in the store, but the journal %s could not be "
+                    "removed (%s); `provkb sync` will find nothing new in it",
+                    self.journal.path,
+                    describe_os_error(exc),
+                )
+            return
+        self.journal.close()
+        if journaled:
+            log.warning(
+                "provkb: the store did not take every record (%s); %d records are kept in "
+                "%s: run `provkb sync` when the store is back",
+                self.stats.last_error,
+                journaled,
+                self.journal.path,
+            )
 
     @property
     def backlog(self) -> int:
@@ -197,14 +242,28 @@ class BackgroundWriter:
                 self._backlog_size += len(batch)
                 self._in_flight -= 1
             while self._backlog_size > self.max_backlog and self._backlog:
-                _, dropped = self._backlog.pop(0)
-                self._backlog_size -= len(dropped)
-                self._dangling.pop(id(dropped), None)
-                if self.journal is not None and self.journal.path.exists():
-                    self._replay_journal = True  # still on disk: replayed from there
-                else:
-                    self.stats.dropped += len(dropped)
+                self._let_go()
             self._idle.notify_all()
+
+    def _let_go(self) -> None:
+        """Free memory (holding `_idle`): the oldest journaled batch (replayed from the
+        journal later), or when none is journaled the oldest batch, which is lost."""
+        index = next((i for i, (seq, _) in enumerate(self._backlog) if seq), None)
+        seq, dropped = self._backlog.pop(0 if index is None else index)
+        self._backlog_size -= len(dropped)
+        self._dangling.pop(id(dropped), None)
+        if seq:
+            self._replay_journal = True  # still on disk: replayed from there
+            self._on_disk_only += len(dropped)
+            return
+        self.stats.dropped += len(dropped)
+        self.stats.lost += len(dropped)
+        self._warn_once(
+            "lost",
+            f"the store is unreachable ({self.stats.last_error}) and the memory backlog "
+            f"is full ({self.max_backlog} records): provenance records not in the journal "
+            f"are being lost (counted in the writer's stats, reported at exit)",
+        )
 
     def _send_backlog(self) -> None:
         if (not self._backlog and not self._replay_journal) or time.monotonic() < self._retry_at:
@@ -274,7 +333,11 @@ class BackgroundWriter:
             try:
                 self.journal.acknowledge(seq)
             except OSError as exc:
-                self._warn_once(f"cannot update the journal {self.journal.ack_path}: {exc}")
+                self._warn_once(
+                    "ack",
+                    f"cannot update the journal mark {self.journal.ack_path} "
+                    f"({describe_os_error(exc)}); the records are in the store",
+                )
 
     def _replay_from_journal(self) -> bool:
         """After the memory backlog overflowed: send what the journal holds, then resume."""
@@ -282,17 +345,29 @@ class BackgroundWriter:
         try:
             for seq, batch in self.journal.pending():
                 self.store.write(batch)
-                self.journal.acknowledge(seq)
+                self._acknowledge(seq)
                 self.stats.written += len(batch)
+        except OSError as exc:  # the journal itself cannot be read: those records are gone
+            with self._idle:
+                self.stats.lost += self._on_disk_only
+                self._on_disk_only = 0
+                self._replay_journal = False
+            self.stats.journal_error = (
+                f"cannot read the journal {self.journal.path}: {describe_os_error(exc)}"
+            )
+            self._warn_once("journal-read", self.stats.journal_error)
+            return True
         except Exception as exc:
             self._on_failure(exc)
             return False
         with self._idle:
             done = self.journal.acknowledged()
-            kept = [(seq, b) for seq, b in self._backlog if seq > done]
+            # what the journal did not hold (seq 0) stays, as does what came after it
+            kept = [(seq, b) for seq, b in self._backlog if not seq or seq > done]
             self._backlog = kept
             self._backlog_size = sum(len(b) for _, b in kept)
             self._replay_journal = False
+            self._on_disk_only = 0
             self._idle.notify_all()
         return True
 
@@ -301,15 +376,20 @@ class BackgroundWriter:
         self.stats.last_error = str(exc)
         self._retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, 10.0)
-        kept = "in the journal" if self.journal is not None else "in memory"
+        if self.journal is not None and self.stats.journal_error is None:
+            kept = f"in the journal {self.journal.path}"
+        else:
+            kept = f"in memory only (up to {self.max_backlog} records)"
         self._warn_once(
+            "store",
             f"cannot write provenance ({exc}); training continues, records are kept {kept} "
-            f"and retried"
+            f"and retried",
         )
         with self._idle:
             self._idle.notify_all()
 
-    def _warn_once(self, message: str) -> None:
-        if not self._warned:
-            self._warned = True
+    def _warn_once(self, key: str, message: str) -> None:
+        """Log `message` the first time something goes wrong in the way `key` names."""
+        if key not in self._warned:
+            self._warned.add(key)
             log.warning("provkb: %s", message)
