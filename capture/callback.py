@@ -136,6 +136,7 @@ class ProvenanceCallback(keras.callbacks.Callback):
         steering: bool = True,
     ) -> None:
         super().__init__()
+        environment.prefetch()  # read the installed packages off the training thread
         self.experiment = experiment
         self.project = project or DEFAULT_PROJECT
         self.run_name = run_name

@@ -7,34 +7,56 @@ import getpass
 import hashlib
 import os
 import platform
+import re
 import shlex
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
+from . import redaction
 from .facts import Environment, Machine, Script, Software
 
 GIT_TIMEOUT_S = 2.0
 NOT_SCRIPTS = frozenset({"ipykernel_launcher.py", "colab_kernel_launcher.py"})  # notebooks
-RELEVANT_PACKAGES = (
-    "keras",
-    "tensorflow",
-    "tensorflow-cpu",
-    "tf-keras",
-    "jax",
-    "jaxlib",
-    "torch",
-    "numpy",
-    "scipy",
-    "pandas",
-    "scikit-learn",
-    "h5py",
-    "ml-dtypes",
-    "neo4j",
-    "provkb",
+# Environment variables left out of the Environment entity: shell and terminal noise
+# that differs from one shell to the next and says nothing about the training.
+NOISE_VARIABLES = frozenset(
+    {
+        "_",
+        "COLUMNS",
+        "DBUS_SESSION_BUS_ADDRESS",
+        "HISTCONTROL",
+        "HISTFILE",
+        "HISTFILESIZE",
+        "HISTSIZE",
+        "LESSCLOSE",
+        "LESSOPEN",
+        "LINES",
+        "LS_COLORS",
+        "LSCOLORS",
+        "MAIL",
+        "OLDPWD",
+        "PROMPT_COMMAND",
+        "PS1",
+        "PS2",
+        "PS4",
+        "PYTEST_CURRENT_TEST",
+        "SHLVL",
+        "SSH_CLIENT",
+        "SSH_CONNECTION",
+        "SSH_TTY",
+        "TERM_SESSION_ID",
+        "WINDOWID",
+        "XDG_SESSION_ID",
+    }
 )
+NOISE_PREFIXES = ("BASH_FUNC_",)  # exported shell functions
+MAX_VARIABLE_CHARS = 4096  # longer values are cut (marked with a trailing "...")
+PACKAGES_WAIT_S = 30.0  # how long `environment()` waits for the background read
 
 
 def person_name(explicit: str | None = None) -> str:
@@ -48,7 +70,8 @@ def person_name(explicit: str | None = None) -> str:
 
 
 def command_line() -> str:
-    return " ".join(shlex.quote(a) for a in sys.argv)
+    """This process's command line, secrets redacted (`redaction.redact_argv`)."""
+    return shlex.join(redaction.redact_argv(sys.argv))
 
 
 def _version(package: str) -> str | None:
@@ -112,19 +135,85 @@ def machine() -> Machine:
     return Machine(socket.gethostname(), _os(), _cpu(), os.cpu_count(), _gpus())
 
 
+def variables(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """`NAME=value` of the environment variables (default: `os.environ`), sorted, without
+    `NOISE_VARIABLES`, secrets redacted."""
+    kept = {
+        name: value if len(value) <= MAX_VARIABLE_CHARS else value[:MAX_VARIABLE_CHARS] + "..."
+        for name, value in (os.environ if environ is None else environ).items()
+        if name not in NOISE_VARIABLES and not name.startswith(NOISE_PREFIXES)
+    }
+    return tuple(f"{k}={v}" for k, v in sorted(redaction.redact_environ(kept).items()))
+
+
+def installed_distributions() -> tuple[str, ...]:
+    """`name==version` of every installed distribution (`importlib.metadata`), sorted;
+    a name installed twice counts as the first one on `sys.path`, as imports see it."""
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), f"{name}=={dist.version}")
+    return tuple(found[key] for key in sorted(found))
+
+
+class _Packages:
+    """The installed distributions, read once per process in a background thread.
+
+    Reading every distribution's metadata takes 0.1-0.5 s, so `prefetch()` starts it
+    as soon as capture is set up and the training thread only waits for what is left."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.value: tuple[str, ...] | None = None
+
+    def _fill(self) -> None:
+        self.value = installed_distributions()
+
+    def prefetch(self) -> None:
+        with self.lock:
+            if self.value is None and (self.thread is None or not self.thread.is_alive()):
+                self.thread = threading.Thread(target=self._fill, name="provkb-packages")
+                self.thread.daemon = True
+                self.thread.start()
+
+    def get(self) -> tuple[str, ...]:
+        if self.value is None:
+            self.prefetch()
+            if self.thread is not None:
+                self.thread.join(PACKAGES_WAIT_S)
+        if self.value is None:  # the thread failed (or was lost to a fork): read here
+            self._fill()
+        assert self.value is not None
+        return self.value
+
+    def reset(self) -> None:  # in a forked child: the parent's thread is not ours
+        self.lock = threading.Lock()
+        self.thread = None
+
+
+_packages = _Packages()
+os.register_at_fork(after_in_child=_packages.reset)
+
+
+def prefetch() -> None:
+    """Start reading the installed distributions off the calling thread (once)."""
+    _packages.prefetch()
+
+
 @functools.cache
 def environment() -> Environment:
-    """Python, platform and the versions of the packages that matter for training."""
-    packages = tuple(
-        f"{name}=={version}" for name in RELEVANT_PACKAGES if (version := _version(name))
-    )
+    """Python, platform, every installed distribution and the environment variables
+    (once per process)."""
     return Environment(
         python=platform.python_version(),
         platform=platform.platform(),
         os=_os(),
         cpu=_cpu(),
         gpus=_gpus(),
-        packages=packages,
+        packages=_packages.get(),
+        variables=variables(),
     )
 
 

@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import redaction
+
 
 class Source:
     """Where a hyperparameter value came from (`Hyperparameter.source`)."""
@@ -64,12 +66,16 @@ class Machine:
 
 @dataclass(frozen=True)
 class Environment:
+    """Python, the platform, every installed distribution and the environment
+    variables (secrets redacted: see `redaction`)."""
+
     python: str
     platform: str
     os: str
     cpu: str
     gpus: tuple[str, ...] = ()
     packages: tuple[str, ...] = ()  # name==version
+    variables: tuple[str, ...] = ()  # NAME=value
 
     @property
     def sha256(self) -> str:
@@ -96,6 +102,10 @@ class Hyperparameter:
     source: str
     tracked: bool = False
     steerable: bool = False
+
+    def __post_init__(self) -> None:
+        if self.source == Source.USER:  # the user's values may hold secrets
+            object.__setattr__(self, "value", redaction.redact_value(self.name, self.value))
 
 
 @dataclass(frozen=True)
@@ -151,8 +161,13 @@ class Run:
     started: str
     epochs_planned: int | None
     first_epoch: int = 1  # 1-based number of the first epoch this run trains
-    command_line: str | None = None
+    command_line: str | None = None  # secrets redacted
     steerable: bool = True  # its training polls for steering requests
+
+    def __post_init__(self) -> None:
+        if self.command_line:
+            redacted = redaction.redact_command_line(self.command_line)
+            object.__setattr__(self, "command_line", redacted)
 
 
 @dataclass

@@ -366,6 +366,7 @@ class RunRecorder:
                 Prop.CPU: e.cpu,
                 Prop.GPUS: list(e.gpus),
                 Prop.PACKAGES: list(e.packages),
+                Prop.ENVIRONMENT_VARIABLES: list(e.variables),
             },
         )
 

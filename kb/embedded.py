@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..errors import EmbeddedServerError
 from .embedded_files import ServerFiles
+from .store_folder import PRIVATE_UMASK, private_opener, secure_store
 
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
@@ -106,8 +107,8 @@ class EmbeddedServer:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self.home.mkdir(parents=True, exist_ok=True)
-        with open(self.files.lock, "w") as handle:
+        secure_store(self.home)
+        with open(self.files.lock, "w", opener=private_opener) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -130,7 +131,7 @@ class EmbeddedServer:
         previous = self.files.read_ports()
         self.files.info.unlink(missing_ok=True)
         ports = [str(previous.get(k, 0)) for k in ("bolt_port", "http_port")]
-        log = open(self.files.log, "ab")  # noqa: SIM115 (handed to the child)
+        log = open(self.files.log, "ab", opener=private_opener)  # noqa: SIM115 (for the child)
         try:
             process = subprocess.Popen(
                 [sys.executable, "-m", "provkb.kb.embedded_server", str(self.home), *ports],
@@ -140,6 +141,7 @@ class EmbeddedServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
+                umask=PRIVATE_UMASK,
             )
         finally:
             log.close()

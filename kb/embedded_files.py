@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EmbeddedServerError
+from .store_folder import FILE_MODE, secure_store
 
 DATABASE_NAME = "provkb"
 ROOT_USER = "root"
 
 
-def write_json_atomically(path: Path, data: dict, mode: int = 0o644) -> None:
+def write_json_atomically(path: Path, data: dict, mode: int = FILE_MODE) -> None:
     """Write JSON to `path` via a temporary file and rename, with file mode `mode`."""
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -57,7 +58,7 @@ class ServerFiles:
 
     def ensure_credentials(self) -> dict:
         """Read the credentials, generating them (mode 0600) on first use."""
-        self.home.mkdir(parents=True, exist_ok=True)
+        secure_store(self.home)
         if not self.credentials.exists():
             write_json_atomically(
                 self.credentials,

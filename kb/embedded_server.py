@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from .embedded_files import DATABASE_NAME, ServerFiles, write_json_atomically
+from .store_folder import PRIVATE_UMASK
 
 
 def free_port(host: str = "127.0.0.1", preferred: int = 0) -> int:
@@ -113,6 +114,7 @@ def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
     The ports of the previous start are reused when free, so clients keep their address.
     """
     files = ServerFiles(home)
+    os.umask(PRIVATE_UMASK)  # the JVM's databases and logs too: 0700 folders, 0600 files
     os.chdir(home)  # ArcadeDB writes ./log under the working directory
     credentials = files.read_credentials()
     import arcadedb_embedded  # heavy (starts a JVM): only in the server process
