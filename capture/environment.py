@@ -71,7 +71,16 @@ def person_name(explicit: str | None = None) -> str:
 
 def command_line() -> str:
     """This process's command line, secrets redacted (`redaction.redact_argv`)."""
-    return shlex.join(redaction.redact_argv(sys.argv))
+    return shlex.join(redaction.redact_argv([_utf8(a) for a in sys.argv]))
+
+
+def _utf8(text: str) -> str:
+    """`text` as valid UTF-8: bytes the OS gave undecoded (surrogate escapes) become
+    U+FFFD, which the Bolt protocol would refuse otherwise."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _version(package: str) -> str | None:
@@ -139,11 +148,16 @@ def variables(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """`NAME=value` of the environment variables (default: `os.environ`), sorted, without
     `NOISE_VARIABLES`, secrets redacted."""
     kept = {
-        name: value if len(value) <= MAX_VARIABLE_CHARS else value[:MAX_VARIABLE_CHARS] + "..."
+        _utf8(name): _utf8(value)
         for name, value in (os.environ if environ is None else environ).items()
         if name not in NOISE_VARIABLES and not name.startswith(NOISE_PREFIXES)
     }
-    return tuple(f"{k}={v}" for k, v in sorted(redaction.redact_environ(kept).items()))
+    redacted = sorted(redaction.redact_environ(kept).items())  # then cut: no token half-cut
+    return tuple(f"{k}={_cut(v)}" for k, v in redacted)
+
+
+def _cut(value: str) -> str:
+    return value if len(value) <= MAX_VARIABLE_CHARS else value[:MAX_VARIABLE_CHARS] + "..."
 
 
 def installed_distributions() -> tuple[str, ...]:

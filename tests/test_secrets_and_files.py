@@ -206,6 +206,8 @@ def test_environment_variables_redacted_and_noise_left_out() -> None:
             "DATABASE_URL": "postgres://ada:hunter2@db/kb",
             "LS_COLORS": "rs=0:di=01;34",
             "PYTEST_CURRENT_TEST": "x",
+            "UNDECODED": "caf\udce9",  # a byte the OS could not decode
+            "LONG": "x" * 10_000,
         }
     )
     assert found == (
@@ -213,7 +215,9 @@ def test_environment_variables_redacted_and_noise_left_out() -> None:
         f"DATABASE_URL=postgres://ada:{REDACTED}@db/kb",
         f"GITHUB_TOKEN={REDACTED}",
         "HOME=/home/ada",
+        "LONG=" + "x" * environment.MAX_VARIABLE_CHARS + "...",
         f"MY_API_KEY={REDACTED}",
+        "UNDECODED=caf\ufffd",
     )
 
 
