@@ -326,19 +326,51 @@ def status_cmd(store: StoreOpt = None) -> None:
     if settings.embedded:
         info = _server_info(settings.home)
         console.print(f"  embedded server: {'running on ' + info.uri if info else 'not running'}")
-    found = journals(journal_folder(settings.home))
+    folder = journal_folder(settings.home)
+    found = journals(folder)
     if not found:
         console.print("  capture backlog: none")
-        return
+    else:
+        _print_backlog(found)
+    _print_quarantine(folder)
+
+
+def _print_backlog(found: list) -> None:
+    from .kb.journal import describe_os_error
+
     table = Table(header_style="bold cyan", title="capture backlog")
     for column in ("run", "pending records", "journal", "writer"):
         table.add_column(column)
     for journal in found:
-        st = journal.status()
+        try:
+            st = journal.status()
+        except OSError as exc:
+            table.add_row("?", "?", journal.name, f"unreadable: {describe_os_error(exc)}")
+            continue
         writer = f"live (pid {st.owner_pid})" if st.owner_alive else "gone: run provkb sync"
+        if st.bad_lines:
+            writer += f"; {st.bad_lines} unreadable entries (sync quarantines them)"
         for run, records in sorted(st.pending_by_run.items()) or [("-", 0)]:
             table.add_row(run, str(records), st.name, writer)
     console.print(table)
+
+
+def _print_quarantine(folder: Path) -> None:
+    """The journal entries sync set aside: where from, which runs, why."""
+    from .kb.quarantine import quarantined
+
+    entries = quarantined(folder)
+    if not entries:
+        return
+    console.print(f"  quarantined journal entries ({len(entries)}): replayed by nothing")
+    for e in entries:
+        seq = "" if e.seq is None else f", seq {e.seq}"
+        runs = f", runs {', '.join(e.runs)}" if e.runs else ""
+        console.print(
+            f"    {e.journal} line {e.line}{seq}{runs}: {e.error}", markup=False, soft_wrap=True
+        )
+    for path in sorted({str(e.path) for e in entries}):
+        console.print(f"    kept in {path}", markup=False, soft_wrap=True)
 
 
 def _server_info(home: Path):
@@ -355,7 +387,7 @@ def sync_cmd(
     store: StoreOpt = None,
 ) -> None:
     """Replay journaled provenance that did not reach the store (idempotent)."""
-    from .kb.journal import journal_folder, sync
+    from .kb.journal import describe_os_error, journal_folder, sync
 
     settings = resolve_settings(store=store)
     started = time.monotonic()
@@ -363,14 +395,40 @@ def sync_cmd(
         reports = sync(_open_store(store), journal_folder(settings.home), include_live)
     except ProvKBError as exc:
         raise _fail(f"{exc} (nothing lost: the journals are kept)") from exc
+    except OSError as exc:
+        raise _fail(f"cannot read the journals: {describe_os_error(exc)}") from exc
     records = sum(r.records for r in reports)
     for report in reports:
-        if report.skipped_live:
-            console.print(f"  {report.name}: skipped (its training process is still writing)")
-        else:
-            console.print(f"  {report.name}: {report.batches} batches, {report.records} records")
+        _print_replay(report)
     elapsed = time.monotonic() - started
     console.print(f"replayed {records} records from {len(reports)} journal(s) in {elapsed:.2f} s")
+    if any(r.error for r in reports):
+        raise _fail("some journals could not be replayed completely (see above); run sync again")
+
+
+def _print_replay(report) -> None:
+    """One journal's line of `provkb sync`, and what it quarantined."""
+    if report.skipped_live:
+        console.print(f"  {report.name}: skipped (its training process is still writing)")
+    elif report.already_replayed:
+        console.print(f"  {report.name}: replayed by another provkb sync meanwhile")
+    elif report.busy:
+        console.print(f"  {report.name}: skipped (another provkb sync is replaying it)")
+    elif report.error:
+        err_console.print(f"  {report.name}: error: {report.error}", markup=False, soft_wrap=True)
+    else:
+        console.print(f"  {report.name}: {report.batches} batches, {report.records} records")
+    if report.quarantined:
+        err_console.print(
+            f"  {report.name}: {report.quarantined} entries could not be replayed, "
+            f"moved to {report.quarantine_path}:",
+            markup=False,
+            soft_wrap=True,
+        )
+        for line in report.details[:10]:
+            err_console.print(f"    {line}", markup=False, soft_wrap=True)
+        if len(report.details) > 10:
+            err_console.print(f"    ... and {len(report.details) - 10} more (provkb status)")
 
 
 # -- demo ---------------------------------------------------------------------------

@@ -177,7 +177,7 @@ class Journal:
                 if not raw.strip():
                     continue
                 try:
-                    data = json.loads(raw)
+                    data = json.loads(raw.decode("utf-8"))
                     if number == 1 and _is_header(data):
                         continue
                     yield _entry(data, number, start, raw)
@@ -281,8 +281,9 @@ class Journal:
     def remove(self) -> None:
         """Delete the journal (everything in it is in the store); raises OSError."""
         self.close()
-        self.path.unlink(missing_ok=True)
-        self.ack_path.unlink(missing_ok=True)
+        for path in (self.path, self.ack_path):
+            if os.path.lexists(path):  # one never made needs no removal (read-only disk)
+                path.unlink(missing_ok=True)
 
 
 def _append_line(fd: int, data: Mapping[str, Any]) -> None:
@@ -307,7 +308,7 @@ def _bad_line(raw: bytes, number: int, offset: int, exc: Exception) -> BadEntry:
     seq = records = None
     runs: tuple[str, ...] = ()
     with contextlib.suppress(ValueError, TypeError, AttributeError):
-        data = json.loads(raw)
+        data = json.loads(raw.decode("utf-8"))
         if isinstance(data.get("seq"), int):
             seq = data["seq"]
         if isinstance(data.get("n"), int):
@@ -523,16 +524,28 @@ def sync(
     """Replay every journal in `folder`; journals of live training processes are left to
     their own writer unless `include_live` (replay is idempotent either way).
 
-    A journal that cannot be read or updated gets its `error` and the others are still
-    replayed; a store that cannot be reached stops the sync (StoreUnavailable)."""
-    reports = []
-    for journal in journals(folder):
+    Journals another sync is replaying are skipped at first and waited for at the end,
+    so concurrent syncs share the work. A journal that cannot be read or updated gets
+    its `error` and the others are still replayed; a store that cannot be reached
+    stops the sync (StoreUnavailable)."""
+    reports: dict[str, ReplayReport] = {}
+    busy: list[tuple[Journal, bool]] = []
+    found = journals(folder)
+    for journal in found:
         alive = journal.owner_alive()
         if alive and not include_live:
-            reports.append(ReplayReport(journal.name, skipped_live=True))
+            reports[journal.name] = ReplayReport(journal.name, skipped_live=True)
             continue
-        try:
-            reports.append(replay(store, journal, not alive, lock_timeout=lock_timeout))
-        except JournalError as exc:
-            reports.append(ReplayReport(journal.name, error=str(exc)))
-    return reports
+        reports[journal.name] = _replay_reported(store, journal, not alive, 0.0)
+        if reports[journal.name].busy:
+            busy.append((journal, alive))
+    for journal, alive in busy:
+        reports[journal.name] = _replay_reported(store, journal, not alive, lock_timeout)
+    return [reports[journal.name] for journal in found]
+
+
+def _replay_reported(store, journal: Journal, remove: bool, lock_timeout: float) -> ReplayReport:
+    try:
+        return replay(store, journal, remove, lock_timeout=lock_timeout)
+    except JournalError as exc:
+        return ReplayReport(journal.name, error=str(exc))

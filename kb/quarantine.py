@@ -151,4 +151,5 @@ def quarantined(journal_folder: Path) -> list[QuarantinedEntry]:
     folder = quarantine_folder(journal_folder)
     if not folder.is_dir():
         return []
-    return [entry for path in sorted(folder.glob("*.jsonl")) for entry in read_file(path)]
+    entries = [entry for path in sorted(folder.glob("*.jsonl")) for entry in read_file(path)]
+    return sorted(entries, key=lambda e: (str(e.path), e.line))
