@@ -476,6 +476,15 @@ class StudyQueue:
                 createdAtTime=at,
                 **props,
             )
+            # Engine difference: two concurrent MERGEs of one new node both succeed on
+            # Neo4j (the second waits, then matches the first's node); a CREATE lets the
+            # uniqueness constraint refuse the second creator (ArcadeDB reports that as
+            # a general "error executing" SemanticError), which then answers False.
+            (created,) = batch.nodes
+            tx.run(
+                cypher.create_nodes(created.kind, created.extra_labels),
+                rows=[{"id": created.id, "props": encode_props(created.props)}],
+            ).consume()
             who = batch.add_node(person_node_id(person), AGENT, PERSON, name=person)
             batch.add_edge(WAS_ASSOCIATED_WITH, study, who)
             for n, p in enumerate(params, start=1):
@@ -484,7 +493,18 @@ class StudyQueue:
             self._write(tx, batch)
             return True
 
-        return self._transact(work)
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                return self._transact(work)
+            except QueryError:
+                # On ArcadeDB the loser of a race fails before the winner has committed:
+                # look again a moment later.
+                time.sleep(0.1 * (attempt + 1))
+                if self.exists():
+                    return False  # a concurrent creator won
+                if attempt == _WRITE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def _item_node(
         self,

@@ -84,7 +84,11 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         return
     home = tmp_path_factory.mktemp("neo4j")
     started = subprocess.run(
-        ["bash", str(TOOLS / "start"), str(home)], capture_output=True, text=True, check=False
+        ["bash", str(TOOLS / "start"), str(home)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "NEO4J_WATCH_PID": str(os.getpid())},  # gone with the session
     )
     if started.returncode != 0:
         reason = f"Neo4j could not start: {started.stderr.strip()[-2000:]}"
@@ -92,7 +96,7 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
             pytest.fail(reason)
         pytest.skip(reason)
     found = dict(line.split("=", 1) for line in started.stdout.split())
-    yield {"NEO4J_USER": "neo4j", **found}
+    yield {"NEO4J_USER": "neo4j", "NEO4J_HOME": str(home), **found}
     subprocess.run(["bash", str(TOOLS / "stop"), str(home)], capture_output=True, check=False)
 
 
@@ -124,6 +128,19 @@ def embedded_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     EmbeddedServer(home).ensure_running()
     yield home
     EmbeddedServer(home).stop()
+
+
+def neo4j_control(server: dict[str, str], action: str) -> None:
+    """Stop or start the session's own Neo4j (tools/neo4j/stop|start; its data stays)."""
+    if "NEO4J_HOME" not in server:
+        pytest.skip("the Neo4j server was given by NEO4J_URI; this test stops its server")
+    done = subprocess.run(
+        ["bash", str(TOOLS / action), server["NEO4J_HOME"]],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NEO4J_WATCH_PID": str(os.getpid())},
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def engine_env(engine: str, request: pytest.FixtureRequest) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Fault injection on the real embedded server: nothing handed to ProvKB is lost.
+"""Fault injection on the real engines: nothing handed to ProvKB is lost.
 
 - the server stopped and restarted in the middle of a training;
 - training while the store is unreachable, then `provkb sync`;
@@ -13,12 +13,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from conftest import neo4j_control
 
 from provkb import ontology as o
 from provkb.capture.callback import ProvenanceCallback
@@ -60,12 +62,51 @@ def _epochs(store: Store, run_id: str) -> list[int]:
     return [r["e"] for r in rows]
 
 
-def _child_env(home: Path, uri: str | None = None) -> dict[str, str]:
+def _child_env(home: Path, uri: str | None = None, **store_env: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVKB_")}
     env["PROVKB_HOME"] = str(home)
+    env.update(store_env)
     if uri:
         env["PROVKB_URI"] = uri
     return env
+
+
+def test_neo4j_stopped_and_restarted_mid_training_loses_nothing(
+    neo4j_server: dict[str, str], tmp_path: Path
+) -> None:
+    """The Neo4j server goes away after epoch 1 and comes back (same port) while the
+    training goes on: every epoch is there in the end."""
+    store = Store(
+        resolve_settings(
+            uri=neo4j_server["NEO4J_URI"],
+            user=neo4j_server["NEO4J_USER"],
+            password=neo4j_server["NEO4J_PASSWORD"],
+        )
+    )
+    capture = ProvenanceCallback(experiment="faults", store=store)
+    restarted: list[threading.Thread] = []
+
+    class Chaos(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                neo4j_control(neo4j_server, "stop")
+                back = threading.Thread(target=neo4j_control, args=(neo4j_server, "start"))
+                back.start()
+                restarted.append(back)
+
+    x, y = _data()
+    try:
+        _model().fit(x, y, epochs=6, batch_size=32, verbose=0, callbacks=[capture, Chaos()])
+        restarted[0].join(timeout=300)
+        assert capture.writer.flush(timeout=120, wait_while_unreachable=True)
+        assert _epochs(store, capture.run_id) == [1, 2, 3, 4, 5, 6]
+        status = store.read(
+            f"MATCH (r:{RUN}) WHERE r.runId = $run RETURN r.status AS s", run=capture.run_id
+        ).rows
+        assert status == [{"s": "completed"}]
+    finally:
+        capture.writer.close(timeout=5)
+        store.close()
 
 
 def test_server_stopped_and_restarted_mid_training_loses_nothing(tmp_path: Path) -> None:
@@ -122,7 +163,7 @@ def test_training_with_store_down_then_sync_recovers_everything(
 
 
 def test_sigkill_mid_epoch_loses_only_the_epoch_in_progress(
-    store: Store, embedded_home: Path, tmp_path: Path
+    store: Store, store_env: dict[str, str], tmp_path: Path
 ) -> None:
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -150,9 +191,10 @@ def test_sigkill_mid_epoch_loses_only_the_epoch_in_progress(
     assert child.returncode == -signal.SIGKILL
 
     # `provkb sync` replays the dead process's journal into the real store
+    sync_home = tmp_path / "sync-home"
     result = subprocess.run(
-        [sys.executable, "-m", "provkb", "sync", "--store", str(embedded_home)],
-        env={**_child_env(embedded_home), "PROVKB_HOME": str(embedded_home)},
+        [sys.executable, "-m", "provkb", "sync"],
+        env=_child_env(sync_home, **store_env),
         capture_output=True,
         text=True,
         timeout=180,
@@ -169,9 +211,9 @@ def test_sigkill_mid_epoch_loses_only_the_epoch_in_progress(
 
 
 def test_eight_concurrent_training_processes_lose_and_duplicate_nothing(
-    store: Store, embedded_home: Path, tmp_path: Path
+    store: Store, store_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = _child_env(embedded_home)
+    env = _child_env(tmp_path / "home", **store_env)
     children = [
         subprocess.Popen(
             [sys.executable, str(CHILD), "plain", "3", str(tmp_path)],
@@ -186,8 +228,7 @@ def test_eight_concurrent_training_processes_lose_and_duplicate_nothing(
     while any(c.poll() is None for c in children):
         # the CLI reads while they write
         out = subprocess.run(
-            [sys.executable, "-m", "provkb", "query", "runs", "-f", "json", "--store",
-             str(embedded_home)],
+            [sys.executable, "-m", "provkb", "query", "runs", "-f", "json"],
             capture_output=True, text=True, timeout=120, env=env,
         )  # fmt: skip
         assert out.returncode == 0, out.stderr

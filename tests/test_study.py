@@ -570,3 +570,24 @@ def test_gain_changes_names_the_respace(store: Store) -> None:
     assert [(r["at"], r["avgBefore"], r["avgAfter"]) for r in impact] == [
         (4, pytest.approx(0.3), pytest.approx(0.5))
     ]
+
+
+def test_concurrent_creates_of_one_study_let_exactly_one_win(store: Store) -> None:
+    """Several processes starting the same study at once: one creates it, the others
+    are told it exists (on Neo4j two MERGEs of a new node both 'succeeded')."""
+    name = _name("race")
+    barrier = threading.Barrier(4)
+    answers: list[bool] = []
+
+    def create() -> None:
+        queue = kb.StudyQueue(store, name)
+        barrier.wait()
+        answers.append(queue.create({"lr": [0.1]}, [{"lr": 0.1}], person="ada"))
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(answers) == [False, False, False, True]
+    assert len(kb.StudyQueue(store, name).items()) == 1

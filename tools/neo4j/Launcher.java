@@ -5,7 +5,8 @@
 //
 // HOME holds the data (it survives a stop and a start). The password of user `neo4j` is
 // read from PASSWORD_FILE and set on every start. The launcher writes HOME/ready once
-// Bolt answers and stops cleanly when HOME/stop appears or on SIGTERM/SIGINT.
+// Bolt answers and stops cleanly when HOME/stop appears, on SIGTERM/SIGINT, or, given a
+// fourth argument WATCH_PID, when that process has ended (a test session that died).
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -70,7 +71,15 @@ public class Launcher {
         Files.writeString(ready, "bolt://127.0.0.1:" + port + "\n");
         System.out.println("Neo4j ready on bolt://127.0.0.1:" + port);
 
+        java.util.Optional<ProcessHandle> watched = args.length > 3 && !args[3].isEmpty()
+            ? ProcessHandle.of(Long.parseLong(args[3]))
+            : java.util.Optional.empty();
+        boolean watching = args.length > 3 && !args[3].isEmpty();
         while (!Files.exists(stop)) {
+            if (watching && watched.map(p -> !p.isAlive()).orElse(true)) {
+                System.out.println("the watched process has ended");
+                break;
+            }
             Thread.sleep(200);
         }
         System.exit(0); // runs the shutdown hook
