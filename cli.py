@@ -188,16 +188,72 @@ def cypher_console(
     text: Annotated[str, typer.Argument(help="A read-only Cypher query.")],
     param: ParamOpt = None,
     fmt: FormatOpt = OutputFormat.table,
+    max_rows: Annotated[
+        int | None,
+        typer.Option("--max-rows", min=1, help="Rows at most (PROVKB_CONSOLE_ROWS, 1000)."),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0.1, help="Seconds at most (PROVKB_CONSOLE_TIMEOUT, 30)."),
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Run an ad-hoc read-only Cypher query (writes are refused and roll back)."""
+    """Run an ad-hoc read-only Cypher query: writes, administration, procedures and file
+    access are refused before it runs; it is cancelled past its time limit. JSON and CSV
+    are written row by row as they arrive."""
     try:
         raw = _parse_params(param)
         params = {k: _json_or_text(v) for k, v in raw.items()}
-        result = _open_store(store).read_only(text, params)
+        kb = _open_store(store)
+        limits = {"timeout": timeout, "max_rows": max_rows}
+        if fmt is OutputFormat.table:
+            result = kb.read_only(text, params, **limits)
+            print_rows(result.columns, result.rows, fmt)
+            shown, truncated = len(result.rows), result.truncated
+        else:
+            printer = _RowStream(fmt)
+            streamed = kb.stream_read_only(text, params, printer.row, **limits)
+            printer.close(streamed.columns)
+            shown, truncated = streamed.rows, streamed.truncated
     except ProvKBError as exc:
         raise _fail(str(exc)) from exc
-    print_rows(result.columns, result.rows, fmt)
+    if truncated:
+        err_console.print(
+            f"[yellow]showing the first {shown} rows[/] (the console's row limit; "
+            "--max-rows or PROVKB_CONSOLE_ROWS to change it)"
+        )
+
+
+class _RowStream:
+    """Writes console rows to stdout as JSON (one array, a row a line) or CSV, as they come."""
+
+    def __init__(self, fmt: OutputFormat) -> None:
+        self.fmt, self.started = fmt, False
+        self.csv = csv.writer(sys.stdout)
+
+    def _start(self, columns: list[str]) -> None:
+        self.started = True
+        if self.fmt is OutputFormat.csv:
+            self.csv.writerow(columns)
+        else:
+            sys.stdout.write("[")
+
+    def row(self, columns: list[str], row: dict[str, Any]) -> None:
+        if not self.started:
+            self._start(columns)
+        elif self.fmt is OutputFormat.json:
+            sys.stdout.write(",")
+        if self.fmt is OutputFormat.csv:
+            self.csv.writerow([_csv_cell(row.get(c)) for c in columns])
+        else:
+            sys.stdout.write("\n" + json.dumps(row, default=str))
+
+    def close(self, columns: list[str]) -> None:
+        if not self.started:
+            self._start(columns)
+        if self.fmt is OutputFormat.json:
+            sys.stdout.write("\n]\n")
+        sys.stdout.flush()
 
 
 def _json_or_text(value: str) -> Any:

@@ -1,8 +1,9 @@
 """Where the knowledge base lives and how to reach it, resolved when asked (never at import).
 
 Precedence: explicit arguments, then environment (`PROVKB_URI`, `PROVKB_USER`,
-`PROVKB_PASSWORD`, `PROVKB_DATABASE`, `PROVKB_HOME`), then a TOML config file
-(`PROVKB_CONFIG`, default `~/.config/provkb/config.toml`, section `[store]`).
+`PROVKB_PASSWORD`, `PROVKB_DATABASE`, `PROVKB_HOME`, `PROVKB_CONSOLE_TIMEOUT`,
+`PROVKB_CONSOLE_ROWS`), then a TOML config file (`PROVKB_CONFIG`, default
+`~/.config/provkb/config.toml`, section `[store]`; keys without the `PROVKB_` prefix).
 A config file that holds a password must not be readable by group or others.
 """
 
@@ -18,6 +19,8 @@ from .errors import ConfigError
 
 DEFAULT_HOME = ".provkb"
 DEFAULT_USER = "neo4j"
+DEFAULT_CONSOLE_TIMEOUT_S = 30.0  # the read-only console's time limit per query
+DEFAULT_CONSOLE_ROWS = 1000  # and the rows it returns at most
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Settings:
     user: str = DEFAULT_USER
     password: str | None = None
     database: str | None = None
+    console_timeout: float = DEFAULT_CONSOLE_TIMEOUT_S
+    console_rows: int = DEFAULT_CONSOLE_ROWS
 
     @property
     def embedded(self) -> bool:
@@ -94,4 +99,31 @@ def resolve_settings(
         user=pick(user, "PROVKB_USER", "user") or DEFAULT_USER,
         password=pick(password, "PROVKB_PASSWORD", "password"),
         database=pick(database, "PROVKB_DATABASE", "database"),
+        console_timeout=_positive(
+            pick(None, "PROVKB_CONSOLE_TIMEOUT", "console_timeout"),
+            "PROVKB_CONSOLE_TIMEOUT",
+            float,
+            DEFAULT_CONSOLE_TIMEOUT_S,
+        ),
+        console_rows=_positive(
+            pick(None, "PROVKB_CONSOLE_ROWS", "console_rows"),
+            "PROVKB_CONSOLE_ROWS",
+            int,
+            DEFAULT_CONSOLE_ROWS,
+        ),
     )
+
+
+def _positive(value, name: str, kind: type, default):
+    """A positive number setting (seconds, rows), or `default` when not set."""
+    if value is None or value == "":
+        return default
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number <= 0 or isinstance(value, bool):
+        raise ConfigError(
+            f"{name} (console_* in the config file) must be a positive number, got {value!r}"
+        )
+    return number

@@ -22,7 +22,12 @@ class QueryError(ProvKBError):
 
 
 class ReadOnlyViolation(QueryError):
-    """A query given to the read-only console tried to change the knowledge base."""
+    """A query given to the read-only console was refused: it could write, administer,
+    reach files or URLs, or run more than one statement (nothing ran)."""
+
+
+class ConsoleTimeout(QueryError):
+    """A console query ran past its time limit and was cancelled, on the server too."""
 
 
 class ProvImportError(ProvKBError):

@@ -166,6 +166,9 @@ READ_NAMESPACES = (
 COUNT_NODES = "MATCH (n) RETURN count(n) AS count"
 COUNT_EDGES = "MATCH ()-[e]->() RETURN count(e) AS count"
 DELETE_ALL = "MATCH (n) DETACH DELETE n"
+# The read-only console cancels its own transaction past its time limit (kb.store).
+SHOW_TRANSACTIONS = "SHOW TRANSACTIONS"
+TERMINATE_TRANSACTIONS = "TERMINATE TRANSACTIONS $ids"
 
 
 def read_nodes(kind: Kind, selected: bool = False) -> str:

@@ -13,6 +13,21 @@ from .store_folder import FILE_MODE, secure_store
 
 DATABASE_NAME = "provkb"
 ROOT_USER = "root"
+# ProvKB's own accounts (kb.embedded_server sets them up): a writer, and a reader for the
+# console. Their names are random so that no other local process can name them, and so
+# cannot lock them out (the engine locks an account for 30 s after 5 wrong passwords).
+WRITER_PREFIX = "provkb_"
+READER_PREFIX = "provkb_reader_"
+
+
+def new_accounts() -> dict:
+    """Fresh names and passwords for ProvKB's writer and reader accounts."""
+    return {
+        "user": WRITER_PREFIX + secrets.token_hex(8),
+        "password": secrets.token_urlsafe(24),
+        "reader_user": READER_PREFIX + secrets.token_hex(8),
+        "reader_password": secrets.token_urlsafe(24),
+    }
 
 
 def write_json_atomically(path: Path, data: dict, mode: int = FILE_MODE) -> None:
@@ -57,25 +72,30 @@ class ServerFiles:
         return self.home / "databases"
 
     def ensure_credentials(self) -> dict:
-        """Read the credentials, generating them (mode 0600) on first use."""
+        """Read the credentials, generating them (mode 0600) on first use; a folder
+        that still uses the engine's root gets ProvKB's own accounts instead."""
         secure_store(self.home)
         if not self.credentials.exists():
-            write_json_atomically(
-                self.credentials,
-                {
-                    "user": ROOT_USER,
-                    "password": secrets.token_urlsafe(24),
-                    "token": secrets.token_urlsafe(24),
-                },
-                mode=0o600,
-            )
-        return self.read_credentials()
+            data = {**new_accounts(), "token": secrets.token_urlsafe(24)}
+            write_json_atomically(self.credentials, data, mode=0o600)
+        credentials = self.read_credentials()
+        if credentials["user"] == ROOT_USER or not credentials["reader_user"]:
+            credentials = {**new_accounts(), "token": credentials["token"]}
+            write_json_atomically(self.credentials, credentials, mode=0o600)
+        return credentials
 
     def read_credentials(self) -> dict:
         """The stored credentials; a clear error when missing or unreadable."""
         try:
             data = json.loads(self.credentials.read_text(encoding="utf-8"))
-            return {"user": data["user"], "password": data["password"], "token": data["token"]}
+            return {
+                "user": data["user"],
+                "password": data["password"],
+                "token": data["token"],
+                # None in a folder set up before the reader account existed
+                "reader_user": data.get("reader_user"),
+                "reader_password": data.get("reader_password"),
+            }
         except (OSError, ValueError, KeyError) as exc:
             raise EmbeddedServerError(
                 f"cannot read the store's credentials {self.credentials}: {exc}"

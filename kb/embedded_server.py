@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import sys
 import threading
@@ -17,7 +18,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .embedded_files import DATABASE_NAME, ServerFiles, write_json_atomically
+from .embedded_files import DATABASE_NAME, ROOT_USER, ServerFiles, write_json_atomically
 from .store_folder import PRIVATE_UMASK
 
 
@@ -108,6 +109,54 @@ def lower_priority(requested: str | None = None) -> str:
     return applied
 
 
+WRITER_GROUP = "provkb_writer"  # records and schema of ProvKB's database; no security
+READER_GROUP = "provkb_reader"  # reads records of ProvKB's database, nothing else
+_GROUPS = {
+    WRITER_GROUP: (
+        ["updateSchema"],
+        ["createRecord", "readRecord", "updateRecord", "deleteRecord"],
+    ),
+    READER_GROUP: ([], ["readRecord"]),
+}
+
+
+def set_up_accounts(server, credentials: dict) -> None:
+    """Give ProvKB its own accounts in the engine's security and nobody else any.
+
+    The writer may change the records and schema of ProvKB's database only (no users,
+    no other database), the reader may only read them: the engine itself refuses
+    anything else from them. Every other account but root is removed (an account a
+    console user once created cannot survive a restart), and root gets a new random
+    password that nobody keeps (ProvKB administers the server in-process, here).
+    """
+    import jpype  # the JVM's bridge, started by arcadedb_embedded
+
+    security = server._java_server.getSecurity()  # the wrapper exposes no accessor
+    json_object = jpype.JClass("com.arcadedb.serializer.json.JSONObject")
+    for group, (database_access, record_access) in _GROUPS.items():
+        config = {
+            "access": database_access,
+            "resultSetLimit": -1,
+            "readTimeout": -1,
+            "types": {"*": {"access": record_access}},
+        }
+        security.saveGroup(DATABASE_NAME, group, json_object(json.dumps(config)))
+    accounts = {credentials["user"]: (credentials["password"], WRITER_GROUP)}
+    if credentials.get("reader_user"):
+        accounts[credentials["reader_user"]] = (credentials["reader_password"], READER_GROUP)
+    for name in [str(user) for user in security.getUsers()]:
+        if name != ROOT_USER:
+            security.dropUser(name)
+    for name, (password, group) in accounts.items():
+        user = {
+            "name": name,
+            "password": str(security.encodePassword(password)),
+            "databases": {DATABASE_NAME: [group]},
+        }
+        security.createUser(json_object(json.dumps(user)))
+    security.setUserPassword(ROOT_USER, secrets.token_urlsafe(32))
+
+
 def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
     """Start ArcadeDB in `home`, publish its ports, and serve until asked to stop.
 
@@ -116,14 +165,14 @@ def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
     files = ServerFiles(home)
     os.umask(PRIVATE_UMASK)  # the JVM's databases and logs too: 0700 folders, 0600 files
     os.chdir(home)  # ArcadeDB writes ./log under the working directory
-    credentials = files.read_credentials()
+    credentials = files.ensure_credentials()
     import arcadedb_embedded  # heavy (starts a JVM): only in the server process
 
     host = "127.0.0.1"
     bolt_port, http_port = free_port(host, bolt_hint), free_port(host, http_hint)
     server = arcadedb_embedded.create_server(
         str(files.databases),
-        root_password=credentials["password"],
+        root_password=secrets.token_urlsafe(32),  # root is not ProvKB's account
         config={
             "server_plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
             "bolt_port": bolt_port,
@@ -133,6 +182,7 @@ def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
     )
     server.start()
     server.create_database(DATABASE_NAME)  # opens it when it exists
+    set_up_accounts(server, credentials)
 
     stop_requested = threading.Event()
     control = ThreadingHTTPServer((host, 0), _control_handler(credentials["token"], stop_requested))

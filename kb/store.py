@@ -13,8 +13,9 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +30,9 @@ from neo4j.exceptions import (
 )
 
 from ..config import Settings, resolve_settings
-from ..errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from ..errors import ConsoleTimeout, QueryError, ReadOnlyViolation, StoreUnavailable
 from ..ontology import TRAINING_RUN, Prop, RunStatus, is_run_progress
-from . import cypher
+from . import console_guard, cypher
 from .embedded import EmbeddedServer
 from .embedded_files import ServerFiles
 from .records import GraphBatch, encode_props
@@ -64,6 +65,57 @@ class QueryResult:
 
     columns: list[str]
     rows: list[dict[str, Any]]
+    truncated: bool = False  # the console stopped at its row limit: there were more rows
+
+
+@dataclass
+class ConsoleStream:
+    """What a streamed console query gave: its columns, how many rows, whether the row
+    limit cut it short."""
+
+    columns: list[str]
+    rows: int
+    truncated: bool
+
+
+# Engine refusals of a write in the console: ArcadeDB's read-only account, Neo4j's READ mode.
+_REFUSED_WRITES = ("Neo.ClientError.Security.Forbidden", "Neo.ClientError.Statement.AccessMode")
+_CANCEL_RETRY_S = 0.5
+
+
+def _console_timeout(limit: float) -> ConsoleTimeout:
+    return ConsoleTimeout(
+        f"the query ran past the console's time limit of {limit:g} s and was cancelled on "
+        "the server; nothing changed. Narrow it (a LIMIT, a WHERE on an indexed property) "
+        "or raise the limit (PROVKB_CONSOLE_TIMEOUT)"
+    )
+
+
+class _Canceller(threading.Thread):
+    """At the time limit, terminate the console's transaction on the server (the one
+    whose text carries `marker`), again until the query has ended."""
+
+    def __init__(self, driver: neo4j.Driver, database: str | None, marker: str, limit: float):
+        super().__init__(name="provkb-console-timeout", daemon=True)
+        self.driver, self.database, self.marker, self.limit = driver, database, marker, limit
+        self.finished = threading.Event()
+        self.fired = False
+
+    def run(self) -> None:
+        if self.finished.wait(self.limit):
+            return
+        self.fired = True
+        while not self.finished.is_set():
+            # best effort: the query may end meanwhile, or the server be gone
+            with contextlib.suppress(Exception), self.driver.session(database=self.database) as s:
+                ids = [
+                    record["transactionId"]
+                    for record in s.run(cypher.SHOW_TRANSACTIONS)
+                    if self.marker in str(record.get("currentQuery") or "")
+                ]
+                if ids:
+                    s.run(cypher.TERMINATE_TRANSACTIONS, ids=ids).consume()
+            self.finished.wait(_CANCEL_RETRY_S)
 
 
 def _plain(value: Any) -> Any:
@@ -256,8 +308,12 @@ class Store:
                 agent = driver.get_server_info().agent or ""
             except AuthError as exc:
                 raise StoreUnavailable(
-                    f"authentication failed for {settings.describe()}: check PROVKB_USER "
-                    f"and PROVKB_PASSWORD"
+                    f"the {settings.describe()} refused the accounts of its credentials "
+                    f"file {ServerFiles(settings.home).credentials}; restart it (provkb "
+                    f"server stop) to renew them"
+                    if settings.embedded
+                    else f"authentication failed for {settings.describe()}: check "
+                    f"PROVKB_USER and PROVKB_PASSWORD"
                 ) from exc
             except (Neo4jError, *_UNREACHABLE, ValueError) as exc:
                 raise StoreUnavailable(
@@ -461,39 +517,145 @@ class Store:
         except Neo4jError as exc:
             raise self._failed("query failed", exc) from exc
 
-    def read_only(self, query: str, params: Mapping[str, Any] | None = None) -> QueryResult:
-        """Run untrusted Cypher read-only (see `_read_only`)."""
-        return self._once_more(self._read_only, query, params)
+    def read_only(
+        self,
+        query: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        max_rows: int | None = None,
+    ) -> QueryResult:
+        """Run untrusted Cypher read-only (see `stream_read_only`) and keep its rows:
+        at most `max_rows` (default: the `console_rows` setting; `truncated` says when
+        there were more), within `timeout` seconds (default: `console_timeout`)."""
 
-    def _read_only(self, query: str, params: Mapping[str, Any] | None = None) -> QueryResult:
-        """Run untrusted Cypher read-only: in a transaction that is always rolled back.
+        def attempt() -> QueryResult:
+            rows: list[dict[str, Any]] = []
+            streamed = self.stream_read_only(
+                query, params, lambda _, row: rows.append(row), timeout=timeout, max_rows=max_rows
+            )
+            return QueryResult(streamed.columns, rows, streamed.truncated)
 
-        Portable across engines (the embedded engine accepts writes in read sessions):
-        the query runs in an explicit transaction, the transaction is rolled back
-        whatever happens, and a query whose summary reports updates is refused.
+        return self._once_more(attempt)
+
+    def stream_read_only(
+        self,
+        query: str,
+        params: Mapping[str, Any] | None,
+        on_row: Callable[[list[str], dict[str, Any]], object],
+        *,
+        timeout: float | None = None,
+        max_rows: int | None = None,
+    ) -> ConsoleStream:
+        """Run untrusted Cypher read-only, handing each row to `on_row(columns, row)`
+        as it arrives (nothing is kept here); stops after `max_rows` rows.
+
+        Defences, each enough for most attacks, together for all: `console_guard`
+        refuses writes, administration, procedures, file access and several statements
+        before anything runs; on the embedded store the query runs as its read-only
+        account, whose writes the engine itself refuses (Neo4j Community has no roles:
+        there the READ access mode refuses writes); the transaction is always rolled
+        back; and a result whose summary reports updates or a query type other than a
+        read is refused. Past `timeout` the query is cancelled on the server: Neo4j
+        ends it by the transaction's timeout; ArcadeDB ignores that timeout, so the
+        console then terminates its own transaction (found by a marker comment), which
+        stops the server's work too.
         """
-        if not query or not query.strip():
-            raise QueryError("empty query")
+        statement = console_guard.check(query)
+        limit = self.settings.console_timeout if timeout is None else timeout
+        cap = self.settings.console_rows if max_rows is None else max_rows
+        marker = f"provkb-console-{uuid.uuid4().hex}"
+        canceller: _Canceller | None = None
         try:
-            with self._session() as session:
-                tx = session.begin_transaction()
+            with self._console_driver() as driver:
+                canceller = _Canceller(driver, self._database, marker, limit)
+                canceller.start()
+                text = f"/* {marker} */ {statement}"
                 try:
-                    result = tx.run(query, dict(params or {}))
-                    keys = list(result.keys())
-                    rows = [{k: _plain(v) for k, v in r.items()} for r in result]
-                    summary = result.consume()
+                    streamed, summary = self._console_run(
+                        driver, text, dict(params or {}), on_row, cap, limit
+                    )
                 finally:
-                    tx.rollback()
+                    canceller.finished.set()
+        except AuthError as exc:
+            raise StoreUnavailable(
+                f"the {self.settings.describe()} refused the console's account from its "
+                f"credentials file; restart it (provkb server stop) to renew its accounts"
+            ) from exc
         except _UNREACHABLE as exc:
+            if canceller is not None and canceller.fired:
+                raise _console_timeout(limit) from exc
             raise self._lost(exc) from exc
         except Neo4jError as exc:
+            code = exc.code or ""
+            if (canceller is not None and canceller.fired) or "TimedOut" in code:
+                raise _console_timeout(limit) from exc
+            if code in _REFUSED_WRITES:
+                raise ReadOnlyViolation(
+                    "the console is read-only: the store itself refused this query for "
+                    f"the console's read-only access ({exc.message}); nothing ran"
+                ) from exc
             raise self._failed("query failed", exc) from exc
-        if summary.counters.contains_updates or summary.counters.contains_system_updates:
+        counters = summary.counters
+        if (
+            counters.contains_updates
+            or counters.contains_system_updates
+            or summary.query_type not in (None, "r")
+        ):
             raise ReadOnlyViolation(
-                "the console is read-only: this query would change the knowledge base "
-                "(it was rolled back; nothing changed)"
+                "the console is read-only: the store reports this query as one that "
+                f"writes (query type {summary.query_type!r}); it was rolled back, nothing "
+                "changed"
             )
-        return QueryResult(keys, rows)
+        return streamed
+
+    def _console_run(
+        self,
+        driver: neo4j.Driver,
+        text: str,
+        params: dict[str, Any],
+        on_row: Callable[[list[str], dict[str, Any]], object],
+        cap: int,
+        limit: float,
+    ) -> tuple[ConsoleStream, neo4j.ResultSummary]:
+        """One console query in a READ-mode transaction that is always rolled back."""
+        with driver.session(
+            database=self._database, default_access_mode=neo4j.READ_ACCESS
+        ) as session:
+            tx = session.begin_transaction(timeout=limit)
+            try:
+                result = tx.run(text, params)
+                columns, count, truncated = list(result.keys()), 0, False
+                for record in result:
+                    if count == cap:
+                        truncated = True
+                        break
+                    on_row(columns, {k: _plain(v) for k, v in record.items()})
+                    count += 1
+                summary = result.consume()
+            finally:
+                with contextlib.suppress(Neo4jError, *_UNREACHABLE):  # may be cancelled
+                    tx.rollback()
+        return ConsoleStream(columns, count, truncated), summary
+
+    @contextlib.contextmanager
+    def _console_driver(self) -> Iterator[neo4j.Driver]:
+        """The driver the console uses: on the embedded store one logged in as its
+        read-only account (closed after the query), else the store's own."""
+        self.connect()
+        settings = self.settings
+        reader = ServerFiles(settings.home).read_credentials() if settings.embedded else {}
+        if not reader.get("reader_user"):  # Neo4j, or a server started before readers
+            assert self._driver is not None
+            yield self._driver
+            return
+        info = EmbeddedServer(settings.home).ensure_running()
+        auth = (reader["reader_user"], reader["reader_password"])
+        driver = GraphDatabase.driver(info.uri, auth=auth, connection_timeout=10)
+        try:
+            yield driver
+        finally:
+            driver.close()
 
     # -- maintenance ------------------------------------------------------------
     def counts(self) -> dict[str, int]:

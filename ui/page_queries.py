@@ -137,8 +137,10 @@ def named_queries() -> None:
 
 def cypher_editor() -> None:
     st.caption(
-        "Read-only: the query runs in a transaction that is always rolled back, and a "
-        "query that would change anything is refused."
+        "Read-only: writes, administration, procedures and file access are refused before "
+        "the query runs, which is always rolled back; a query is cancelled past the "
+        "console's time limit and shows its first rows only (PROVKB_CONSOLE_TIMEOUT, "
+        "PROVKB_CONSOLE_ROWS)."
     )
     text = st.text_area("Cypher", value=EXAMPLE_CYPHER, height=160, key="cy_text")
     params_text = st.text_input("Parameters (JSON object)", value="{}", key="cy_params")
@@ -156,9 +158,18 @@ def cypher_editor() -> None:
             st.session_state.pop("cy_result", None)
             common.show_error(exc)
             return
-        st.session_state["cy_result"] = {"columns": result.columns, "rows": result.rows}
+        st.session_state["cy_result"] = {
+            "columns": result.columns,
+            "rows": result.rows,
+            "truncated": result.truncated,
+        }
     shown = st.session_state.get("cy_result")
     if shown:
+        if shown.get("truncated"):
+            st.warning(
+                f"Showing the first {len(shown['rows'])} rows: the query has more "
+                "(the console's row limit, PROVKB_CONSOLE_ROWS)."
+            )
         show_result("cypher", shown["columns"], shown["rows"])
 
 
