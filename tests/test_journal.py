@@ -8,6 +8,7 @@ from pathlib import Path
 from provkb import ontology as o
 from provkb.config import resolve_settings
 from provkb.kb.journal import Journal, journals, sync
+from provkb.kb.quarantine import quarantined
 from provkb.kb.records import GraphBatch, batch_from_dict, batch_to_dict
 from provkb.kb.store import Store
 from provkb.kb.writer import BackgroundWriter
@@ -60,12 +61,14 @@ def test_store_down_then_sync_loses_nothing_and_replays_idempotently(
     status = Journal(folder, run).status()
     assert status.entries == 20 and status.pending_records == 60
 
-    # a torn last line (process killed mid-append) is skipped, not fatal
+    # a torn last line (process killed mid-append) is quarantined, not fatal
     with open(folder / f"{run}.jsonl", "a") as handle:
         handle.write('{"seq": 21, "n": 3, "batch": {"nod')
 
     reports = sync(store, folder)
     assert [(r.batches, r.records, r.removed) for r in reports] == [(20, 60, True)]
+    assert reports[0].quarantined == 1 and "cut short" in reports[0].details[0]
+    assert [e.line for e in quarantined(folder)] == [22]  # after the header and 20 entries
     assert _counts(store, run) == (40, 20)
     assert journals(folder) == []
     assert sync(store, folder) == []  # nothing left

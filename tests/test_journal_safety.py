@@ -378,6 +378,34 @@ def test_unwritable_journal_with_the_store_down_keeps_records_in_memory_and_says
     assert "provkb sync" not in " | ".join(_messages(caplog))
 
 
+def test_a_journal_that_fills_mid_run_loses_nothing_when_the_store_returns(
+    store: Store, tmp_path: Path
+) -> None:
+    """The store is down, the journal's disk fills after some epochs, memory overflows:
+    the journaled batches are let go from memory (replayed from the journal later), the
+    others are kept; when the store returns, the whole run is there."""
+    run = _run_id()
+    folder = tmp_path / "small"
+    with _tmpfs(folder, "16k") as mounted:
+        if not mounted:
+            pytest.skip("needs a tmpfs mount to fill a journal's disk part way")
+        down = Store(resolve_settings(uri="bolt://127.0.0.1:1"))
+        writer = BackgroundWriter(down, journal=Journal(folder, "fills"), linger=0)
+        batches = [_start(run), *_epochs(run, 60)]
+        for batch in batches[:-1]:
+            writer.submit(batch)
+        assert 0 < writer.stats.unjournaled < writer.stats.submitted  # the disk filled
+        writer.flush(timeout=10)
+        writer.max_backlog = writer.stats.unjournaled + len(batches[-1])
+        writer.submit(batches[-1])  # overflow: only journaled batches may go
+        writer.flush(timeout=10)
+        assert writer.backlog <= writer.max_backlog and writer.stats.lost == 0
+        writer.store = store  # the store is back
+        assert writer.close(timeout=60) is True
+    assert writer.stats.lost == 0
+    assert _epoch_count(store, run) == 60 and _run_node(store, run)["epochsCompleted"] == 60
+
+
 def test_a_loss_beyond_the_memory_bound_is_counted_and_reported(
     unwritable: tuple[Path, str], caplog: pytest.LogCaptureFixture
 ) -> None:
