@@ -71,6 +71,8 @@ from ..ontology import (
     SUBTYPE_BY_LABEL,
     USED,
     WAS_ASSOCIATED_WITH,
+    WAS_GENERATED_BY,
+    WAS_INVALIDATED_BY,
     ImportMode,
     Kind,
     Prop,
@@ -87,6 +89,7 @@ from .export import (
     RELATION_ID_PROP,
     as_list,
     prov_time,
+    property_name,
     qualify_mixed_relations,
 )
 from .records import Edge, GraphBatch, Node, encode_props
@@ -312,9 +315,11 @@ class _Names:
         """The property name of an attribute: local name for `provkb:`, else prefixed.
 
         A `provkb:` name is prefixed too when it is reserved or would read back as
-        another namespace's attribute (`provkb:prov_x` -> `provkb_prov_x`).
+        another namespace's attribute (`provkb:prov_x` -> `provkb_prov_x`). The local
+        part is unescaped (`export.property_name`: `metric.a_x0020_b` -> `metric.a b`).
         """
         prefix, local = self.text(attr).split(":", 1)
+        local = property_name(local)
         head, sep, _ = local.partition("_")
         ambiguous = bool(sep) and head in self.uri_by_prefix
         if prefix == PROVKB_PREFIX and local not in reserved and not ambiguous:
@@ -695,6 +700,17 @@ def _edge_name(edge: Edge) -> str:
     return f"{edge.relation.name}({edge.src}, {edge.dst})"
 
 
+# Relations that belong to the record of their target: an activity's generations and
+# invalidations. Every other relation belongs to its source (what used, was derived, ...).
+_OWNED_BY_TARGET = frozenset({WAS_GENERATED_BY.rel_type, WAS_INVALIDATED_BY.rel_type})
+
+
+def _owning_end(edge: Edge) -> str:
+    """The end whose record a relation adds to (`used(a, e)`: a's; `wasGeneratedBy(e, a)`:
+    a's too, the activity's outputs)."""
+    return edge.dst if edge.relation.rel_type in _OWNED_BY_TARGET else edge.src
+
+
 def _demote(node: Node) -> None:
     """Keep the capture properties of a record as `imported.<name>` (never `runId` ...)."""
     node.props = {
@@ -722,8 +738,8 @@ def build_batch(
 
     Stored records are compared with the file's: a property the file adds or gives
     another value, a label it adds, a new record whose `runId` names a run the
-    knowledge base already has, and a new relation leaving a record of a stored run
-    are conflicts. Records the file has exactly as stored are not written again.
+    knowledge base already has, and a new relation adding to a stored run's record
+    (`_owning_end`) are conflicts. Records the file has exactly as stored are not written again.
     REFUSE writes only when there is no conflict; SKIP writes only new records (a new
     record claiming a stored run keeps its capture properties as `imported.<name>`);
     REPLACE writes the file's values over the stored ones (never labels).
@@ -779,9 +795,9 @@ def build_batch(
             else:
                 unchanged += 1
             continue
-        owner = stored.get(edge.src, {}).get("props", {}).get(Prop.RUN_ID)
+        owner = stored.get(_owning_end(edge), {}).get("props", {}).get(Prop.RUN_ID)
         if owner is not None:
-            note = f"a new relation leaving a record of stored run {owner}"
+            note = f"a new relation adding to the record of stored run {owner}"
             conflicts.append(Conflict(_edge_name(edge), _RELATION, None, edge.relation.name, note))
             attaching.append(edge)
         else:

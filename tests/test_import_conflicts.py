@@ -278,16 +278,25 @@ def test_changed_relation_property_and_new_relation_of_a_run_are_conflicts(
     planted = f"ex:planted-{run.run_id}"
     doc["entity"][planted] = {"ex:note": "planted"}
     doc["used"]["_:planted"] = {"prov:activity": run.run_node, "prov:entity": planted}
+    epoch1 = f"{run.run_node}/epoch/1"
+    doc["wasGeneratedBy"]["_:planted"] = {"prov:entity": planted, "prov:activity": epoch1}
+    derived = {"prov:generatedEntity": planted, "prov:usedEntity": run.metrics1}
+    doc.setdefault("wasDerivedFrom", {})["_:derived"] = derived
     path = tmp_path / "relations.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
     counts = store.counts()
     with pytest.raises(ImportConflict) as refused:
         import_file(store, path)
     found = {(c.record.split("(")[0], c.property, c.stored) for c in refused.value.conflicts}
-    assert found == {("wasAssociatedWith", "role", None), ("used", "relation", None)}
+    assert found == {
+        ("wasAssociatedWith", "role", None),
+        ("used", "relation", None),
+        ("wasGeneratedBy", "relation", None),
+    }
     assert store.counts() == counts
     report = import_file(store, path, on_conflict=o.ImportMode.SKIP)
-    assert (report.nodes, report.edges) == (1, 0)  # the entity; not the relation to the run
+    # the entity and its derivation; not the usage by the run nor the epoch's generation
+    assert (report.nodes, report.edges) == (1, 1)
     used = store.read(
         "MATCH (a {id: $run})-[:USED]->(e {id: $planted}) RETURN count(*) AS n",
         run=run.run_node,
