@@ -21,6 +21,11 @@ class QueryError(ProvKBError):
     """A query is unknown, malformed, misses a parameter or failed on the server."""
 
 
+class RecordTooLarge(QueryError):
+    """A record is too big to send to the store in one statement; it was not written
+    (permanent: retrying the same record cannot help)."""
+
+
 class ReadOnlyViolation(QueryError):
     """A query given to the read-only console was refused: it could write, administer,
     reach files or URLs, or run more than one statement (nothing ran)."""

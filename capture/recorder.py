@@ -7,6 +7,7 @@ record the change as a new revision through `HyperparameterLedger`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ from ..ontology import (
     Prop,
     RunStatus,
     Subtype,
+    long_names,
+    metric_prop,
 )
 from . import ids
 from .facts import (
@@ -92,13 +95,16 @@ def same_value(a: Any, b: Any) -> bool:
 
 
 def metric_props(logs: Mapping[str, Any]) -> dict[str, Any]:
-    """Every key of Keras logs, as float when it is a number."""
+    """Every key of Keras logs as a `metric_prop` (`metric.<key>`: no key can be one of
+    ProvKB's own properties), its value as float when it is a number; the full names of
+    shortened long keys beside (`long_names`)."""
     out: dict[str, Any] = {}
     for key, value in logs.items():
-        try:
-            out[str(key)] = float(value)
-        except (TypeError, ValueError):
-            out[str(key)] = value
+        if not isinstance(value, str | bool | None):  # numbers, NumPy and tensor scalars
+            with contextlib.suppress(TypeError, ValueError, OverflowError):
+                value = float(value)
+        out[metric_prop(str(key))] = value
+    out.update(long_names(*(str(key) for key in logs)))
     return out
 
 

@@ -1,9 +1,11 @@
 """A run's summary: per-metric best values, sums and counts over its epochs.
 
 Capture writes it on the run node at every epoch end (as `SummaryStat` properties named
-by `summary_prop`, plus the summed epoch seconds), so run-level questions such as "the
-run with the best val_accuracy" or "mean loss per optimizer" read one node per run
-instead of every epoch of every run. Only finite numbers count.
+by `summary_prop`: `summary.<stat>.<metric>`, plus the summed epoch seconds; a metric
+name longer than `MAX_NAME_IN_KEY` is shortened there and kept whole in its
+`long_name_prop`), so run-level questions such as "the run with the best val_accuracy"
+or "mean loss per optimizer" read one node per run instead of every epoch of every
+run. Only finite numbers count.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..ontology import Prop, SummaryStat, summary_prop
+from ..ontology import Prop, SummaryStat, long_names, summary_prop
 
 
 @dataclass
@@ -63,6 +65,7 @@ class RunSummary:
             value = _finite(raw)
             if value is None:
                 continue
+            key = str(key)
             summary = self._metrics.get(key)
             if summary is None:
                 self._metrics[key] = summary = _MetricSummary(value, epoch, value, epoch)
@@ -78,4 +81,5 @@ class RunSummary:
             out[summary_prop(SummaryStat.MIN_EPOCH, key)] = s.min_epoch
             out[summary_prop(SummaryStat.SUM, key)] = s.sum
             out[summary_prop(SummaryStat.COUNT, key)] = s.count
+        out.update(long_names(*self._metrics))
         return out

@@ -4,13 +4,15 @@ The graph is turned into a `prov.model.ProvDocument` and every format is written
 the `prov` library: PROV-JSON, PROV-N, PROV-XML and PROV-JSONLD by its serializers,
 Turtle, TriG and JSON-LD (PROV-O) by its RDF encoder and rdflib (with one fix-up
 for prov's own decoder, see `qualify_mixed_relations`), and DOT/SVG/PNG by
-`prov.dot.prov_to_dot` rendered with the Graphviz `dot` binary.
+`prov.dot.prov_to_dot` rendered with the Graphviz `dot` binary (long texts cut).
 
 Mapping (reversed by `kb.provimport`): a node becomes an entity/activity/agent named
 by its id; its extra labels become `prov:type` values (`prov:Person`,
 `provkb:Hyperparameter`, ...), `startedAtTime`/`endedAtTime` of activities become
 the activity times and every other property an attribute `provkb:<name>` (lists as
-JSON text typed `provkb:json`). A relationship becomes the matching PROV relation;
+JSON text typed `provkb:json`; `<name>` escaped by `local_name` so that any property
+name, e.g. `metric.a b`, is a valid QName in every format). A relationship becomes the
+matching PROV relation;
 its `time` is the PROV time, `plan`/`activity`/`starter`/`ender` the secondary
 references and every other property a `provkb:` attribute.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +89,37 @@ FORMATS: dict[str, Format] = {
 
 
 # -- names ----------------------------------------------------------------------------
+# Property names are data (`metric.<any Keras key>`), but an attribute's local part must
+# be an XML NCName (PROV-XML element names) and a Turtle PN_LOCAL. `local_name` keeps
+# ASCII letters, digits, `_`, `-` and inner dots and writes any other character as
+# `_xHHHH_` (its code point in hex, XML's own escape for names); a `_` followed by `x`
+# is escaped itself, so `property_name` always gives the name back.
+_ESCAPE = re.compile(r"_x([0-9A-F]{4,6})_")
+_KEPT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
+
+
+def local_name(name: str) -> str:
+    """A property name as the local part of its attribute's qualified name."""
+    out: list[str] = []
+    last = len(name) - 1
+    for i, char in enumerate(name):
+        plain = (
+            char in _KEPT
+            and not (
+                (char == "." and i == last)  # a PN_LOCAL never ends with a dot
+                or (i == 0 and not (char.isalpha() or char == "_"))  # an NCName's first
+                or (char == "_" and name[i + 1 : i + 2] == "x")
+            )
+        )
+        out.append(char if plain else f"_x{ord(char):04X}_")
+    return "".join(out)
+
+
+def property_name(local: str) -> str:
+    """The property name of an attribute's local part (the inverse of `local_name`)."""
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), local)
+
+
 def reverse_property_prefixes(namespaces: Mapping[str, str]) -> dict[str, Namespace]:
     """Prefixes whose `<prefix>_<local>` properties are attributes `<prefix>:<local>`.
 
@@ -138,9 +172,9 @@ class _Names:
         prefix, sep, local = prop.partition("_")
         namespace = self.reversed.get(prefix) if sep and local else None
         if namespace is None:
-            return PROVKB[prop]
+            return PROVKB[local_name(prop)]
         self._use(namespace)
-        return namespace[local]
+        return namespace[local_name(local)]
 
 
 # -- values ---------------------------------------------------------------------------
@@ -421,10 +455,32 @@ def render(doc: ProvDocument, fmt: str) -> str | bytes:
         raise ExportError(f"cannot write {fmt}: {exc}") from exc
 
 
+DIAGRAM_VALUE_CHARS = 200  # longer texts are cut in diagrams (Graphviz labels: < 16 KB)
+
+
+def _diagram_value(value: Any) -> Any:
+    text = value.value if isinstance(value, Literal) else value
+    if isinstance(text, str) and len(text) > DIAGRAM_VALUE_CHARS:
+        return text[:DIAGRAM_VALUE_CHARS] + "…"
+    return value
+
+
+def diagram_document(doc: ProvDocument) -> ProvDocument:
+    """`doc` with long text values cut to `DIAGRAM_VALUE_CHARS`: a diagram shows every
+    attribute in its node's label, and Graphviz refuses labels over 16 KB."""
+    out = ProvDocument()
+    for namespace in doc.namespaces:
+        out.add_namespace(namespace)
+    for record in doc.get_records():
+        attributes = [(key, _diagram_value(value)) for key, value in record.attributes]
+        out.new_record(record.get_type(), record.identifier, attributes)
+    return out
+
+
 def _graphviz(doc: ProvDocument, spec: Format) -> str | bytes:
     from prov.dot import prov_to_dot
 
-    dot = prov_to_dot(doc)
+    dot = prov_to_dot(diagram_document(doc))
     if spec.option == "dot":
         return dot.to_string()
     try:
@@ -472,6 +528,8 @@ __all__ = [
     "Format",
     "build_document",
     "export",
+    "local_name",
+    "property_name",
     "render",
     "select_ids",
 ]

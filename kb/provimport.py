@@ -88,8 +88,8 @@ from .export import (
     PROV_TYPE_PROP,
     RELATION_ID_PROP,
     as_list,
-    prov_time,
     property_name,
+    prov_time,
     qualify_mixed_relations,
 )
 from .records import Edge, GraphBatch, Node, encode_props

@@ -2,20 +2,36 @@
 
 A `Node` is one PROV element (core kind + extra labels + properties); an `Edge` is one
 PROV relation between two node ids. Property values are encoded to what both engines
-store: primitives, lists of primitives, and JSON text for anything nested.
+store: primitives, lists of primitives, and JSON text for anything nested. A value
+over the size limit (`max_value_bytes`) is stored truncated beside its original size
+and sha256, and statements are cut to what one Bolt message carries (`sized_chunks`),
+so no record a user makes can block a writer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..ontology import Kind, Relation, Subtype
+from ..errors import RecordTooLarge
+from ..ontology import Kind, Relation, Subtype, truncated_sha256_prop, truncated_size_prop
+
+log = logging.getLogger("provkb.records")
 
 Primitive = str | int | float | bool
+
+DEFAULT_MAX_VALUE_KB = 64  # a longer string or list is stored truncated
+MAX_VALUE_KB_ENV = "PROVKB_MAX_VALUE_KB"
+# What one statement may send. ArcadeDB's Bolt server takes messages of up to 16 MB and
+# never answers a larger one (the client waits forever); Neo4j has no such limit.
+MAX_STATEMENT_BYTES = 8 * 1024 * 1024
+_warned: set[tuple[str, str, str]] = set()  # (owner, property, sha256) warned about
 
 
 def encode_value(value: Any) -> Primitive | list[Primitive] | None:
@@ -67,14 +83,153 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def encode_props(props: Mapping[str, Any]) -> dict[str, Primitive | list[Primitive]]:
-    """Encode a property map, dropping None values."""
+def max_value_bytes() -> int:
+    """The largest string or list stored whole: `PROVKB_MAX_VALUE_KB` (default 64 KB,
+    UTF-8 bytes of a string, JSON text of a list). A malformed setting falls back to the
+    default with a warning: capture never fails on it."""
+    raw = os.environ.get(MAX_VALUE_KB_ENV, "")
+    try:
+        kilobytes = float(raw) if raw else DEFAULT_MAX_VALUE_KB
+        if not math.isfinite(kilobytes) or kilobytes < 1:
+            raise ValueError(raw)
+    except ValueError:
+        if ("", MAX_VALUE_KB_ENV, raw) not in _warned:
+            _warned.add(("", MAX_VALUE_KB_ENV, raw))
+            log.warning(
+                "provkb: %s must be a number of kilobytes >= 1, got %r; using %d",
+                MAX_VALUE_KB_ENV,
+                raw,
+                DEFAULT_MAX_VALUE_KB,
+            )
+        kilobytes = DEFAULT_MAX_VALUE_KB
+    return int(kilobytes * 1024)
+
+
+def _list_json(items: list[Primitive]) -> str:
+    return json.dumps(items, ensure_ascii=False, separators=(",", ":"))
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _maybe_long(value: str | list[Primitive]) -> bool:
+    """Cheap test: could `value` be over the smallest limit (1 KB)?"""
+    if isinstance(value, str):
+        return len(value) > 256
+    return sum(len(v) if isinstance(v, str) else 8 for v in value) > 256
+
+
+def _truncated(value: Primitive | list[Primitive], limit: int) -> tuple[Any, int, str] | None:
+    """(truncated value, original size, sha256) of a value over `limit` bytes, else None."""
+    if isinstance(value, str):
+        if len(value) * 4 <= limit:  # UTF-8 needs at most 4 bytes a character
+            return None
+        data = _utf8(value)
+        if len(data) <= limit:
+            return None
+        return data[:limit].decode("utf-8", "ignore"), len(data), hashlib.sha256(data).hexdigest()
+    data = _utf8(_list_json(value))
+    if len(data) <= limit:
+        return None
+    kept: list[Primitive] = []
+    used = 2
+    for item in value:
+        used += len(_utf8(_list_json([item]))) - 1  # the item and its comma
+        if used > limit:
+            break
+        kept.append(item)
+    return kept, len(data), hashlib.sha256(data).hexdigest()
+
+
+def encode_props(
+    props: Mapping[str, Any], owner: str = ""
+) -> dict[str, Primitive | list[Primitive]]:
+    """Encode a property map, dropping None values.
+
+    A string or list over `max_value_bytes` is cut to it, and its original size and
+    sha256 are added (`truncated_size_prop`, `truncated_sha256_prop`); the first time a
+    value is cut, one warning names it (`owner`: the record's id, for the message).
+    """
     out: dict[str, Primitive | list[Primitive]] = {}
+    limit: int | None = None
     for key, value in props.items():
         encoded = encode_value(value)
-        if encoded is not None:
-            out[str(key)] = encoded
+        if encoded is None:
+            continue
+        key = str(key)
+        if isinstance(encoded, str | list) and _maybe_long(encoded):
+            limit = limit or max_value_bytes()
+            cut = _truncated(encoded, limit)
+            if cut is not None:
+                encoded, size, digest = cut
+                out[truncated_size_prop(key)] = size
+                out[truncated_sha256_prop(key)] = digest
+                _warn_truncated(owner, key, size, digest, limit)
+        out[key] = encoded
     return out
+
+
+def _warn_truncated(owner: str, key: str, size: int, digest: str, limit: int) -> None:
+    if (owner, key, digest) in _warned:
+        return
+    _warned.add((owner, key, digest))
+    log.warning(
+        "provkb: %s of %s is %s, over the %s limit (%s): stored truncated, with its "
+        "size in %r and sha256 in %r",
+        repr(key),
+        owner or "a record",
+        _size_text(size),
+        _size_text(limit),
+        MAX_VALUE_KB_ENV,
+        truncated_size_prop(key),
+        truncated_sha256_prop(key),
+    )
+
+
+def _size_text(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / 2**20:.1f} MB"
+    return f"{size / 1024:.0f} KB"
+
+
+def payload_size(value: Any) -> int:
+    """About the bytes `value` takes in a Bolt message (an upper bound for text)."""
+    if isinstance(value, str):
+        return len(value) + 5 if value.isascii() else len(_utf8(value)) + 5
+    if isinstance(value, Mapping):
+        return 5 + sum(payload_size(k) + payload_size(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return 5 + sum(payload_size(v) for v in value)
+    return 9
+
+
+def sized_chunks(
+    rows: list[Mapping[str, Any]], max_rows: int, max_bytes: int = MAX_STATEMENT_BYTES
+) -> Iterator[list[Mapping[str, Any]]]:
+    """`rows` in order, cut into statements of at most `max_rows` rows and `max_bytes`.
+
+    RecordTooLarge for a row bigger than `max_bytes` on its own (many large values on
+    one record): no engine may be sent it, and retrying cannot help."""
+    chunk: list[Mapping[str, Any]] = []
+    used = 0
+    for row in rows:
+        size = payload_size(row)
+        if size > max_bytes:
+            what = row.get("id") or f"{row.get('src')} -> {row.get('dst')}"
+            raise RecordTooLarge(
+                f"the record {what} carries {_size_text(size)} of properties, more than the "
+                f"{_size_text(max_bytes)} one statement may send to the store; it was not "
+                f"written (each value is cut to {MAX_VALUE_KB_ENV}, but it holds too many "
+                f"large ones)"
+            )
+        if chunk and (len(chunk) >= max_rows or used + size > max_bytes):
+            yield chunk
+            chunk, used = [], 0
+        chunk.append(row)
+        used += size
+    if chunk:
+        yield chunk
 
 
 @dataclass
@@ -146,9 +301,13 @@ def batch_to_dict(batch: GraphBatch) -> dict[str, list]:
     """A JSON-ready form of a batch (labels and relation types by name)."""
     return {
         "nodes": [
-            [n.id, n.kind.label, list(n.extra_labels), encode_props(n.props)] for n in batch.nodes
+            [n.id, n.kind.label, list(n.extra_labels), encode_props(n.props, n.id)]
+            for n in batch.nodes
         ],
-        "edges": [[e.relation.rel_type, e.src, e.dst, encode_props(e.props)] for e in batch.edges],
+        "edges": [
+            [e.relation.rel_type, e.src, e.dst, encode_props(e.props, f"{e.src} -> {e.dst}")]
+            for e in batch.edges
+        ],
     }
 
 

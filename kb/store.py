@@ -35,7 +35,7 @@ from ..ontology import TRAINING_RUN, Prop, RunStatus, is_run_progress
 from . import console_guard, cypher
 from .embedded import EmbeddedServer
 from .embedded_files import ServerFiles
-from .records import GraphBatch, encode_props
+from .records import GraphBatch, encode_props, sized_chunks
 
 MAX_ROWS_PER_STATEMENT = 5000
 CREATE_RACE_RETRIES = 5  # tries more for a write whose new node another one created first
@@ -137,8 +137,8 @@ def _plain(value: Any) -> Any:
 
 
 def _chunks(rows: list, size: int = MAX_ROWS_PER_STATEMENT) -> Iterable[list]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+    """Rows cut into statements of at most `size` rows and what one Bolt message carries."""
+    return sized_chunks(rows, size)
 
 
 NodeGroups = dict[tuple[str, tuple[str, ...]], list[dict]]
@@ -155,7 +155,7 @@ def _grouped(batch: GraphBatch) -> tuple[NodeGroups, EdgeGroups]:
     nodes: dict[tuple, dict[str, dict]] = defaultdict(dict)
     for node in batch.nodes:
         rows = nodes[(node.kind.label, node.extra_labels)]
-        props = encode_props(node.props)
+        props = encode_props(node.props, node.id)
         row = rows.get(node.id)
         if TRAINING_RUN.label in node.extra_labels:
             rows[node.id] = _run_row(row, node.id, props)

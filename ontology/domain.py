@@ -2,11 +2,16 @@
 
 Domain labels are extra labels on a PROV core label, e.g. a hyperparameter value is
 `(:Entity:Hyperparameter)`. Their PROV-O type is `provkb:<Label>` (written as
-`prov:type`). Property names follow Neo4j conventions (camelCase); metric keys and
-hyperparameter names are data and stay verbatim (e.g. `val_loss`).
+`prov:type`). Property names follow Neo4j conventions (camelCase); names users choose
+are data: metric keys become properties only behind a ProvKB prefix (`metric_prop`:
+`metric.val_loss`), hyperparameter names are values.
 """
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
 
 from .vocabulary import ACTIVITY, AGENT, ENTITY, PROVKB_NS, PROVKB_PREFIX, Subtype
 
@@ -183,7 +188,88 @@ SUMMARY_PREFIX = "summary."
 
 def summary_prop(stat: str, metric: str) -> str:
     """The run property holding `stat` of `metric`, e.g. `summary.max.val_accuracy`."""
-    return f"{SUMMARY_PREFIX}{stat}.{metric}"
+    return f"{SUMMARY_PREFIX}{stat}.{name_key(metric)}"
+
+
+def summary_metric(prop: str, props: Mapping[str, Any] | None = None) -> tuple[str, str] | None:
+    """(stat, metric name) of a run summary property; None for any other property."""
+    if not prop.startswith(SUMMARY_PREFIX):
+        return None
+    stat, sep, key = prop[len(SUMMARY_PREFIX) :].partition(".")
+    return (stat, _full_name(key, props)) if sep else None
+
+
+# -- user names (docs/graph-model.md, "User names") -----------------------------------
+# Names a user chooses (Keras log keys, i.e. metric names) become property names only
+# behind a ProvKB prefix, so no name can ever be, or overwrite, one of ProvKB's own
+# properties (`id`, `epoch`, `kind`, ArcadeDB's `@rid`, ...). Hyperparameter names are
+# values (`Hyperparameter.name`), never property names.
+METRIC_PREFIX = "metric."  # metric `<name>` of a Metrics node: property `metric.<name>`
+MAX_NAME_IN_KEY = 4096  # characters of a user name kept verbatim in a property name
+LONG_NAME_PREFIX = "longName."  # `longName.<key>`: the full name of a shortened `<key>`
+_SHORT_HEAD = 64  # characters of a long name kept at the start of its shortened key
+# A value over the size limit (kb/records.py) is stored truncated, beside its original
+# size in bytes and the sha256 of its full encoded form (UTF-8 text; JSON of a list).
+TRUNCATED_SIZE_PREFIX = "truncated.size."
+TRUNCATED_SHA256_PREFIX = "truncated.sha256."
+
+
+def name_key(name: str) -> str:
+    """A user name as it appears inside a property name: the name itself, or for a name
+    over `MAX_NAME_IN_KEY` characters its first characters, `~` and its sha256 (both
+    engines limit property names); the record then keeps the name in `long_name_prop`."""
+    if len(name) <= MAX_NAME_IN_KEY:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{name[:_SHORT_HEAD]}~{digest}"
+
+
+def long_name_prop(key: str) -> str:
+    """The property holding the full name of a shortened `name_key`."""
+    return f"{LONG_NAME_PREFIX}{key}"
+
+
+def long_names(*names: str) -> dict[str, str]:
+    """The `long_name_prop` properties a record needs for `names` (only long ones)."""
+    return {long_name_prop(name_key(n)): n for n in names if len(n) > MAX_NAME_IN_KEY}
+
+
+def _full_name(key: str, props: Mapping[str, Any] | None) -> str:
+    full = (props or {}).get(long_name_prop(key))
+    return full if isinstance(full, str) else key
+
+
+def metric_prop(name: str) -> str:
+    """The Metrics property of metric `name`: `metric.<name>` (e.g. `metric.val_loss`)."""
+    return f"{METRIC_PREFIX}{name_key(name)}"
+
+
+def metric_name(prop: str, props: Mapping[str, Any] | None = None) -> str | None:
+    """The metric name of a Metrics property, the inverse of `metric_prop` (a shortened
+    name is resolved through `props`); None for ProvKB's own properties."""
+    if not prop.startswith(METRIC_PREFIX):
+        return None
+    return _full_name(prop[len(METRIC_PREFIX) :], props)
+
+
+def metric_values(props: Mapping[str, Any]) -> dict[str, Any]:
+    """{metric name: value} of a Metrics node's property map."""
+    out: dict[str, Any] = {}
+    for prop, value in props.items():
+        name = metric_name(prop, props)
+        if name is not None:
+            out[name] = value
+    return out
+
+
+def truncated_size_prop(prop: str) -> str:
+    """Where the original size (bytes) of truncated property `prop` is kept."""
+    return f"{TRUNCATED_SIZE_PREFIX}{prop}"
+
+
+def truncated_sha256_prop(prop: str) -> str:
+    """Where the sha256 of the full value of truncated property `prop` is kept."""
+    return f"{TRUNCATED_SHA256_PREFIX}{prop}"
 
 
 def is_run_progress(name: str) -> bool:

@@ -1,7 +1,8 @@
 """The Cypher texts of ProvKB's named lineage queries.
 
-Labels, relationship types and property names come from `provkb.ontology` (Keras
-metric keys, which are data used as property names, from `Metric` below) and are put
+Labels, relationship types and property names come from `provkb.ontology` (a Keras
+metric key `k`, data, is the property `metric.k` of a Metrics node: `ontology.metric_prop`;
+well-known keys are in `Metric` below) and are put
 into the texts with f-strings, so nothing is spelled twice. Values, including data such as
 hyperparameter names, always travel as parameters.
 
@@ -25,6 +26,7 @@ from ..ontology import (
     HYPERPARAMETER,
     KINDS,
     LAYER,
+    LONG_NAME_PREFIX,
     METRICS,
     MODEL,
     RELATIONS,
@@ -40,13 +42,14 @@ from ..ontology import (
     HyperparameterName,
     Prop,
     SummaryStat,
+    metric_prop,
     summary_prop,
 )
 from .spec import ChartHint, NamedQuery, Param
 
 
 class Metric:
-    """Keras metric keys, stored verbatim as properties of `Metrics` nodes."""
+    """Keras metric keys (data): a Metrics node holds key `k` as property `metric_prop(k)`."""
 
     LOSS = "loss"
     ACCURACY = "accuracy"
@@ -78,6 +81,10 @@ _CONSTANTS = {
     "summaryMaxEpoch": summary_prop(SummaryStat.MAX_EPOCH, ""),
     "summaryMin": summary_prop(SummaryStat.MIN, ""),
     "summaryMinEpoch": summary_prop(SummaryStat.MIN_EPOCH, ""),
+    # a Metrics property is this prefix + a metric key (ontology.metric_prop)
+    "metricPrefix": metric_prop(""),
+    "metricLearningRate": metric_prop(HP.LEARNING_RATE),
+    "longNamePrefix": LONG_NAME_PREFIX,
 }
 
 
@@ -106,6 +113,22 @@ def _text(cypher: str) -> str:
     # Lines of interpolated fragments start at column 0 and keep their own indentation.
     out = [line.removeprefix(prefix).rstrip() for line in lines]
     return "\n".join(out).strip()
+
+
+def _metric(var: str, metric: str) -> str:
+    """Metrics node `var`'s value of metric key `metric` (`metric.<key>`: quoted)."""
+    quoted = metric_prop(metric).replace("`", "``")
+    return f"{var}.`{quoted}`"
+
+
+def _metrics_list(var: str) -> str:
+    """Every metric of Metrics node `var` as a list of {name, value} maps (name as
+    Keras logged it, a shortened long name resolved), in the engine's key order."""
+    key = "substring(k, size($metricPrefix))"
+    name = f"coalesce({var}[$longNamePrefix + {key}], {key})"
+    return (
+        f"[k IN keys({var}) WHERE k STARTS WITH $metricPrefix | {{name: {name}, value: {var}[k]}}]"
+    )
 
 
 def _summary(var: str, stat: str, metric: str) -> str:
@@ -208,7 +231,7 @@ RUNS = NamedQuery(
         WHERE $experiment IS NULL OR r.{Prop.EXPERIMENT} = $experiment
         WITH r ORDER BY coalesce(r.{_STARTED}, '') DESC, r.{_RUN_ID} LIMIT $limit
         OPTIONAL MATCH (r)<-[:{_INFORMED}]-(e:{_EPOCH})<-[:{_GEN}]-(m:{_METRICS})
-        WITH r, max(e.{_EPOCH_NO}) AS lastEpoch, max(m.{_VA}) AS bestValAccuracy
+        WITH r, max(e.{_EPOCH_NO}) AS lastEpoch, max({_metric("m", _VA)}) AS bestValAccuracy
         OPTIONAL MATCH (r)<-[:{_INFORMED}]-(:{_EPOCH} {{{_EPOCH_NO}: lastEpoch}})
                        <-[:{_GEN}]-(fm:{_METRICS})
         {_initial("opt", "hpOptimizer")}
@@ -220,7 +243,8 @@ RUNS = NamedQuery(
                r.{Prop.EPOCHS_COMPLETED} AS epochsCompleted,
                opt.{_VALUE} AS optimizer, lr.{_VALUE} AS learning_rate,
                bs.{_VALUE} AS batch_size, coalesce(ep.{_VALUE}, r.{Prop.EPOCHS_PLANNED}) AS epochs,
-               fm.{_L} AS {_L}, fm.{_VL} AS {_VL}, fm.{_A} AS {_A}, fm.{_VA} AS {_VA},
+               {_metric("fm", _L)} AS {_L}, {_metric("fm", _VL)} AS {_VL},
+               {_metric("fm", _A)} AS {_A}, {_metric("fm", _VA)} AS {_VA},
                bestValAccuracy AS best_{_VA}
         ORDER BY coalesce(startedAtTime, '') DESC, runId
         LIMIT $limit
@@ -240,7 +264,9 @@ EPOCHS = NamedQuery(
         "For each epoch of the run (1-based, in order): loss, accuracy, val_loss, "
         "val_accuracy, the learning_rate in force at that epoch (the learning_rate "
         "hyperparameter value with the largest fromEpoch <= epoch, else the value Keras "
-        "logged) and the epoch's elapsed seconds. Epochs without metrics yet show nulls."
+        "logged), the epoch's elapsed seconds and `metrics`: every key Keras logged, as "
+        "{name, value} maps ordered by name. Epochs without metrics yet show nulls (and "
+        "no metrics)."
     ),
     cypher=_text(
         f"""
@@ -249,16 +275,19 @@ EPOCHS = NamedQuery(
         OPTIONAL MATCH (m:{_METRICS})-[:{_GEN}]->(e)
         OPTIONAL MATCH {_LR_PATTERN}
         WHERE {_LR_IS_HP} AND {_in_force("h", f"e.{_EPOCH_NO}")}
-        RETURN e.{_EPOCH_NO} AS epoch, m.{_L} AS {_L}, m.{_A} AS {_A},
-               m.{_VL} AS {_VL}, m.{_VA} AS {_VA},
-               coalesce(h.{_VALUE}, m[$hpLearningRate]) AS learning_rate,
-               coalesce(e.{Prop.ELAPSED}, m.{Prop.ELAPSED}) AS {Prop.ELAPSED}
+        WITH e, m, h, CASE WHEN m IS NULL THEN [] ELSE {_metrics_list("m")} END AS raw
+        WITH e, m, h, [p IN raw | {{p: p, rank: size([q IN raw WHERE q.name < p.name])}}] AS ranked
+        RETURN e.{_EPOCH_NO} AS epoch, {_metric("m", _L)} AS {_L}, {_metric("m", _A)} AS {_A},
+               {_metric("m", _VL)} AS {_VL}, {_metric("m", _VA)} AS {_VA},
+               coalesce(h.{_VALUE}, m[$metricLearningRate]) AS learning_rate,
+               coalesce(e.{Prop.ELAPSED}, m.{Prop.ELAPSED}) AS {Prop.ELAPSED},
+               [i IN range(0, size(ranked) - 1) | [x IN ranked WHERE x.rank = i][0].p] AS metrics
         ORDER BY epoch
         """
     ),
     params=(_RUN_PARAM,),
     chart=ChartHint("line", "epoch", (_L, _VL, _A, _VA)),
-    constants=_constants("hpLearningRate"),
+    constants=_constants("hpLearningRate", "metricLearningRate", "metricPrefix", "longNamePrefix"),
 )
 
 HYPERPARAMETERS_AT = NamedQuery(
@@ -355,7 +384,7 @@ SEED_Q1 = NamedQuery(
         MATCH (r)<-[:{_INFORMED}]-(:{_EPOCH} {{{_EPOCH_NO}: $epoch}})<-[:{_GEN}]-(m:{_METRICS})
         {_initial("opt", "hpOptimizer", optional=False)}
         RETURN opt.{_VALUE} AS optimizer, r.{_NAME} AS run, r.{_RUN_ID} AS runId,
-               m.{_L} AS {_L}, m.{_VL} AS {_VL}
+               {_metric("m", _L)} AS {_L}, {_metric("m", _VL)} AS {_VL}
         ORDER BY optimizer, run, runId
         """
     ),
@@ -583,7 +612,8 @@ _SERIES = f"""{_find_run_optional()}
 WITH r, s WHERE r IS NOT NULL OR s IS NOT NULL
 WITH coalesce(r, s) AS src, CASE WHEN r IS NOT NULL
      THEN [(r)<-[:{_INFORMED}]-(e:{_EPOCH})<-[:{_GEN}]-(m:{_METRICS})
-       WHERE m[$metric] = m[$metric] | {{x: e.{_EPOCH_NO}, y: m[$metric], tie: m.{_ID}}}]
+       WHERE m[$metricPrefix + $metric] = m[$metricPrefix + $metric]
+       | {{x: e.{_EPOCH_NO}, y: m[$metricPrefix + $metric], tie: m.{_ID}}}]
      ELSE [(it:{_RUN})-[:{_INFORMED}]->(s)
        WHERE it.{_GAIN} = it.{_GAIN} AND it.{_ITER} IS NOT NULL
        | {{x: it.{_ITER}, y: it.{_GAIN}, tie: it.{_ID}}}] END AS raw
@@ -676,6 +706,7 @@ GAIN_CHANGES = NamedQuery(
         Param("threshold", float, default=0.05, minimum=0, help="smallest |delta| reported"),
     ),
     chart=ChartHint("bar", "at", ("delta",)),
+    constants=_constants("metricPrefix"),
 )
 
 STEERING_IMPACT = NamedQuery(
@@ -709,6 +740,7 @@ STEERING_IMPACT = NamedQuery(
     ),
     params=_SOURCE_PARAMS,
     chart=ChartHint("bar", "at", ("avgBefore", "avgAfter")),
+    constants=_constants("metricPrefix"),
 )
 
 STEERING_HISTORY = NamedQuery(

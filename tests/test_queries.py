@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from provkb.capture.recorder import metric_props
 from provkb.capture.run_summary import RunSummary
 from provkb.errors import QueryError
 from provkb.kb.records import GraphBatch
@@ -340,7 +341,7 @@ def add_run(b: GraphBatch, spec: RunSpec) -> None:
                 generatedAtTime=iso(spec, n * spec.seconds),
                 elapsedSeconds=spec.seconds,
                 kind="epoch",
-                **metrics(spec, n),
+                **metric_props(metrics(spec, n)),
             )
             b.add_edge(WAS_GENERATED_BY, f"{eid}/metrics", eid)
     # learning-rate adaptations: a revision chain
@@ -437,9 +438,7 @@ def add_run(b: GraphBatch, spec: RunSpec) -> None:
             METRICS,
             runId=run_id,
             kind="test",
-            loss=0.001,
-            accuracy=0.999,
-            val_accuracy=0.999,
+            **metric_props({"loss": 0.001, "accuracy": 0.999, "val_accuracy": 0.999}),
         )
         b.add_edge(WAS_GENERATED_BY, f"{ev}/metrics", ev)
 
@@ -496,6 +495,7 @@ def epoch_rows(spec: RunSpec) -> list[dict]:
             **metrics(spec, n),
             "learning_rate": lr_at(spec, n)[1],
             "elapsedSeconds": spec.seconds,
+            "metrics": [{"name": k, "value": v} for k, v in sorted(metrics(spec, n).items())],
         }
         for n in range(1, spec.done + 1)
     ]
@@ -510,6 +510,7 @@ EPOCH_COLUMNS = [
     "val_accuracy",
     "learning_rate",
     "elapsedSeconds",
+    "metrics",
 ]
 
 
@@ -530,6 +531,7 @@ def test_epochs_by_name_takes_the_newest_run_and_shows_running_epoch(kb):
         "val_accuracy": None,
         "learning_rate": 0.001,
         "elapsedSeconds": None,
+        "metrics": [],
     }
     assert got == epoch_rows(R4) + [running]
     assert rows(kb, "epochs", run=R2.id) == epoch_rows(R2)

@@ -51,6 +51,7 @@ from provkb.ontology import (
     WAS_GENERATED_BY,
     WAS_INFORMED_BY,
     WAS_REVISION_OF,
+    metric_prop,
 )
 from provkb.queries import QUERIES, coerce_params, run
 from provkb.queries.library import EXACTLY_ONE_OF
@@ -174,7 +175,7 @@ def build_run(b: GraphBatch) -> None:
             epoch=n,
             generatedAtTime=iso(T_RUN, n),
             kind="epoch",
-            **{k: v for k, v in logs.items() if v is not None},
+            **{metric_prop(k): v for k, v in logs.items() if v is not None},
         )
         b.add_edge(WAS_GENERATED_BY, metrics, epoch)
     for request in REQUESTS:
@@ -299,7 +300,7 @@ def build_small_runs(b: GraphBatch) -> None:
                 runId=run_id,
                 epoch=n,
                 kind="epoch",
-                val_accuracy=value,
+                **{metric_prop("val_accuracy"): value},
             )
             b.add_edge(WAS_GENERATED_BY, metrics, epoch)
     add_request(b, OTHER_REQUEST, OTHER_RUN)
@@ -732,4 +733,5 @@ def test_steering_queries_are_registered():
         "metric": "val_accuracy",
         "k": 5,
         "threshold": 0.05,
+        "metricPrefix": metric_prop(""),  # a constant: metric keys are `metric.<key>`
     }

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from provkb.config import resolve_settings
+from provkb.capture.recorder import metric_props
 from provkb.kb.records import GraphBatch
 from provkb.kb.store import Store
 from provkb.ontology import (
@@ -150,10 +150,14 @@ def add_run(
             kind="epoch",
             generatedAtTime=iso(started + n),
             elapsedSeconds=1.5,
-            val_accuracy=va,
-            accuracy=round(va + 0.05, 6),
-            loss=round(1.0 / n, 6),
-            val_loss=round(1.2 / n, 6),
+            **metric_props(
+                {
+                    "val_accuracy": va,
+                    "accuracy": round(va + 0.05, 6),
+                    "loss": round(1.0 / n, 6),
+                    "val_loss": round(1.2 / n, 6),
+                }
+            ),
         )
         b.add_edge(WAS_GENERATED_BY, metrics, epoch)
     if layers:
@@ -339,8 +343,7 @@ def build_known_graph(store: Store) -> None:
         METRICS,
         runId=ADAM,
         kind="test",
-        loss=0.31,
-        accuracy=0.912,
+        **metric_props({"loss": 0.31, "accuracy": 0.912}),
     )
     b.add_edge(WAS_GENERATED_BY, test_metrics, evaluation)
     # rms-live: bob's pending note.
@@ -450,8 +453,7 @@ def build_study(b: GraphBatch) -> None:
                 runId=run_id,
                 epoch=1,
                 kind="epoch",
-                val_accuracy=gain(item),
-                loss=1 - gain(item),
+                **metric_props({"val_accuracy": gain(item), "loss": 1 - gain(item)}),
             )
             b.add_edge(WAS_GENERATED_BY, metrics, epoch)
     state = b.add_node(
@@ -492,22 +494,26 @@ KNOWN_RUNS = 4 + ITERATIONS
 
 # -- fixtures ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def known_store(embedded_home: Path):
-    """The session's embedded store, emptied and holding the known graph."""
-    store = Store(resolve_settings(store=embedded_home)).connect()
+def known_store(store: Store):
+    """The session's store on each engine, emptied and holding the known graph."""
     store.clear()
     build_known_graph(store)
     yield store
     store.clear()
-    store.close()
 
 
 @pytest.fixture
-def app_env(monkeypatch: pytest.MonkeyPatch, embedded_home: Path) -> None:
-    """The environment `provkb ui` gives the app: the embedded store in embedded_home."""
-    monkeypatch.setenv("PROVKB_HOME", str(embedded_home))
-    monkeypatch.setenv(common.ENV_EMBEDDED, "1")
-    monkeypatch.delenv("PROVKB_URI", raising=False)
+def app_env(monkeypatch: pytest.MonkeyPatch, store_env: dict[str, str]) -> None:
+    """The environment `provkb ui` gives the app, pointed at the engine under test."""
+    for name, value in store_env.items():
+        if value:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
+    if "PROVKB_HOME" in store_env:  # the embedded store
+        monkeypatch.setenv(common.ENV_EMBEDDED, "1")
+    else:
+        monkeypatch.delenv(common.ENV_EMBEDDED, raising=False)
 
 
 def open_page(page: str | None = None, **state) -> AppTest:
@@ -990,8 +996,7 @@ def _many_runs(count: int) -> GraphBatch:
                 runId=run,
                 epoch=n,
                 kind="epoch",
-                loss=1 / n,
-                val_accuracy=0.5 + (i % 50) / 100 + n / 100,
+                **metric_props({"loss": 1 / n, "val_accuracy": 0.5 + (i % 50) / 100 + n / 100}),
             )
             b.add_edge(WAS_GENERATED_BY, m, epoch)
     return b

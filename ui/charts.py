@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 
 from . import series
 from .common import fmt
+from .data import metric_of
 
 STEERING_COLOUR = "#d62728"
 ADAPTATION_COLOUR = "#ff7f0e"
@@ -108,7 +109,7 @@ def curves(
     before/after) on hover."""
     fig = go.Figure()
     epochs = [m.get("epoch") for m in metrics]
-    by_key = {key: series.points(epochs, [m.get(key) for m in metrics]) for key in keys}
+    by_key = {key: series.points(epochs, [metric_of(m, key) for m in metrics]) for key in keys}
     for i, (key, pts) in enumerate(by_key.items()):
         fig.add_trace(_curve(pts, key, i))
     main = keys[0] if keys else None
@@ -321,7 +322,9 @@ def parallel_coordinates(
 def compare_curves(series_by_run: dict[str, list[dict[str, Any]]], metric: str) -> go.Figure:
     fig = go.Figure()
     for i, (label, metrics) in enumerate(series_by_run.items()):
-        pts = series.points([m.get("epoch") for m in metrics], [m.get(metric) for m in metrics])
+        pts = series.points(
+            [m.get("epoch") for m in metrics], [metric_of(m, metric) for m in metrics]
+        )
         fig.add_trace(_curve(pts, label, i))
     fig.update_layout(xaxis_title="epoch", yaxis_title=metric, height=380, **LAYOUT)
     _integer_axis(fig, [m.get("epoch") for ms in series_by_run.values() for m in ms])

@@ -30,6 +30,7 @@ from ..ontology import (
     HYPERPARAMETER,
     KINDS,
     LAYER,
+    LONG_NAME_PREFIX,
     METRICS,
     MODEL,
     PROJECT,
@@ -44,6 +45,8 @@ from ..ontology import (
     WAS_INFORMED_BY,
     Prop,
     RunStatus,
+    metric_prop,
+    metric_values,
 )
 from ..queries.library import HP, Metric, Steer
 
@@ -53,10 +56,6 @@ _RUN, _EPOCH, _METRICS, _HP = TRAINING_RUN.label, EPOCH.label, METRICS.label, HY
 _USED, _GEN, _INF = USED.rel_type, WAS_GENERATED_BY.rel_type, WAS_INFORMED_BY.rel_type
 _ID, _RID, _NAME, _STATUS, _STARTED = Prop.ID, Prop.RUN_ID, Prop.NAME, Prop.STATUS, Prop.STARTED
 
-# Keys of a Metrics node that are bookkeeping, not metrics.
-METRIC_BOOKKEEPING = frozenset(
-    {Prop.ID, Prop.RUN_ID, Prop.EPOCH, Prop.GENERATED, Prop.ELAPSED, Prop.KIND, Prop.LABEL}
-)
 TEST_KIND = "test"  # `kind` of the Metrics an evaluation generated
 GAIN = Steer.GAIN  # an iteration run's gain (studies)
 
@@ -169,11 +168,11 @@ RETURN r.{_RID} AS runId, r.{_NAME} AS name, r.{_STATUS} AS status,
 ORDER BY coalesce(startedAtTime, '') DESC, runId
 """
 
-_METRIC_NAMES = {
-    "valAccuracy": Metric.VAL_ACCURACY,
-    "valLoss": Metric.VAL_LOSS,
-    "accuracy": Metric.ACCURACY,
-    "loss": Metric.LOSS,
+_METRIC_NAMES = {  # the Metrics properties of these keys (ontology.metric_prop)
+    "valAccuracy": metric_prop(Metric.VAL_ACCURACY),
+    "valLoss": metric_prop(Metric.VAL_LOSS),
+    "accuracy": metric_prop(Metric.ACCURACY),
+    "loss": metric_prop(Metric.LOSS),
 }
 _HP_NAMES = {
     "hpOptimizer": HP.OPTIMIZER,
@@ -282,13 +281,28 @@ def run(store: Store, run_id: str) -> dict[str, Any] | None:
     return rows[0]["props"] if rows else None
 
 
+METRICS_KEY = "metrics"  # of a point: its metrics by name (names are data: kept apart)
+
+
+def _point(props: dict[str, Any]) -> dict[str, Any]:
+    """A Metrics node as {epoch, metrics: {key as Keras logged it: value}}."""
+    return {Prop.EPOCH: props.get(Prop.EPOCH), METRICS_KEY: metric_values(props)}
+
+
 def run_metrics(store: Store, run_id: str) -> list[dict[str, Any]]:
-    """The run's epoch Metrics, by epoch (every key Keras logged)."""
-    return [row["props"] for row in _rows(store, RUN_METRICS, run=run_id)]
+    """The run's epoch Metrics, by epoch: {epoch, metrics: {every key Keras logged}}."""
+    return [_point(row["props"]) for row in _rows(store, RUN_METRICS, run=run_id)]
 
 
 def run_test_metrics(store: Store, run_id: str) -> list[dict[str, Any]]:
-    return [row["props"] for row in _rows(store, RUN_TEST_METRICS, run=run_id, testKind=TEST_KIND)]
+    """The run's test Metrics (one per evaluation), as `run_metrics` gives points."""
+    rows = _rows(store, RUN_TEST_METRICS, run=run_id, testKind=TEST_KIND)
+    return [_point(row["props"]) for row in rows]
+
+
+def metric_of(point: dict[str, Any], key: str) -> Any:
+    """A point's value of metric `key` (None when it did not log it)."""
+    return point.get(METRICS_KEY, {}).get(key)
 
 
 def run_events(store: Store, run_id: str) -> list[dict[str, Any]]:
@@ -317,12 +331,14 @@ def run_model(store: Store, run_id: str) -> dict[str, Any] | None:
     return rows[0]["props"] if rows else None
 
 
-def metric_keys(rows: Iterable[dict[str, Any]]) -> list[str]:
-    """The metric keys present in Metrics property maps (bookkeeping left out), sorted."""
+def metric_keys(points: Iterable[dict[str, Any]]) -> list[str]:
+    """The keys with numeric values in `run_metrics` points, sorted."""
     keys: set[str] = set()
-    for row in rows:
+    for point in points:
         keys.update(
-            k for k, v in row.items() if k not in METRIC_BOOKKEEPING and isinstance(v, int | float)
+            k
+            for k, v in point.get(METRICS_KEY, {}).items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
         )
     return sorted(keys)
 
@@ -352,8 +368,9 @@ MATCH (r:{_RUN}) WHERE {_RUN_FILTER}
 WITH r ORDER BY {_NEWEST_FIRST} LIMIT $sampleRuns
 MATCH (r)<-[:{_INF}]-(e:{_EPOCH})<-[:{_GEN}]-(m:{_METRICS})
 WHERE e.{Prop.EPOCH} = 1
-UNWIND keys(m) AS key
-RETURN DISTINCT key ORDER BY key
+UNWIND keys(m) AS prop
+WITH m, prop, substring(prop, size($metricPrefix)) AS key WHERE prop STARTS WITH $metricPrefix
+RETURN DISTINCT coalesce(m[$longNamePrefix + key], key) AS key ORDER BY key
 """
 
 COMPARE_ROWS = f"""
@@ -378,8 +395,15 @@ def hyperparameter_names(store: Store, limit: int = 500, **filters: Any) -> list
 
 def compare_metric_keys(store: Store, sample_runs: int = 50, **filters: Any) -> list[str]:
     """Metric keys logged at epoch 1 by (a sample of) the filtered runs."""
-    rows = _rows(store, METRIC_KEYS, sampleRuns=int(sample_runs), **_filters(**filters))
-    return [r["key"] for r in rows if r["key"] not in METRIC_BOOKKEEPING]
+    rows = _rows(
+        store,
+        METRIC_KEYS,
+        sampleRuns=int(sample_runs),
+        metricPrefix=metric_prop(""),
+        longNamePrefix=LONG_NAME_PREFIX,
+        **_filters(**filters),
+    )
+    return [r["key"] for r in rows]
 
 
 def compare_rows(
@@ -390,7 +414,7 @@ def compare_rows(
         store,
         COMPARE_ROWS,
         names=list(names),
-        metric=metric,
+        metric=metric_prop(metric),
         limit=int(limit),
         **_filters(**filters),
     )

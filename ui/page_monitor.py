@@ -111,7 +111,9 @@ def live_view(run_id: str, was_running: bool) -> None:
         if events:
             st.markdown("**Adaptations and steering actions**")
             main = chosen[0] if chosen else default[0]
-            pts = series.points([m.get("epoch") for m in metrics], [m.get(main) for m in metrics])
+            pts = series.points(
+                [m.get("epoch") for m in metrics], [data.metric_of(m, main) for m in metrics]
+            )
             st.dataframe(
                 events_table(events, pts, int(k), main),
                 hide_index=True,
@@ -291,7 +293,8 @@ def main() -> None:
     if tests:
         st.markdown("**Evaluation (test metrics)**")
         keys = ["loss", *[k for k in data.metric_keys(tests) if k != "loss"]]
-        st.dataframe(common.cell_table(tests, keys), hide_index=True, width="stretch")
+        values = [t[data.METRICS_KEY] for t in tests]
+        st.dataframe(common.cell_table(values, keys), hide_index=True, width="stretch")
     steering_panel(run_id, run)
 
 
