@@ -383,12 +383,17 @@ def status_cmd(store: StoreOpt = None) -> None:
         info = _server_info(settings.home)
         console.print(f"  embedded server: {'running on ' + info.uri if info else 'not running'}")
     folder = journal_folder(settings.home)
-    found = journals(folder)
-    if not found:
-        console.print("  capture backlog: none")
-    else:
-        _print_backlog(found)
-    _print_quarantine(folder)
+    try:
+        found = journals(folder)
+        if not found:
+            console.print("  capture backlog: none")
+        else:
+            _print_backlog(found)
+        _print_quarantine(folder)
+    except OSError as exc:
+        from .kb.journal import describe_os_error
+
+        raise _fail(f"cannot read the journals in {folder}: {describe_os_error(exc)}") from exc
 
 
 def _print_backlog(found: list) -> None:

@@ -394,10 +394,12 @@ def _entry(data: Any, number: int, offset: int, raw: bytes) -> Entry:
 
 
 def journals(folder: Path) -> list[Journal]:
-    """Every journal in a folder."""
-    if not folder.is_dir():
+    """Every journal in a folder (raises OSError when the folder cannot be listed)."""
+    try:
+        names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".jsonl"))
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    return [Journal(folder, p.stem) for p in sorted(folder.glob("*.jsonl"))]
+    return [Journal(folder, name[: -len(".jsonl")]) for name in names]
 
 
 @dataclass

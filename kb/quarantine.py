@@ -120,7 +120,8 @@ def _raw(data: dict) -> bytes:
 
 
 def read_file(path: Path) -> Iterator[QuarantinedEntry]:
-    """The entries of one quarantine file (an unreadable line is skipped)."""
+    """The entries of one quarantine file (an unreadable line is skipped; a file that
+    cannot be opened raises OSError)."""
     try:
         handle = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
     except FileNotFoundError:
