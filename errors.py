@@ -9,6 +9,11 @@ class ConfigError(ProvKBError):
     """A setting is missing or malformed."""
 
 
+class StoreMisconfigured(ConfigError):
+    """The server answers but the settings are wrong for it (no such database): retrying
+    cannot help, so writers keep the records in the journal and say so."""
+
+
 class StoreUnavailable(ProvKBError):
     """The knowledge base cannot be reached (server down, wrong address or credentials)."""
 

@@ -269,7 +269,8 @@ def _steering_cypher() -> dict[str, str]:
             f"MATCH (r:{run}) WHERE r.{Prop.RUN_ID} = $run OR r.{Prop.NAME} = $run "
             f"RETURN r.{Prop.RUN_ID} AS runId, r.{Prop.NAME} AS name, "
             f"{shown_status('r')} AS status, r.{Prop.HEARTBEAT} AS heartbeat, "
-            f"r.{Prop.STARTED} AS started ORDER BY started DESC"
+            # Engine difference: Neo4j sorts nulls first in a descending ORDER BY.
+            f"r.{Prop.STARTED} AS started ORDER BY coalesce(started, '') DESC"
         ),
         "current_hyperparameters": (
             f"MATCH (h:{hp}) WHERE h.{Prop.RUN_ID} = $run "

@@ -30,7 +30,13 @@ from neo4j.exceptions import (
 )
 
 from ..config import Settings, resolve_settings
-from ..errors import ConsoleTimeout, QueryError, ReadOnlyViolation, StoreUnavailable
+from ..errors import (
+    ConsoleTimeout,
+    QueryError,
+    ReadOnlyViolation,
+    StoreMisconfigured,
+    StoreUnavailable,
+)
 from ..ontology import TRAINING_RUN, Prop, RunStatus, is_run_progress
 from . import console_guard, cypher
 from .embedded import EmbeddedServer
@@ -45,6 +51,8 @@ _UNREACHABLE = (ServiceUnavailable, SessionExpired, OSError)
 # same write cannot help. Everything else is treated as the store being unavailable.
 _STATEMENT_FAULTS = ("Neo.ClientError.Statement.", "Neo.ClientError.Schema.")
 _CONNECTION_FAULTS = ("Neo.ClientError.Security.", "Neo.ClientError.Request.")
+# A configuration error, not an outage: retrying cannot create the database.
+_DATABASE_NOT_FOUND = "Neo.ClientError.Database.DatabaseNotFound"
 
 
 def _quiet_driver_logs() -> None:
@@ -347,7 +355,9 @@ class Store:
                 driver.close()
         return StoreUnavailable(f"lost the knowledge base ({self.settings.describe()}): {exc}")
 
-    def _failed(self, what: str, exc: Neo4jError) -> QueryError | StoreUnavailable:
+    def _failed(
+        self, what: str, exc: Neo4jError
+    ) -> QueryError | StoreUnavailable | StoreMisconfigured:
         """A driver error as ProvKB's: the statement's fault (QueryError) or the
         connection's (StoreUnavailable, retried by writers).
 
@@ -358,6 +368,11 @@ class Store:
         """
         message = exc.message or str(exc)
         code = exc.code or ""
+        if code == _DATABASE_NOT_FOUND:
+            return StoreMisconfigured(
+                f"{what}: {self.settings.describe()} has no database {self._database!r}; "
+                f"check PROVKB_DATABASE (Neo4j Community has only 'neo4j')"
+            )
         if code.startswith(_STATEMENT_FAULTS):
             return QueryError(f"{what}: {message}")
         if isinstance(exc, TransientError):  # conflicts outlasting the driver's retries
@@ -375,9 +390,34 @@ class Store:
 
     # -- schema -----------------------------------------------------------------
     def ensure_schema(self) -> None:
-        """Create the constraints and indexes (idempotent)."""
+        """Create the constraints and indexes (idempotent).
+
+        Engine difference: on Neo4j, two processes connecting for the first time race
+        on `CREATE ... IF NOT EXISTS`; the loser is told the rule already exists
+        (`...Schema.EquivalentSchemaRuleAlreadyExists` and kin), which is what it wanted,
+        or they deadlock each other (retried).
+        """
         for statement in cypher.schema_statements(self.engine):
-            self.execute(statement)
+            self._schema_statement(statement)
+
+    def _schema_statement(self, statement: str, attempts: int = 8) -> None:
+        """One schema statement; concurrent creators may deadlock each other on Neo4j
+        (a TransientError): try again after a random pause."""
+        for attempt in range(attempts):
+            try:
+                with self._session() as session:
+                    session.run(statement).consume()
+                return
+            except _UNREACHABLE as exc:
+                raise self._lost(exc) from exc
+            except TransientError as exc:
+                if attempt == attempts - 1:
+                    raise self._failed("schema setup failed", exc) from exc
+                time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
+            except Neo4jError as exc:
+                if "AlreadyExists" in (exc.code or ""):
+                    return
+                raise self._failed("schema setup failed", exc) from exc
 
     # -- writes -----------------------------------------------------------------
     def _once_more(self, operation, *args, **kwargs):

@@ -53,6 +53,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for engine in ("neo4j", "embedded"):
             if engine in params:
                 item.add_marker(getattr(pytest.mark, engine))
+        if "neo4j_server" in getattr(item, "fixturenames", ()) and "neo4j" not in params:
+            item.add_marker(pytest.mark.neo4j)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -10,6 +10,7 @@ import pytest
 from provkb import ontology as o
 from provkb.config import resolve_settings
 from provkb.errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from provkb.kb import cypher
 from provkb.kb.records import GraphBatch, encode_value
 from provkb.kb.store import Store
 
@@ -162,3 +163,63 @@ def test_encode_value_flattens_what_engines_cannot_store() -> None:
     assert encode_value({"b": 1, "a": None}) == '{"a": null, "b": 1}'
     assert encode_value(2**70) == str(2**70)
     assert encode_value(None) is None
+
+
+def _neo4j_store(server: dict[str, str], **overrides: str) -> Store:
+    settings = {
+        "uri": server["NEO4J_URI"],
+        "user": server["NEO4J_USER"],
+        "password": server["NEO4J_PASSWORD"],
+        **overrides,
+    }
+    return Store(resolve_settings(**settings))
+
+
+def test_an_unknown_database_is_a_configuration_error(neo4j_server: dict[str, str]) -> None:
+    """A wrong PROVKB_DATABASE is said once and clearly, never retried as an outage."""
+    from provkb.errors import StoreMisconfigured
+
+    store = _neo4j_store(neo4j_server, database="nosuchdb")
+    with pytest.raises(StoreMisconfigured, match="no database 'nosuchdb'.*PROVKB_DATABASE"):
+        store.connect()
+    store.close()
+
+
+def test_first_connects_of_several_processes_race_on_the_schema(
+    neo4j_server: dict[str, str],
+) -> None:
+    """Four clients set the schema up at once on a server that has none: all connect."""
+    import threading
+
+    with _neo4j_store(neo4j_server) as admin:
+        for row in admin.execute("SHOW CONSTRAINTS YIELD name WHERE name STARTS WITH 'provkb_'"):
+            admin.execute(f"DROP CONSTRAINT `{row['name']}` IF EXISTS")
+        for row in admin.execute(
+            "SHOW INDEXES YIELD name, owningConstraint "
+            "WHERE name STARTS WITH 'provkb_' AND owningConstraint IS NULL"
+        ):
+            admin.execute(f"DROP INDEX `{row['name']}` IF EXISTS")
+        statements = cypher.schema_statements(admin.engine)
+        expected = len([s for s in statements if s.startswith("CREATE CONSTRAINT")])
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def connect() -> None:
+        client = _neo4j_store(neo4j_server)
+        barrier.wait()
+        try:
+            client.connect()
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=connect) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    with _neo4j_store(neo4j_server) as check:
+        names = check.execute("SHOW CONSTRAINTS YIELD name WHERE name STARTS WITH 'provkb_'")
+    assert len(names) == expected

@@ -18,11 +18,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from provkb.config import resolve_settings
+from provkb.config import Settings, resolve_settings
 from provkb.kb.embedded import EmbeddedServer
 from provkb.kb.store import Store
 
@@ -58,34 +60,74 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class UiStore:
+    """Where the app under test reads: the environment and `--store` arguments of
+    `provkb ui`, the store's settings and the demo's runs."""
+
+    env: dict[str, str]
+    args: list[str]
+    settings: Settings
+    runs: dict
+    engine: str
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @pytest.fixture(scope="module")
-def ui_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
-    """A store folder with the demo's captured runs and the known graph."""
+def ui_store(
+    engine: str, store_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[UiStore]:
+    """A store with the demo's captured runs and the known graph, on each engine: a
+    store folder of its own (embedded) or the session's Neo4j, emptied first."""
     from rich.console import Console
     from test_ui_app import build_known_graph
 
     from provkb.demo import run_demo
 
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PROVKB_")}
     home = tmp_path_factory.mktemp("provkb-ui-browser")
+    if engine == "embedded":
+        env, args, settings = base, ["--store", str(home)], resolve_settings(store=home)
+    else:
+        env = {**base, **store_env, "PROVKB_HOME": str(home)}
+        args, settings = [], None
     try:
-        result = run_demo(store=home, epochs=4, console=Console(file=io.StringIO()))
-        store = Store(resolve_settings(store=home)).connect()
-        build_known_graph(store)
-        store.close()
-        yield home, result.runs
+        with _environment({k: v for k, v in env.items() if k.startswith("PROVKB_")}):
+            settings = settings or resolve_settings()
+            with Store(settings) as store:
+                store.clear()
+            result = run_demo(
+                store=home if engine == "embedded" else None,
+                epochs=4,
+                console=Console(file=io.StringIO()),
+            )
+        with Store(settings) as store:
+            build_known_graph(store)
+        yield UiStore(env, args, settings, result.runs, engine)
     finally:
         EmbeddedServer(home).stop()
 
 
 @pytest.fixture(scope="module")
-def ui_url(ui_store: tuple[Path, dict]) -> Iterator[str]:
-    """`provkb ui --store <home> --port <free>`, running until the module is done."""
-    home, _ = ui_store
+def ui_url(ui_store: UiStore) -> Iterator[str]:
+    """`provkb ui [--store <home>] --port <free>`, running until the module is done."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVKB_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "provkb", "ui", "--store", str(home), "--port", str(port)],
-        env=env,
+        [sys.executable, "-m", "provkb", "ui", *ui_store.args, "--port", str(port)],
+        env=ui_store.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -150,12 +192,12 @@ def assert_no_error(tab) -> None:
     assert errors.count() == 0, errors.all_inner_texts()
 
 
-def screenshot(tab, name: str) -> Path:
+def save_screenshot(tab, path: Path) -> Path:
     """The whole page (the app scrolls inside its main block: grow the viewport to fit)."""
     height = tab.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
     tab.set_viewport_size({"width": WIDTH, "height": max(1000, min(int(height) + 40, 7000))})
     tab.wait_for_timeout(700)
-    path = ARTIFACTS / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     tab.screenshot(path=str(path))
     assert path.stat().st_size > 10_000
     return path
@@ -171,8 +213,13 @@ def in_table(tab, text: str) -> None:
     tab.locator("[role='gridcell']", has_text=text).first.wait_for(state="attached")
 
 
-def test_every_page_in_a_real_browser(page, ui_url: str, ui_store) -> None:
-    home, demo_runs = ui_store
+def test_every_page_in_a_real_browser(page, ui_url: str, ui_store: UiStore) -> None:
+    demo_runs = ui_store.runs
+    shot = ARTIFACTS if ui_store.engine == "embedded" else ARTIFACTS / ui_store.engine
+
+    def screenshot(tab, name: str) -> Path:
+        return save_screenshot(tab, shot / f"{name}.png")
+
     # 1 Overview: counts, the demo's experiment and runs.
     open_page(page, ui_url, "", "Overview")
     visible(page, "Projects and experiments")
@@ -198,7 +245,7 @@ def test_every_page_in_a_real_browser(page, ui_url: str, ui_store) -> None:
     page.get_by_role("button", name="Send request").click()
     visible(page, "is pending")
     settle(page)
-    with Store(resolve_settings(store=home)) as store:
+    with Store(ui_store.settings) as store:
         rows = store.read(
             "MATCH (q:SteeringRequest {person: 'playwright'}) "
             "RETURN q.status AS status, q.requestedValue AS value, q.reason AS reason"
