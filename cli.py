@@ -453,11 +453,13 @@ def sync_cmd(
     settings = resolve_settings(store=store)
     started = time.monotonic()
     try:
-        reports = sync(_open_store(store), journal_folder(settings.home), include_live)
+        connected = _open_store(store)
+        reports = sync(connected, journal_folder(settings.home), include_live)
     except ProvKBError as exc:
         raise _fail(f"{exc} (nothing lost: the journals are kept)") from exc
     except OSError as exc:
         raise _fail(f"cannot read the journals: {describe_os_error(exc)}") from exc
+    _settle_runs(connected)
     records = sum(r.records for r in reports)
     for report in reports:
         _print_replay(report)
@@ -490,6 +492,25 @@ def _print_replay(report) -> None:
             err_console.print(f"    {line}", markup=False, soft_wrap=True)
         if len(report.details) > 10:
             err_console.print(f"    ... and {len(report.details) - 10} more (provkb status)")
+
+
+def _settle_runs(store) -> None:
+    """After a replay: record silent runs as interrupted, reject what no run will apply."""
+    from .kb import lifecycle
+
+    try:
+        interrupted = lifecycle.record_interrupted(store)
+        rejected = lifecycle.reject_orphaned(store)
+    except ProvKBError as exc:
+        raise _fail(f"replayed, but could not record interrupted runs: {exc}") from exc
+    for run in interrupted:
+        after = f"after epoch {run['lastEpoch']}" if run["lastEpoch"] else "before its first epoch"
+        console.print(
+            f"  run {run['runId']} ({run['name']}): interrupted {after} "
+            f"(last heard from {run['lastSeen']})"
+        )
+    if rejected:
+        console.print(f"  {rejected} steering request(s) of ended runs rejected")
 
 
 # -- demo ---------------------------------------------------------------------------

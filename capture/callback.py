@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import os
 import threading
 import time
 import uuid
@@ -21,10 +22,12 @@ from typing import Any
 
 import keras
 
+from ..errors import ConfigError
+from ..kb import lifecycle
 from ..kb.records import GraphBatch
 from ..kb.steering import APPLIED, NOTE, SET, STOP, Steering, SteeringRequest
 from ..kb.writer import BackgroundWriter
-from ..ontology import RunStatus
+from ..ontology import TRAINING_RUN, Prop, RunStatus
 from . import attribution, datasets, environment, fit_context, model_info, sink
 from .facts import GENERIC_CALLBACK, Dataset, Hyperparameter, Role, Run, RunContext, Source
 from .fit_context import CallArgs
@@ -34,6 +37,7 @@ from .steerable import Steerable
 from .steering import RUN_ENDED, Applied, SteeringApplier, SteeringPoller
 
 DEFAULT_PROJECT = "default"
+DEFAULT_FINAL_WAIT = 2.0  # seconds on_train_end waits for the store at most
 KERAS_DEFAULT_BATCH_SIZE = 32
 _FIT_HYPERPARAMETERS = (
     "epochs",
@@ -101,7 +105,11 @@ class ProvenanceCallback(keras.callbacks.Callback):
         store: a `Store`, an embedded store folder, or None for the default settings.
         project: project name (default `default`).
         datasets: names of the datasets by role, e.g. `{"train": "digits"}`.
-        flush_timeout: seconds `on_train_end` waits for the writer at most.
+        flush_timeout: seconds `evaluate` (and the steering clean-up, in the
+            background) wait for the writer at most.
+        final_wait: seconds `on_train_end` waits for the store at most (default
+            `PROVKB_FINAL_WAIT`, else 2): `fit` returns by then whatever the store
+            does; what is not written yet stays in the journal and is sent later.
         steerable: values of the script a person may set while training runs: a
             mapping name -> `provkb.Steerable` (or a list of them), recorded as
             hyperparameters (source `user`, `steerable: true`).
@@ -134,6 +142,7 @@ class ProvenanceCallback(keras.callbacks.Callback):
         poll_interval: float = 1.0,
         steer_every_n_batches: int | None = None,
         steering: bool = True,
+        final_wait: float | None = None,
     ) -> None:
         super().__init__()
         environment.prefetch()  # read the installed packages off the training thread
@@ -145,6 +154,9 @@ class ProvenanceCallback(keras.callbacks.Callback):
         self.store = store
         self.dataset_names = dict(datasets or {})
         self.flush_timeout = flush_timeout
+        self.final_wait = final_wait
+        self.end_wait_seconds: float | None = None  # what the last on_train_end waited
+        self.final_flush_complete: bool | None = None  # whether it all got written then
         self.run_id = new_run_id()
         self._writer: BackgroundWriter | None = None
         self._warn = WarnOnce()
@@ -206,14 +218,54 @@ class ProvenanceCallback(keras.callbacks.Callback):
         if len(batch):
             self.writer.submit(batch)
 
-    def _flush(self) -> None:
-        if not self.writer.flush(self.flush_timeout):
-            self._warn(
-                "provkb: provenance of run %s is not written yet (%s); it is kept in "
-                "memory and retried in the background",
-                self.run_id,
-                self.writer.stats.last_error or "store busy",
-            )
+    def _flush(self, timeout: float | None = None) -> bool:
+        if self.writer.flush(self.flush_timeout if timeout is None else timeout):
+            return True
+        self._warn(
+            "provkb: provenance of run %s is not written yet (%s); it is kept in "
+            "memory and retried in the background",
+            self.run_id,
+            self.writer.stats.last_error or "store busy",
+        )
+        return False
+
+    def _wait_at_end(self, started: float) -> None:
+        """Wait for the store (the writer, then the steering clean-up) until
+        `final_wait` seconds after `started` at most; the rest goes on in the background."""
+        limit = self._final_wait_limit()
+        self.final_flush_complete = self._flush(max(0.0, started + limit - time.monotonic()))
+        self._join_poller(max(0.0, started + limit - time.monotonic()))
+        self.end_wait_seconds = time.monotonic() - started
+
+    def _final_wait_limit(self) -> float:
+        if self.final_wait is not None:
+            return max(0.0, float(self.final_wait))
+        text = os.environ.get("PROVKB_FINAL_WAIT")
+        try:
+            return max(0.0, float(text)) if text else DEFAULT_FINAL_WAIT
+        except ValueError:
+            self._warn("provkb: PROVKB_FINAL_WAIT must be a number of seconds, got %r", text)
+            return DEFAULT_FINAL_WAIT
+
+    # -- heartbeat --------------------------------------------------------------
+    def _heartbeat_settings(self) -> lifecycle.HeartbeatSettings:
+        try:
+            return lifecycle.HeartbeatSettings.from_env()
+        except ConfigError as exc:
+            self._warn("provkb: %s; using the default heartbeat", exc)
+            return lifecycle.HeartbeatSettings()
+
+    @property
+    def _heartbeat_key(self) -> str:
+        return f"heartbeat:{self.run_id}"
+
+    def _start_heartbeat(self, run_node: str, interval: float) -> None:
+        """The writer's thread says every `interval` seconds that this run lives."""
+        self.writer.every(self._heartbeat_key, interval, lambda s: lifecycle.beat(s, run_node))
+
+    def _stop_heartbeat(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.every(self._heartbeat_key, 0, None)
 
     def _fact(self, what: str, fn: Any) -> Any:
         """Compute one fact; a failure loses that fact only."""
@@ -271,6 +323,13 @@ class ProvenanceCallback(keras.callbacks.Callback):
         ctx.datasets = self._fact("datasets", lambda: self._fit_datasets(args)) or {}
         recorder = RunRecorder(run)
         batch = recorder.start(ctx)
+        beats = self._heartbeat_settings()
+        batch.add_node(
+            recorder.run_node,
+            TRAINING_RUN.kind,
+            TRAINING_RUN,
+            **{Prop.HEARTBEAT_TIMEOUT: beats.timeout},
+        )
         self._recorder = recorder
         self._siblings = siblings
         self._tracked = recorder.ledger.tracked_names()
@@ -285,6 +344,7 @@ class ProvenanceCallback(keras.callbacks.Callback):
         _remember(model, self)
         _ensure_atexit()
         self._submit(batch)
+        self._start_heartbeat(recorder.run_node, beats.interval)
         self._start_steering()
 
     def _hyperparameters(self, args: CallArgs) -> list[Hyperparameter]:
@@ -445,10 +505,10 @@ class ProvenanceCallback(keras.callbacks.Callback):
         recorder = self._recorder
         if recorder is None or not self._in_fit:
             return
+        started = time.monotonic()
         try:
             self._checkpoint(attribution.TRAIN_END)
             self._commit(self._next_epoch)
-            self._end_steering()
             status, stopped, at = RunStatus.COMPLETED, None, now()
             last = self._last_epoch or recorder.run.first_epoch - 1
             final = self._final_epoch
@@ -463,9 +523,10 @@ class ProvenanceCallback(keras.callbacks.Callback):
         finally:
             self._in_fit = False
             _training.discard(self)
-            self._end_steering()  # idempotent: when something above failed
-            self._flush()
-            self._join_poller()
+            self._stop_heartbeat()
+            # After the final status: the poller's last sweep runs once it is written.
+            self._end_steering()
+            self._wait_at_end(started)
 
     def _stopper(self) -> str:
         """Class name of the callback that stopped training."""
@@ -484,14 +545,15 @@ class ProvenanceCallback(keras.callbacks.Callback):
             recorder = self._recorder
             if recorder is None or not self._in_fit:
                 return
+            started = time.monotonic()
             self._in_fit = False
             _training.discard(self)
-            self._end_steering()
+            self._stop_heartbeat()
             text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
             self._submit(recorder.finish(RunStatus.FAILED, now(), error=text))
+            self._end_steering()  # after the final status (see on_train_end)
             if flush:
-                self._flush()
-                self._join_poller()
+                self._wait_at_end(started)
         except Exception as exc:
             self._warn("provkb: could not record the failure: %s", exc, exc=exc)
 
@@ -609,17 +671,18 @@ class ProvenanceCallback(keras.callbacks.Callback):
         writer, run_id, timeout = self.writer, self.run_id, self.flush_timeout
 
         def finish() -> None:
-            # Only once our own resolutions are written, so none is overwritten.
-            if writer.flush(timeout):
+            # Only once our own resolutions and the run's final status are written, so
+            # none is overwritten and a request submitted later is refused by its
+            # submitter (`Steering.submit_request` checks again after writing it).
+            if writer.flush(timeout, wait_while_unreachable=True):
                 Steering(writer.store).reject_unapplied(run_id, RUN_ENDED)
 
         self._ending_poller = poller
         poller.stop(finish)
 
-    def _join_poller(self) -> None:
+    def _join_poller(self, timeout: float) -> None:
         poller = getattr(self, "_ending_poller", None)
-        if poller is not None:
-            poller.join(min(self.flush_timeout, 5.0))
+        if poller is not None and poller.join(timeout):
             self._ending_poller = None
 
     # -- evaluation -------------------------------------------------------------

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..kb.lifecycle import RUN_ENDED as RUN_ENDED  # re-exported: what a late request gets
 from ..kb.records import GraphBatch
 from ..kb.steering import (
     APPLIED,
@@ -40,7 +41,6 @@ from .steerable import Steerable
 
 log = logging.getLogger("provkb")
 
-RUN_ENDED = "the run ended before the request was applied"
 MAX_BACKOFF = 30.0
 
 

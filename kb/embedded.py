@@ -1,12 +1,16 @@
 """Start, find, reuse and stop the embedded ArcadeDB server of a store folder.
 
 The server runs as its own background process so that training processes, the CLI and
-the UI share it. A second process finds it through `server.json` in the folder; a file
-lock keeps two processes from starting two servers.
+the UI share it. A second process finds it through `server.json` in the folder (or,
+when that is gone, through the lock the server holds on its database: see
+`embedded_discovery`); a file lock keeps two processes from starting two servers, and
+no process starts a server while a live one holds the database.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -23,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EmbeddedServerError
-from .embedded_files import ServerFiles
+from . import embedded_discovery as discovery
+from .embedded_files import DATABASE_NAME, ServerFiles, write_json_atomically
 from .store_folder import PRIVATE_UMASK, private_opener, secure_store
 
 START_TIMEOUT_S = 120.0
@@ -83,10 +88,11 @@ class EmbeddedServer:
         return self.files.home
 
     def status(self) -> ServerInfo | None:
-        """The running server, or None when there is none (stale records are ignored)."""
+        """The running server, or None when there is none (stale records are ignored;
+        without a valid record, the server is looked for by its database's lock)."""
         data = self.files.read_info()
         if not data:
-            return None
+            return self.discover()
         try:
             info = ServerInfo(
                 home=self.home,
@@ -100,10 +106,62 @@ class EmbeddedServer:
                 priority=str(data.get("priority", "normal")),
             )
         except (KeyError, TypeError, ValueError):
-            return None
+            return self.discover()
         if pid_alive(info.pid) and _port_open(info.host, info.bolt_port):
             return info
-        return None
+        return self.discover()
+
+    @property
+    def database_lock(self) -> Path:
+        """The lock file ArcadeDB holds while the server has the database open."""
+        return self.files.databases / "databases" / DATABASE_NAME / "database.lck"
+
+    def holder(self) -> int | None:
+        """The live process holding the database (a running or starting server)."""
+        pid = discovery.lock_holder(self.database_lock)
+        return pid if pid is not None and pid_alive(pid) else None
+
+    def discover(self) -> ServerInfo | None:
+        """The running server found without `server.json` (deleted, or stale): the
+        holder of the database's lock, on the ports of the last start, whose control
+        port answers the store's token. Rewrites `server.json` when found."""
+        pid = self.holder()
+        if pid is None:
+            return None
+        host, last = "127.0.0.1", self.files.read_ports()
+        ports = discovery.listening_ports(pid)
+        try:
+            bolt, http = int(last["bolt_port"]), int(last["http_port"])
+            token = self.files.read_credentials()["token"]
+        except (KeyError, TypeError, ValueError, EmbeddedServerError):
+            return None
+        if bolt not in ports:
+            return None
+        control = next(
+            (
+                port
+                for port in sorted(ports - {bolt, http})
+                if discovery.answers_control(host, port, token)
+            ),
+            None,
+        )
+        if control is None:
+            return None
+        info = ServerInfo(
+            home=self.home,
+            pid=pid,
+            host=host,
+            bolt_port=bolt,
+            http_port=http,
+            control_port=control,
+            database=DATABASE_NAME,
+            started_at=discovery.started_at(pid) or time.time(),
+            priority=discovery.priority_of(pid),
+        )
+        record = {k: v for k, v in dataclasses.asdict(info).items() if k != "home"}
+        with contextlib.suppress(OSError):
+            write_json_atomically(self.files.info, {**record, "engine": "arcadedb"})
+        return info
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -124,7 +182,30 @@ class EmbeddedServer:
             info = self.status()  # another process may have started it meanwhile
             if info:
                 return info
+            if self.holder() is not None:  # never a second JVM on a locked database
+                return self._wait_for_holder(timeout)
             return self._start(timeout)
+
+    def _wait_for_holder(self, timeout: float) -> ServerInfo:
+        """A live process holds the database but is not (yet) found as its server:
+        wait for it to answer, or to let go (then start one); else say so clearly."""
+        deadline = time.monotonic() + timeout
+        pid = None
+        while time.monotonic() < deadline:
+            info = self.status()
+            if info:
+                return info
+            pid = self.holder()
+            if pid is None:
+                return self._start(max(1.0, deadline - time.monotonic()))
+            time.sleep(0.2)
+        command = " ".join(discovery.command_line(pid or 0)) or "unknown command"
+        raise EmbeddedServerError(
+            f"the database of the embedded store in {self.home} is locked by process "
+            f"{pid} ({command}), which does not answer as its server within "
+            f"{timeout:.0f} s; no second server was started. Stop that process "
+            f"(kill {pid}) or wait for it, then try again"
+        )
 
     def _start(self, timeout: float) -> ServerInfo:
         self.files.ensure_credentials()

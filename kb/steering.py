@@ -12,6 +12,8 @@ from __future__ import annotations
 import getpass
 import json
 import math
+import os
+import socket
 import time
 import uuid
 from collections.abc import Mapping
@@ -70,6 +72,27 @@ def request_node_id(run_id: str, request_id: str) -> str:
     return f"provkb:run/{run_id}/request/{request_id}"
 
 
+def os_user() -> str:
+    """The OS account of this process (its real uid's name: not what $USER claims)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):  # no password database (e.g. Windows)
+        try:
+            return getpass.getuser()
+        except Exception:
+            return f"uid:{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def host_name() -> str:
+    """This machine's host name."""
+    try:
+        return socket.gethostname()
+    except OSError:
+        return "unknown"
+
+
 def person_node_id(name: str) -> str:
     """The person's node id, escaped as capture escapes it (`capture.ids.person`)."""
     return f"provkb:person/{quote(str(name), safe='-_.~')}"
@@ -92,6 +115,9 @@ class SteeringRequest:
     status_reason: str | None = None
     seen_metrics: str | None = None
     seen_epoch: int | None = None
+    os_user: str | None = None  # who really asked: the requesting process's OS account,
+    host: str | None = None  # its machine,
+    client_address: str | None = None  # and, from the app, the browser's address
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -114,6 +140,9 @@ class SteeringRequest:
             "statusReason": self.status_reason,
             "seenMetrics": self.seen_metrics,
             "seenEpoch": self.seen_epoch,
+            Prop.OS_USER: self.os_user,
+            Prop.HOST: self.host,
+            Prop.CLIENT_ADDRESS: self.client_address,
             **self.extra,
         }
 
@@ -123,7 +152,7 @@ class SteeringRequest:
         known = {
             Prop.RUN_ID, "requestId", "action", "hyperparameter", "requestedValue", "reason",
             "note", "person", "requestedAtTime", Prop.STATUS, "statusReason", "seenMetrics",
-            "seenEpoch", Prop.ID,
+            "seenEpoch", Prop.ID, Prop.OS_USER, Prop.HOST, Prop.CLIENT_ADDRESS,
         }  # fmt: skip
         return cls(
             request_id=props["requestId"],
@@ -139,6 +168,9 @@ class SteeringRequest:
             status_reason=props.get("statusReason"),
             seen_metrics=props.get("seenMetrics"),
             seen_epoch=props.get("seenEpoch"),
+            os_user=props.get(Prop.OS_USER),
+            host=props.get(Prop.HOST),
+            client_address=props.get(Prop.CLIENT_ADDRESS),
             extra={k: v for k, v in props.items() if k not in known},
         )
 
@@ -197,10 +229,14 @@ class Steering:
         reason: str | None = None,
         note: str | None = None,
         person: str | None = None,
+        client: str | None = None,
     ) -> SteeringRequest:
         """Store a request as pending; a request that cannot apply is stored as rejected
-        and raises `SteeringRejected` with the reason."""
-        request = self.submit_request(run, action, hyperparameter, value, reason, note, person)
+        and raises `SteeringRejected` with the reason. `client` is the address of the
+        app's browser that asked (when known)."""
+        request = self.submit_request(
+            run, action, hyperparameter, value, reason, note, person, client
+        )
         if request.status == REJECTED:
             error = SteeringRejected(
                 f"request {request.request_id} rejected: {request.status_reason}"
@@ -218,8 +254,17 @@ class Steering:
         reason: str | None = None,
         note: str | None = None,
         person: str | None = None,
+        client: str | None = None,
     ) -> SteeringRequest:
-        """Like `submit`, but a rejected request is returned (status `rejected`)."""
+        """Like `submit`, but a rejected request is returned (status `rejected`).
+
+        Besides the claimed `person`, the request records who really asked: the OS
+        account and host of this process (and `client`). A run that is not live
+        (ended, or `interrupted`: its process went silent) refuses at once. A request
+        written while its run ends is checked again once written: if the run ended
+        meanwhile (its training's last sweep may have missed it), it is rejected here,
+        so none stays pending.
+        """
         if action not in ACTIONS:
             raise ProvKBError(f"unknown steering action {action!r}; use one of {ACTIONS}")
         found = self.resolve_run(run)
@@ -233,20 +278,68 @@ class Steering:
             value=value,
             reason=reason,
             note=note,
-            person=person or getpass.getuser(),
+            person=person or os_user(),
             requested_at=now_iso(),
             seen_metrics=latest[0]["id"] if latest else None,
             seen_epoch=latest[0]["epoch"] if latest else None,
+            os_user=os_user(),
+            host=host_name(),
+            client_address=client,
         )
         problem = self._problem(request, found)
         if problem:
             request.status, request.status_reason = REJECTED, problem
         self.store.write(self._request_batch(request))
+        if request.status == PENDING:
+            return self._settle_if_not_live(request)
+        return request
+
+    def run_state(self, run_id: str) -> dict[str, Any] | None:
+        """The run with this id: runId, name, its shown status (`interrupted` when its
+        process went silent), heartbeat, started; None when unknown."""
+        rows = self.store.read(STEERING["find_run"], run=run_id).rows
+        return next((r for r in rows if r["runId"] == run_id), None)
+
+    @staticmethod
+    def _not_live(run_id: str, run: dict[str, Any]) -> str | None:
+        """Why nothing will apply a request to this run (None: it is live)."""
+        status = run.get("status")
+        if status == RunStatus.RUNNING:
+            return None
+        if status == RunStatus.INTERRUPTED:
+            seen = run.get("heartbeat") or run.get("started") or "its start"
+            return (
+                f"run {run_id} is interrupted: its training process has not been heard "
+                f"from since {seen} (it was killed or lost the store), so nothing would "
+                f"apply the request"
+            )
+        return f"run {run_id} is {status or 'unknown'}, not running"
+
+    def _settle_if_not_live(self, request: SteeringRequest) -> SteeringRequest:
+        """Reject a pending request whose run is no longer live (taking its claim token,
+        as a training would, so that of a late training claim and this, one wins)."""
+        run = self.run_state(request.run_id)
+        reason = self._not_live(request.run_id, run or {})
+        if reason is None:
+            return request
+        try:
+            taken = self.store.execute_write(
+                STEERING["claim_one"], id=request.node_id, token=claim_token_id(request.node_id),
+                claimer=f"requester:{host_name()}:{os.getpid()}", now=now_iso(),
+            )  # fmt: skip
+        except QueryError as exc:
+            if isinstance(exc.__cause__, ConstraintError):
+                return self.get(request.request_id)  # a training took it: it resolves it
+            raise
+        if not taken:  # no longer pending: resolved (or claimed) by the training
+            return self.get(request.request_id)
+        self.store.write(resolution_batch(request, REJECTED, reason))
         return request
 
     def _problem(self, request: SteeringRequest, run: dict[str, Any]) -> str | None:
-        if run.get("status") != RunStatus.RUNNING:
-            return f"run {request.run_id} is {run.get('status') or 'unknown'}, not running"
+        not_live = self._not_live(request.run_id, run)
+        if not_live:
+            return not_live
         steerable = self.store.read(STEERING["run_steerable"], run=request.run_id).rows
         if steerable and steerable[0]["steerable"] is False:
             return (
@@ -287,12 +380,18 @@ class Steering:
         return SteeringRequest.from_props(rows[0]["request"])
 
     def wait(self, request_id: str, timeout: float = 60.0, poll: float = 0.5) -> SteeringRequest:
-        """Wait until a request is applied or rejected (or the timeout passes)."""
+        """Wait until a request is applied or rejected (or the timeout passes). When its
+        run stops being live meanwhile (ended, or interrupted), a request still pending
+        is rejected at once instead of waiting for nothing."""
         deadline = time.monotonic() + timeout
         while True:
             request = self.get(request_id)
             if request.status in (APPLIED, REJECTED) or time.monotonic() >= deadline:
                 return request
+            if request.status == PENDING:
+                request = self._settle_if_not_live(request)
+                if request.status in (APPLIED, REJECTED):
+                    return request
             time.sleep(poll)
 
     # -- training side --------------------------------------------------------------

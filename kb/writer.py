@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import QueryError
@@ -31,6 +32,13 @@ DEFAULT_MAX_BACKLOG = 500_000  # records kept in memory while the store is unrea
 DEFAULT_LINGER = 1.0  # seconds a first batch waits for others to share its transaction
 DANGLING_RETRIES = 3  # tries a batch gets after its relations missed their nodes
 _WAKE = object()  # queued by flush/close: stop lingering, send now
+
+
+@dataclass
+class _Periodic:
+    task: Callable[[Store], object]
+    interval: float
+    due: float = 0.0  # time.monotonic() of the next run
 
 
 @dataclass
@@ -79,6 +87,7 @@ class BackgroundWriter:
         self._retry_at = 0.0
         self._backoff = 0.5
         self._dangling: dict[int, int] = {}  # id(batch) -> refusals for missing nodes
+        self._periodic: dict[str, _Periodic] = {}  # key -> task run from the thread
 
     def start(self) -> BackgroundWriter:
         """Start the sending thread (idempotent)."""
@@ -196,12 +205,36 @@ class BackgroundWriter:
         return self._backlog_size
 
     # -- thread -----------------------------------------------------------------
+    def every(self, key: str, interval: float, task: Callable[[Store], object] | None) -> None:
+        """Run `task(store)` from the writer's thread about every `interval` seconds
+        (e.g. a run's heartbeat); None removes it. Skipped while the store is unreachable;
+        its errors are logged at debug level, never raised."""
+        if task is None:
+            self._periodic.pop(key, None)
+            return
+        self._periodic[key] = _Periodic(task, float(interval))
+        self.start()
+
+    def _run_periodic(self) -> None:
+        if time.monotonic() < self._retry_at:  # backing off: the store is away
+            return
+        for key, periodic in list(self._periodic.items()):
+            if time.monotonic() < periodic.due:
+                continue
+            periodic.due = time.monotonic() + periodic.interval
+            try:
+                periodic.task(self.store)
+            except Exception as exc:
+                log.debug("provkb: periodic task %s failed: %s", key, exc)
+
     def _loop(self) -> None:
         stopping = False
         while not stopping:
             batches, stopping = self._collect()
             self._absorb(batches)
             self._send_backlog()
+            if self._periodic:
+                self._run_periodic()
 
     def _collect(self) -> tuple[list[tuple[int, GraphBatch]], bool]:
         """The batches of the next transaction, and whether the writer is stopping.

@@ -41,6 +41,7 @@ from ..ontology import (
     WAS_INVALIDATED_BY,
     HyperparameterName,
     Prop,
+    RunStatus,
     SummaryStat,
     metric_prop,
     summary_prop,
@@ -113,6 +114,24 @@ def _text(cypher: str) -> str:
     # Lines of interpolated fragments start at column 0 and keep their own indentation.
     out = [line.removeprefix(prefix).rstrip() for line in lines]
     return "\n".join(out).strip()
+
+
+def shown_status(var: str = "r") -> str:
+    """The status to show of run `var` (one fragment for every query that shows one).
+
+    A run that says `running` but whose training process has been silent longer than
+    the run's own `heartbeatTimeout` (seconds since its last `heartbeat`, or since it
+    started when it never beat) is `interrupted`: the process died without ending it.
+    Runs without a `heartbeatTimeout` (recorded before heartbeats) keep their status.
+    Compares the server's clock with the training machine's ISO times.
+    """
+    status, timeout = f"{var}.{Prop.STATUS}", f"{var}.{Prop.HEARTBEAT_TIMEOUT}"
+    last_sign = f"coalesce({var}.{Prop.HEARTBEAT}, {var}.{Prop.STARTED})"
+    return (
+        f"CASE WHEN {status} = '{RunStatus.RUNNING}' AND {timeout} IS NOT NULL "
+        f"AND datetime().epochMillis - datetime({last_sign}).epochMillis > {timeout} * 1000 "
+        f"THEN '{RunStatus.INTERRUPTED}' ELSE {status} END"
+    )
 
 
 def _metric(var: str, metric: str) -> str:
@@ -220,7 +239,8 @@ RUNS = NamedQuery(
     summary="Every training run with its main hyperparameters and final metrics.",
     description=(
         "One row per run, newest first (runs without a start time last): identity, "
-        "status, epochs completed, the initial optimizer, learning_rate, batch_size and "
+        "status (`interrupted` for a run whose training process went silent without "
+        "ending it), epochs completed, the initial optimizer, learning_rate, batch_size and "
         "epochs (hyperparameter values the run USED; epochs falls back to epochsPlanned), "
         "the metrics of the last epoch that has metrics, and the best val_accuracy over "
         "all epochs. Optionally only the runs of one experiment."
@@ -239,7 +259,7 @@ RUNS = NamedQuery(
         {_initial("bs", "hpBatchSize")}
         {_initial("ep", "hpEpochs")}
         RETURN r.{_RUN_ID} AS runId, r.{_NAME} AS name, r.{Prop.EXPERIMENT} AS experiment,
-               r.{Prop.STATUS} AS status, r.{_STARTED} AS startedAtTime,
+               {shown_status("r")} AS status, r.{_STARTED} AS startedAtTime,
                r.{Prop.EPOCHS_COMPLETED} AS epochsCompleted,
                opt.{_VALUE} AS optimizer, lr.{_VALUE} AS learning_rate,
                bs.{_VALUE} AS batch_size, coalesce(ep.{_VALUE}, r.{Prop.EPOCHS_PLANNED}) AS epochs,
@@ -525,7 +545,7 @@ RUNS_USING = NamedQuery(
            OR (x:{_SCRIPT} AND (x.{_ID} = $entity OR x.{Prop.SHA256} = $entity
                                  OR x.{Prop.PATH} = $entity))
         RETURN r.{_RUN_ID} AS runId, r.{_NAME} AS name, r.{Prop.EXPERIMENT} AS experiment,
-               r.{Prop.STATUS} AS status, r.{_STARTED} AS startedAtTime,
+               {shown_status("r")} AS status, r.{_STARTED} AS startedAtTime,
                {_domain_label("x")} AS entityType, x.{_ID} AS entity, u.{Prop.ROLE} AS role
         ORDER BY coalesce(startedAtTime, '') DESC, runId, entity
         """
@@ -752,7 +772,9 @@ STEERING_HISTORY = NamedQuery(
         "With `study`, also one row per queue edit of that study (kind `queue-edit`, "
         "status applied, time = its startedAtTime, appliedIteration = iteration + 1, "
         "before/after as oldValue/newValue). Columns: who (person), when "
-        "(requestedAtTime), what (action, hyperparameter or itemId, requestedValue as "
+        "(requestedAtTime), and who really asked (osUser, host: the OS account "
+        "and machine of the requesting process; clientAddress: the app's browser), "
+        "what (action, hyperparameter or itemId, requestedValue as "
         "JSON text), why (reason, note), the outcome (status, statusReason, "
         "appliedEpoch) and, when applied, the SteeringAction's id and "
         "oldValue/newValue. Ordered by requestedAtTime, requestId; at most `limit` rows."
@@ -779,6 +801,9 @@ STEERING_HISTORY = NamedQuery(
                q.{_RUN_ID} AS runId, edit.{Steer.STUDY} AS study,
                coalesce(q.{Steer.REQUESTED_AT}, edit.{_STARTED}) AS requestedAtTime,
                coalesce(q.{Steer.PERSON}, edit.{Steer.PERSON}) AS person,
+               coalesce(q.{Prop.OS_USER}, edit.{Prop.OS_USER}) AS osUser,
+               coalesce(q.{Prop.HOST}, edit.{Prop.HOST}) AS host,
+               q.{Prop.CLIENT_ADDRESS} AS clientAddress,
                coalesce(q.{Steer.ACTION}, edit.{Steer.ACTION}) AS action,
                q.{Prop.HYPERPARAMETER} AS hyperparameter, edit.{_ITEM} AS itemId,
                q.{Steer.REQUESTED_VALUE} AS requestedValue,

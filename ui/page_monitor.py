@@ -17,6 +17,13 @@ FLASH = "mon_flash"  # session key: the outcome of the last request, shown once
 ACTION_LABELS = {SET: "set a hyperparameter", STOP: "stop the run", NOTE: "annotate"}
 
 
+def with_shown_status(run: dict) -> dict:
+    """The run with the status queries show: `interrupted` when it says running but its
+    training process went silent (no heartbeat within its `heartbeatTimeout`)."""
+    state = Steering(common.store()).run_state(str(run.get("runId")))
+    return {**run, "status": state["status"]} if state else run
+
+
 def _new_search() -> None:
     """A new search picks its first match."""
     st.session_state.pop(common.SELECTED_RUN, None)
@@ -90,6 +97,7 @@ def live_view(run_id: str, was_running: bool) -> None:
     if run is None:
         st.warning(f"Run {run_id} is no longer in the knowledge base.")
         return
+    run = with_shown_status(run)
     if was_running and run.get("status") != "running":
         st.rerun(scope="app")  # the run ended: redraw once without auto-refresh
     metrics = load("run_metrics", run_id, live=True)
@@ -150,6 +158,8 @@ def live_view(run_id: str, was_running: bool) -> None:
                 [
                     "requestedAtTime",
                     "person",
+                    "osUser",
+                    "host",
                     "action",
                     "hyperparameter",
                     "requestedValue",
@@ -212,7 +222,13 @@ def hyperparameters_section(hps: list[dict], events: list[dict], metrics: list[d
 def steering_panel(run_id: str, run: dict) -> None:
     st.subheader("Steer this run")
     running = run.get("status") == "running"
-    if not running:
+    if run.get("status") == "interrupted":
+        st.caption(
+            "This run is interrupted: its training process stopped sending heartbeats "
+            f"(last at {fmt(run.get('heartbeat')) or 'its start'}), so a request would be "
+            "rejected."
+        )
+    elif not running:
         st.caption(
             f"This run is {run.get('status') or 'not running'}: a request would be rejected "
             "(only a running training applies requests)."
@@ -237,7 +253,12 @@ def steering_panel(run_id: str, run: dict) -> None:
         value = c2.text_input("New value (for set)", key="steer_value", placeholder="e.g. 0.001")
         reason = st.text_input("Reason", key="steer_reason", placeholder="why (shown in lineage)")
         note = st.text_input("Note (for annotate)", key="steer_note")
-        person = st.text_input("Person", value=common.user_name(), key="steer_person")
+        person = st.text_input(
+            "Person",
+            value=common.user_name(),
+            key="steer_person",
+            help="Recorded as claimed, beside the app's OS account, host and your address.",
+        )
         sent = st.form_submit_button("Send request", type="primary")
     common.show_flash(FLASH)
     if not sent:
@@ -253,6 +274,7 @@ def steering_panel(run_id: str, run: dict) -> None:
             reason=reason.strip() or None,
             note=note.strip() or None,
             person=person.strip() or None,
+            client=_client_address(),
         )
     except SteeringRejected as exc:
         flash = ("error", f"Rejected: {exc}")
@@ -269,6 +291,14 @@ def steering_panel(run_id: str, run: dict) -> None:
     st.rerun()  # redraw the page with the request in its table
 
 
+def _client_address() -> str | None:
+    """The browser's address, when Streamlit knows it."""
+    try:
+        return st.context.ip_address
+    except Exception:  # older Streamlit, or outside a session
+        return None
+
+
 def main() -> None:
     st.title("Run monitor")
     if not common.has_runs():
@@ -281,6 +311,7 @@ def main() -> None:
     if run is None:
         st.warning(f"No run {run_id} in the knowledge base.")
         return
+    run = with_shown_status(run)
     header(run)
     running = run.get("status") == "running"
 
