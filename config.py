@@ -2,8 +2,9 @@
 
 Precedence: explicit arguments, then environment (`PROVKB_URI`, `PROVKB_USER`,
 `PROVKB_PASSWORD`, `PROVKB_DATABASE`, `PROVKB_HOME`, `PROVKB_CONSOLE_TIMEOUT`,
-`PROVKB_CONSOLE_ROWS`), then a TOML config file (`PROVKB_CONFIG`, default
-`~/.config/provkb/config.toml`, section `[store]`; keys without the `PROVKB_` prefix).
+`PROVKB_CONSOLE_ROWS`, `PROVKB_CONSOLE_USER`, `PROVKB_CONSOLE_PASSWORD`), then a TOML
+config file (`PROVKB_CONFIG`, default `~/.config/provkb/config.toml`, section `[store]`;
+keys without the `PROVKB_` prefix).
 A config file that holds a password must not be readable by group or others.
 """
 
@@ -34,6 +35,10 @@ class Settings:
     database: str | None = None
     console_timeout: float = DEFAULT_CONSOLE_TIMEOUT_S
     console_rows: int = DEFAULT_CONSOLE_ROWS
+    # A Neo4j server's account for the read-only console (Enterprise: one with only the
+    # reader role); None: the console uses `user`. The embedded store has its own.
+    console_user: str | None = None
+    console_password: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -65,7 +70,8 @@ def _read_config(path: Path) -> dict:
     section = data.get("store", {})
     if not isinstance(section, dict):
         raise ConfigError(f"config file {path}: [store] must be a table")
-    if "password" in section and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+    secret = "password" in section or "console_password" in section
+    if secret and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(
             f"config file {path} holds a password but is readable by others; run: chmod 600 {path}"
         )
@@ -111,6 +117,8 @@ def resolve_settings(
             int,
             DEFAULT_CONSOLE_ROWS,
         ),
+        console_user=pick(None, "PROVKB_CONSOLE_USER", "console_user"),
+        console_password=pick(None, "PROVKB_CONSOLE_PASSWORD", "console_password"),
     )
 
 

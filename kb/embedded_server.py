@@ -8,8 +8,11 @@ a token kept in the 0600 credentials file.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import re
 import secrets
 import socket
 import sys
@@ -18,6 +21,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from . import cypher
 from .embedded_files import DATABASE_NAME, ROOT_USER, ServerFiles, write_json_atomically
 from .store_folder import PRIVATE_UMASK
 
@@ -157,6 +161,33 @@ def set_up_accounts(server, credentials: dict) -> None:
     security.setUserPassword(ROOT_USER, secrets.token_urlsafe(32))
 
 
+CONSOLE_MARK = re.compile(r"/\* provkb-console-[0-9a-f]+ until=([0-9.]+) \*/")
+CONSOLE_GRACE_S = 2.0  # past a console query's deadline, before the server ends it
+WATCH_EVERY_S = 1.0
+
+
+def watch_console(uri: str, credentials: dict, stop: threading.Event) -> None:
+    """End console queries past their deadline whose client is gone (killed, or its
+    own cancel failed): the engine ignores Bolt's transaction timeout. Runs as the
+    console's account, which sees and may terminate only its own transactions."""
+    from neo4j import GraphDatabase  # the client library, in the server process
+
+    logging.getLogger("neo4j").setLevel(logging.CRITICAL)  # its retries are no news here
+    auth = (credentials["reader_user"], credentials["reader_password"])
+    with GraphDatabase.driver(uri, auth=auth, connection_timeout=10) as driver:
+        while not stop.wait(WATCH_EVERY_S):
+            # a busy or stopping server: next round
+            with contextlib.suppress(Exception), driver.session(database=DATABASE_NAME) as s:
+                late = [
+                    record["transactionId"]
+                    for record in s.run(cypher.SHOW_TRANSACTIONS)
+                    if (mark := CONSOLE_MARK.match(str(record.get("currentQuery") or "")))
+                    and time.time() > float(mark.group(1)) + CONSOLE_GRACE_S
+                ]
+                if late:
+                    s.run(cypher.TERMINATE_TRANSACTIONS, ids=late).consume()
+
+
 def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
     """Start ArcadeDB in `home`, publish its ports, and serve until asked to stop.
 
@@ -187,6 +218,9 @@ def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
     stop_requested = threading.Event()
     control = ThreadingHTTPServer((host, 0), _control_handler(credentials["token"], stop_requested))
     threading.Thread(target=control.serve_forever, daemon=True).start()
+    if credentials.get("reader_user"):
+        watcher = (f"bolt://{host}:{bolt_port}", credentials, stop_requested)
+        threading.Thread(target=watch_console, args=watcher, daemon=True).start()
     priority = lower_priority()
     write_json_atomically(
         files.info,

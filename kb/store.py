@@ -89,6 +89,7 @@ class ConsoleStream:
 # Engine refusals of a write in the console: ArcadeDB's read-only account, Neo4j's READ mode.
 _REFUSED_WRITES = ("Neo.ClientError.Security.Forbidden", "Neo.ClientError.Statement.AccessMode")
 _CANCEL_RETRY_S = 0.5
+CONSOLE_DEADLINE = "until="  # in a console query's marker: its deadline, Unix seconds
 
 
 def _console_timeout(limit: float) -> ConsoleTimeout:
@@ -114,16 +115,20 @@ class _Canceller(threading.Thread):
             return
         self.fired = True
         while not self.finished.is_set():
-            # best effort: the query may end meanwhile, or the server be gone
-            with contextlib.suppress(Exception), self.driver.session(database=self.database) as s:
-                ids = [
-                    record["transactionId"]
-                    for record in s.run(cypher.SHOW_TRANSACTIONS)
-                    if self.marker in str(record.get("currentQuery") or "")
-                ]
-                if ids:
-                    s.run(cypher.TERMINATE_TRANSACTIONS, ids=ids).consume()
+            self.terminate()
             self.finished.wait(_CANCEL_RETRY_S)
+
+    def terminate(self) -> None:
+        """Terminate the marked transaction now (best effort: the query may end
+        meanwhile, or the server be gone)."""
+        with contextlib.suppress(Exception), self.driver.session(database=self.database) as s:
+            ids = [
+                record["transactionId"]
+                for record in s.run(cypher.SHOW_TRANSACTIONS)
+                if self.marker in str(record.get("currentQuery") or "")
+            ]
+            if ids:
+                s.run(cypher.TERMINATE_TRANSACTIONS, ids=ids).consume()
 
 
 def _plain(value: Any) -> Any:
@@ -610,17 +615,21 @@ class Store:
             with self._console_driver() as driver:
                 canceller = _Canceller(driver, self._database, marker, limit)
                 canceller.start()
-                text = f"/* {marker} */ {statement}"
+                # the deadline lets the embedded server end it if this client dies
+                text = f"/* {marker} {CONSOLE_DEADLINE}{time.time() + limit:.1f} */ {statement}"
                 try:
                     streamed, summary = self._console_run(
-                        driver, text, dict(params or {}), on_row, cap, limit
+                        driver, text, dict(params or {}), on_row, cap, canceller
                     )
                 finally:
                     canceller.finished.set()
         except AuthError as exc:
             raise StoreUnavailable(
                 f"the {self.settings.describe()} refused the console's account from its "
-                f"credentials file; restart it (provkb server stop) to renew its accounts"
+                "credentials file; restart it (provkb server stop) to renew its accounts"
+                if self.settings.embedded
+                else f"the {self.settings.describe()} refused the console's account: check "
+                "PROVKB_CONSOLE_USER and PROVKB_CONSOLE_PASSWORD"
             ) from exc
         except _UNREACHABLE as exc:
             if canceller is not None and canceller.fired:
@@ -656,13 +665,13 @@ class Store:
         params: dict[str, Any],
         on_row: Callable[[list[str], dict[str, Any]], object],
         cap: int,
-        limit: float,
+        canceller: _Canceller,
     ) -> tuple[ConsoleStream, neo4j.ResultSummary]:
         """One console query in a READ-mode transaction that is always rolled back."""
         with driver.session(
             database=self._database, default_access_mode=neo4j.READ_ACCESS
         ) as session:
-            tx = session.begin_transaction(timeout=limit)
+            tx = session.begin_transaction(timeout=canceller.limit)
             try:
                 result = tx.run(text, params)
                 columns, count, truncated = list(result.keys()), 0, False
@@ -673,6 +682,10 @@ class Store:
                     on_row(columns, {k: _plain(v) for k, v in record.items()})
                     count += 1
                 summary = result.consume()
+            except BaseException as exc:
+                if not isinstance(exc, Neo4jError):  # interrupted here (^C, a closed pipe):
+                    canceller.terminate()  # end it there too, before the rollback waits on it
+                raise
             finally:
                 with contextlib.suppress(Neo4jError, *_UNREACHABLE):  # may be cancelled
                     tx.rollback()
@@ -680,18 +693,23 @@ class Store:
 
     @contextlib.contextmanager
     def _console_driver(self) -> Iterator[neo4j.Driver]:
-        """The driver the console uses: on the embedded store one logged in as its
-        read-only account (closed after the query), else the store's own."""
+        """The driver the console uses, logged in as the read-only account (closed after
+        the query): the embedded store's own, or a Neo4j server's `console_user`; else
+        the store's driver (Neo4j without a console user, or an embedded server started
+        before it had a reader)."""
         self.connect()
         settings = self.settings
-        reader = ServerFiles(settings.home).read_credentials() if settings.embedded else {}
-        if not reader.get("reader_user"):  # Neo4j, or a server started before readers
+        if settings.embedded:
+            reader = ServerFiles(settings.home).read_credentials()
+            uri = EmbeddedServer(settings.home).ensure_running().uri
+            auth = (reader["reader_user"], reader["reader_password"])
+        else:
+            uri, auth = settings.uri, (settings.console_user, settings.console_password or "")
+        if not auth[0]:
             assert self._driver is not None
             yield self._driver
             return
-        info = EmbeddedServer(settings.home).ensure_running()
-        auth = (reader["reader_user"], reader["reader_password"])
-        driver = GraphDatabase.driver(info.uri, auth=auth, connection_timeout=10)
+        driver = GraphDatabase.driver(uri, auth=auth, connection_timeout=10)
         try:
             yield driver
         finally:

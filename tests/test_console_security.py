@@ -297,6 +297,32 @@ def test_row_limit_cuts_and_says_so(store: Store) -> None:
         configured.close()
 
 
+def test_console_account_of_a_neo4j_server_is_its_own_setting(store: Store) -> None:
+    """On Neo4j the console logs in as PROVKB_CONSOLE_USER when set (Enterprise: a user
+    with only the reader role); the embedded store always uses its own reader."""
+    settings = store.settings
+    same = Store(
+        dataclasses.replace(
+            settings, console_user=settings.user, console_password=settings.password
+        )
+    )
+    wrong = Store(
+        dataclasses.replace(
+            settings, console_user="provkb_no_such_console_user", console_password="nope"
+        )
+    )
+    try:
+        assert same.read_only("RETURN 3 AS three").rows == [{"three": 3}]
+        if settings.embedded:
+            assert wrong.read_only("RETURN 4 AS four").rows == [{"four": 4}]
+        else:
+            with pytest.raises(StoreUnavailable, match="PROVKB_CONSOLE_USER"):
+                wrong.read_only("RETURN 4 AS four")
+    finally:
+        same.close()
+        wrong.close()
+
+
 def test_console_settings_come_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROVKB_CONSOLE_TIMEOUT", "2.5")
     monkeypatch.setenv("PROVKB_CONSOLE_ROWS", "12")
@@ -344,6 +370,35 @@ def test_time_limit_cancels_the_query_on_the_server(store: Store) -> None:
     else:
         print(f"\n[measure] {store.engine}: timeout 1.5 s raised after {ended:.2f} s")
     assert store.read_only("RETURN 1 AS one").rows == [{"one": 1}]
+
+
+def test_embedded_server_ends_a_console_query_whose_client_died(embedded_home: Path) -> None:
+    """A client killed mid-query cannot cancel it; the embedded server ends it itself
+    soon after the query's deadline (the engine ignores Bolt's transaction timeout)."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "provkb", "cypher", CARTESIAN, "--timeout", "2"]
+        + ["--store", str(embedded_home)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    reader = credentials(embedded_home)
+    login = (embedded_home, reader["reader_user"], reader["reader_password"])
+
+    def running() -> bool:
+        rows = run_as(*login, "SHOW TRANSACTIONS")
+        return any("range(1, 3000)" in str(r.get("currentQuery")) for r in rows)
+
+    deadline = time.monotonic() + 120
+    while not running():  # the child has started its query
+        assert child.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    child.kill()
+    child.wait()
+    killed = time.monotonic()
+    while running():
+        assert time.monotonic() < deadline, "the query outlived its dead client"
+        time.sleep(0.2)
+    print(f"\n[measure] query of a killed client ended {time.monotonic() - killed:.1f} s after")
 
 
 # -- the CLI --------------------------------------------------------------------------------
