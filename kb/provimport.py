@@ -739,7 +739,8 @@ def build_batch(
     Stored records are compared with the file's: a property the file adds or gives
     another value, a label it adds, a new record whose `runId` names a run the
     knowledge base already has, and a new relation adding to a stored run's record
-    (`_owning_end`) are conflicts. Records the file has exactly as stored are not written again.
+    (`_owning_end`) are conflicts. Records the file has exactly as stored are not
+    written again.
     REFUSE writes only when there is no conflict; SKIP writes only new records (a new
     record claiming a stored run keeps its capture properties as `imported.<name>`);
     REPLACE writes the file's values over the stored ones (never labels).
