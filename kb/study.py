@@ -376,16 +376,22 @@ class StudyQueue:
                 last = exc
             except _UNREACHABLE as exc:
                 raise StoreUnavailable(f"lost the knowledge base: {exc}") from exc
-            except TransientError as exc:  # conflicts outlasting the driver's retries
-                raise StudyEditRefused(
-                    f"study {self.name!r} is busy (concurrent writers): nothing changed, "
-                    f"try again ({exc.message or exc})"
-                ) from exc
+            except TransientError as exc:
+                # Engine difference: concurrent edits of one study deadlock now and then
+                # on Neo4j (the study node is locked by every edit and its relationship
+                # groups by the relations added to it); the transaction was rolled back
+                # whole, so it is simply run again, here as after the driver's retries.
+                last = exc
             except Neo4jError as exc:
                 if not _duplicate_key(exc):
                     raise QueryError(f"study write failed: {exc.message or exc}") from exc
                 last = exc
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+        if isinstance(last, TransientError):
+            raise StudyEditRefused(
+                f"study {self.name!r} is busy (concurrent writers): nothing changed, "
+                f"try again ({last.message or last})"
+            ) from last
         raise StudyEditRefused(
             f"study {self.name!r} changed meanwhile ({last}); try again"
         ) from last
