@@ -62,6 +62,13 @@ def _epochs(store: Store, run_id: str) -> list[int]:
     return [r["e"] for r in rows]
 
 
+def _assert_complete(store: Store, run_id: str, epochs: int) -> None:
+    """Every epoch of the run is stored and the run ended as completed."""
+    assert _epochs(store, run_id) == list(range(1, epochs + 1))
+    status = store.read(f"MATCH (r:{RUN}) WHERE r.runId = $run RETURN r.status AS s", run=run_id)
+    assert status.rows == [{"s": "completed"}]
+
+
 def _child_env(home: Path, uri: str | None = None, **store_env: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVKB_")}
     env["PROVKB_HOME"] = str(home)
@@ -99,11 +106,7 @@ def test_neo4j_stopped_and_restarted_mid_training_loses_nothing(
         _model().fit(x, y, epochs=6, batch_size=32, verbose=0, callbacks=[capture, Chaos()])
         restarted[0].join(timeout=300)
         assert capture.writer.flush(timeout=120, wait_while_unreachable=True)
-        assert _epochs(store, capture.run_id) == [1, 2, 3, 4, 5, 6]
-        status = store.read(
-            f"MATCH (r:{RUN}) WHERE r.runId = $run RETURN r.status AS s", run=capture.run_id
-        ).rows
-        assert status == [{"s": "completed"}]
+        _assert_complete(store, capture.run_id, epochs=6)
     finally:
         capture.writer.close(timeout=5)
         store.close()
@@ -131,11 +134,7 @@ def test_server_stopped_and_restarted_mid_training_loses_nothing(tmp_path: Path)
         restarted = server.status()
         assert restarted is not None and restarted.pid != first.pid
         assert restarted.bolt_port == first.bolt_port  # clients keep their address
-        assert _epochs(store, capture.run_id) == [1, 2, 3, 4, 5, 6]
-        status = store.read(
-            f"MATCH (r:{RUN}) WHERE r.runId = $run RETURN r.status AS s", run=capture.run_id
-        ).rows
-        assert status == [{"s": "completed"}]
+        _assert_complete(store, capture.run_id, epochs=6)
     finally:
         capture.writer.close(timeout=5)
         store.close()
