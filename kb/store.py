@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import re
 import threading
 import time
 import uuid
@@ -639,10 +640,11 @@ class Store:
             code = exc.code or ""
             if (canceller is not None and canceller.fired) or "TimedOut" in code:
                 raise _console_timeout(limit) from exc
-            if code in _REFUSED_WRITES:
+            if code in _REFUSED_WRITES:  # the engine's words, without the account's name
+                said = re.sub(r"User '[^']*' is ", "", exc.message or code)
                 raise ReadOnlyViolation(
                     "the console is read-only: the store itself refused this query for "
-                    f"the console's read-only access ({exc.message}); nothing ran"
+                    f"the console's read-only access ({said}); nothing ran"
                 ) from exc
             raise self._failed("query failed", exc) from exc
         counters = summary.counters
