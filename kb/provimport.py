@@ -589,8 +589,8 @@ def conflict_message(source: str, conflicts: list[Conflict], limit: int) -> str:
     """Why an import was refused: the first `limit` conflicts and how many more."""
     records = len({c.record for c in conflicts})
     lines = [
-        f"{source} would change {records} record(s) already in the knowledge base "
-        f"({len(conflicts)} conflict(s)); nothing was imported:"
+        f"{source} would change what the knowledge base holds ({len(conflicts)} "
+        f"conflict(s) in {records} record(s)); nothing was imported:"
     ]
     lines += [f"  {c.describe()}" for c in conflicts[:limit]]
     if len(conflicts) > limit:
