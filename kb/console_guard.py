@@ -97,6 +97,11 @@ _SCHEMA_OBJECTS = frozenset(
         "EXISTENCE",
     }
 )
+# Administration words that are also common variable names (`(start)-->(stop)`): refused
+# only when an administration object follows (START DATABASE, TERMINATE TRANSACTIONS).
+_ADMIN_VERBS_ONLY_BEFORE_OBJECT = frozenset(
+    {"START", "STOP", "ENABLE", "RENAME", "TERMINATE", "DEALLOCATE", "REALLOCATE"}
+)
 # Other words that always mean something the console refuses, and why.
 _REFUSED_WORDS = {
     "LOAD": ("LOAD CSV", FILES),
@@ -313,7 +318,9 @@ def check(text: str) -> str:
             continue
         word = token.text.upper() if token.kind == "word" else ""
         if word in _WRITE_CLAUSES or word in _ADMIN_WORDS:
-            raise refuse(*_classify(word, _next_words(code, index)))
+            what, why = _classify(word, _next_words(code, index))
+            if what != word or word not in _ADMIN_VERBS_ONLY_BEFORE_OBJECT:
+                raise refuse(what, why)
         if word in _REFUSED_WORDS:
             raise refuse(*_REFUSED_WORDS[word])
         if word == "CALL":

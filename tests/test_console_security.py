@@ -140,6 +140,7 @@ ALLOWED = [
     ("MATCH (n:Entity) WHERE n.id = $none CALL { WITH n MATCH (n)-->(m) RETURN m } RETURN m", []),
     ("UNWIND range(1, 3) AS i RETURN sum(i) AS total;", [{"total": 6}]),
     ("RETURN date('2024-02-03').year AS y", [{"y": 2024}]),
+    ("UNWIND [1, 2] AS start WITH start AS stop RETURN stop", [{"stop": 1}, {"stop": 2}]),
 ]
 
 
