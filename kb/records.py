@@ -74,13 +74,16 @@ def _jsonable(value: Any) -> Any:
         return repr(value)
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "ndim", 0) == 0:
-        return _jsonable(item())
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        return _jsonable(tolist())
-    return str(value)
+    for method in ("item", "tolist"):  # NumPy / tensor values, when they really convert
+        convert = getattr(value, method, None)
+        if callable(convert) and (method == "tolist" or getattr(value, "ndim", 0) == 0):
+            try:
+                plain = convert()
+            except Exception:
+                continue
+            if plain is None or isinstance(plain, bool | int | float | str | list | tuple):
+                return _jsonable(plain)
+    return str(value)  # anything else (a mock's `tolist()` is another mock) as its text
 
 
 def max_value_bytes() -> int:
@@ -194,14 +197,25 @@ def _size_text(size: int) -> str:
 
 
 def payload_size(value: Any) -> int:
-    """About the bytes `value` takes in a Bolt message (an upper bound for text)."""
-    if isinstance(value, str):
-        return len(value) + 5 if value.isascii() else len(_utf8(value)) + 5
-    if isinstance(value, Mapping):
-        return 5 + sum(payload_size(k) + payload_size(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
+    """At least the bytes `value` takes in a Bolt message (cheap: text counts 4 bytes a
+    character unless it is ASCII; every other scalar 9)."""
+    kind = type(value)
+    if kind is str:
+        return 5 + (len(value) if value.isascii() else 4 * len(value))
+    if kind is dict:
+        size = 5
+        for key, item in value.items():
+            size += 5 + (len(key) if key.isascii() else 4 * len(key))
+            size += payload_size(item) if type(item) in _NESTED else 9
+        return size
+    if kind is list or kind is tuple:
         return 5 + sum(payload_size(v) for v in value)
+    if isinstance(value, Mapping):
+        return payload_size(dict(value))
     return 9
+
+
+_NESTED = frozenset({str, dict, list, tuple})
 
 
 def sized_chunks(
