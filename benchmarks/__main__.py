@@ -1,7 +1,9 @@
-"""`python -m benchmarks run [--quick] [--out benchmarks/RESULTS.md]`.
+"""`python -m benchmarks run [--quick] [--engine arcadedb|neo4j|both] [--out RESULTS.md]`.
 
-Runs every benchmark (or `--only` some), each in its own fresh embedded store under a
-temporary folder, and writes RESULTS.md plus results.json next to it. Exits non-zero
+Runs every benchmark (or `--only` some) on each engine in turn, each benchmark in an
+empty store of its own (a fresh embedded store; on Neo4j a server this run starts and
+empties before each benchmark, see `engines`), and writes RESULTS.md plus
+results.json next to it. Exits non-zero
 when a benchmark failed (its section then says why); targets are reported, never
 enforced.
 """
@@ -19,9 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import capture_overhead, export_import, ingestion, memory, metric_logging, query_latency
+from . import (
+    capture_overhead,
+    engines,
+    export_import,
+    ingestion,
+    memory,
+    metric_logging,
+    query_latency,
+)
 from . import report as report_mod
-from .common import fresh_store, load_average, log, machine_info
+from .common import load_average, log, machine_info
 from .synthetic import KBSpec, sample_params
 
 HERE = Path(__file__).resolve().parent
@@ -38,7 +48,7 @@ def plan(quick: bool) -> dict[str, Any]:
             "query_repeats": 10,
             "query_budget": 3.0,
             "export": export_import.ExportConfig(
-                repeats=2, repeats_kb=1, task_timeout=120, budget=180
+                repeats=2, repeats_kb=1, task_timeout=90, budget=120
             ),
             "logging": {"epochs": 10, "metrics": 100, "repeats": 2, "loop_points": None},
         }
@@ -57,56 +67,70 @@ def plan(quick: bool) -> dict[str, Any]:
 
 
 def _section(results: dict[str, Any], key: str, fn) -> Any:
-    log(f"{key} ...")
+    """Run one benchmark of one engine; its figures, or None (the error kept)."""
+    engine = results["engine"]
+    log(f"{engine} {key} ...")
     t0 = time.perf_counter()
     try:
         value = fn()
     except Exception as exc:  # one failed figure must not lose the others
         results.setdefault("errors", {})[key] = f"{type(exc).__name__}: {exc}"
-        log(f"{key} FAILED: {exc}")
+        log(f"{engine} {key} FAILED: {exc}")
         traceback.print_exc()
         return None
     results.setdefault("section_seconds", {})[key] = time.perf_counter() - t0
-    log(f"{key} done in {time.perf_counter() - t0:.0f} s")
+    log(f"{engine} {key} done in {time.perf_counter() - t0:.0f} s")
     return value
 
 
-def run(args: argparse.Namespace) -> int:
-    p = plan(args.quick)
-    only = set(args.only.split(",")) if args.only else set(SECTIONS)
-    started = time.perf_counter()
-    command = "python -m benchmarks run" + (" --quick" if args.quick else "")
-    results: dict[str, Any] = {
-        "meta": {
-            "command": command,
-            "mode": p["mode"],
-            "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": machine_info(),
-            "kb_runs": p["kb"].runs,
-            "kb_epochs": p["kb"].epochs,
-            "noise_note": args.note or "",
-        },
-        "errors": {},
-    }
-    work = Path(tempfile.mkdtemp(prefix="provkb-bench-", dir=args.workdir))
-    log(f"mode {p['mode']}, working folder {work}")
+def run_engine(
+    engine: str, work: Path, p: dict[str, Any], only: set[str], keep: bool
+) -> dict[str, Any]:
+    """Every selected benchmark on one engine; its figures (`errors` says what failed).
+
+    Order: capture, metric logging, then the knowledge base (ingestion, queries,
+    export/import), so that on a Neo4j server only small stores are emptied between
+    benchmarks."""
+    results: dict[str, Any] = {"engine": engine, "errors": {}, "info": {}}
     try:
+        session = engines.Session(
+            engine, work, keep, import_server="export_import" in only
+        ).__enter__()
+    except Exception as exc:
+        results["errors"]["server"] = f"{type(exc).__name__}: {exc}"
+        log(f"{engine}: {exc}")
+        return results
+    try:
+        if session.server is not None:
+            results["info"]["server_startup_seconds"] = session.server.startup_seconds
+            results["info"]["servers"] = 1 + (session.importer is not None)
         if "capture" in only:
-            with fresh_store(work, "capture", args.keep) as cap_store:
+            with session.fresh("capture") as cap_store:
                 _engine(results, cap_store)
+                cap_store.store.close()  # the training processes write; this one waits
                 cap = _section(
                     results,
                     "capture",
                     lambda: capture_overhead.run(
-                        cap_store.home, work / "mlflow-capture", p["capture"]
+                        cap_store.target, work / "mlflow-capture", p["capture"]
                     ),
                 )
             if cap:
                 results["capture"] = cap
                 results["memory"] = memory.summarize(cap)
+        if "metric_logging" in only:
+            with session.fresh("logging") as lg:
+                _engine(results, lg)
+                ml = _section(
+                    results,
+                    "metric_logging",
+                    lambda: metric_logging.run(lg.store, work / "logging", **p["logging"]),
+                )
+                if ml:
+                    results["metric_logging"] = ml
         if only & {"ingestion", "queries", "export_import"}:
             spec: KBSpec = p["kb"]
-            with fresh_store(work, "kb", args.keep) as kb:
+            with session.fresh("kb") as kb:
                 _engine(results, kb)
                 ing = _section(results, "ingestion", lambda: ingestion.run(kb.store, spec))
                 if ing:
@@ -131,21 +155,58 @@ def run(args: argparse.Namespace) -> int:
                         results,
                         "export_import",
                         lambda: export_import.run(
-                            kb.home, work / "export", sample["experiment"], p["export"]
+                            kb.target,
+                            work / "export",
+                            sample["experiment"],
+                            p["export"],
+                            targets=session.import_targets(work / "import"),
                         ),
                     )
                     if ex:
                         results["export_import"] = ex
-        if "metric_logging" in only:
-            with fresh_store(work, "logging", args.keep) as lg:
-                _engine(results, lg)
-                ml = _section(
-                    results,
-                    "metric_logging",
-                    lambda: metric_logging.run(lg.store, work / "logging", **p["logging"]),
-                )
-                if ml:
-                    results["metric_logging"] = ml
+    finally:
+        session.__exit__(None, None, None)
+    return results
+
+
+def run(args: argparse.Namespace) -> int:
+    p = plan(args.quick)
+    only = set(args.only.split(",")) if args.only else set(SECTIONS)
+    chosen, why = engines.choose(args.engine)
+    if why:
+        log(why)
+    started = time.perf_counter()
+    command = "python -m benchmarks run" + (" --quick" if args.quick else "")
+    if args.engine:
+        command += f" --engine {args.engine}"
+    results: dict[str, Any] = {
+        "meta": {
+            "command": command,
+            "mode": p["mode"],
+            "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine_info(),
+            "kb_runs": p["kb"].runs,
+            "kb_epochs": p["kb"].epochs,
+            "noise_note": args.note or "",
+            "engines": chosen,
+            "engines_note": why,
+        },
+        "engines": {},
+        "errors": {},
+    }
+    if engines.NEO4J in chosen:
+        results["meta"]["neo4j_server"] = engines.neo4j_server_settings()
+    work = Path(tempfile.mkdtemp(prefix="provkb-bench-", dir=args.workdir))
+    log(f"mode {p['mode']}, engines {', '.join(chosen)}, working folder {work}")
+    try:
+        for engine in chosen:
+            t0 = time.perf_counter()
+            per = run_engine(engine, work / engine, p, only, args.keep)
+            per["seconds"] = time.perf_counter() - t0
+            results["engines"][engine] = per
+            for key, error in per["errors"].items():
+                results["errors"][f"{engine} {key}"] = error
+            log(f"{engine} done in {per['seconds'] / 60:.1f} min")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -160,14 +221,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _engine(results: dict[str, Any], handle: Any) -> None:
     with contextlib.suppress(Exception):
-        results["meta"].setdefault(
-            "engine",
-            {
-                "engine": handle.engine,
-                "agent": handle.agent,
-                "startup_seconds": handle.startup_seconds,
-            },
-        )
+        results["info"].setdefault("agent", handle.agent)
+        if handle.engine == "arcadedb":
+            results["info"].setdefault("startup_seconds", handle.startup_seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,6 +237,13 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--workdir", default=None, help="parent of the temporary working folder")
     r.add_argument("--keep", action="store_true", help="keep the working folder and its stores")
     r.add_argument("--note", default=None, help="a sentence on the conditions, for RESULTS.md")
+    r.add_argument(
+        "--engine",
+        choices=("arcadedb", "neo4j", "both"),
+        default=None,
+        help="the engines to measure (default: both where Neo4j can start, i.e. java and "
+        "mvn are here; else arcadedb)",
+    )
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args)

@@ -10,9 +10,9 @@ process's peak RSS and its RSS before the first timed fit.
 
 Before anything is timed every variant runs the same one-epoch bare fit of a tiny
 model (TensorFlow's own first-use costs), and the instrumentation's store is made
-ready (ProvKB: the background writer's store connected to the running embedded
-server; MLflow: the tracking database created and the experiment set). What the
-instrumentation does at its first fit (capturing the environment and script, the
+ready (ProvKB: the background writer's store connected to the running server,
+embedded ArcadeDB or Neo4j; MLflow: the tracking database created and the experiment
+set). What the instrumentation does at its first fit (capturing the environment and script, the
 first writes) stays in the first timed fit: that is what a training script pays.
 """
 
@@ -41,19 +41,26 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _server_cpu_seconds(store: str) -> float | None:
-    """CPU seconds the embedded server process has used so far, or None."""
+def _target(config: dict[str, Any]) -> Any:
+    """The store this process writes to (`engines.Target`; a plain folder: embedded)."""
+    from benchmarks.engines import as_target
+
+    if config.get("target_object") is not None:  # in process: it may hold a password
+        return config["target_object"]
+    return as_target(config.get("target") or config["store"])
+
+
+def _server_cpu_seconds(config: dict[str, Any]) -> float | None:
+    """CPU seconds the store's server process (embedded or Neo4j) has used so far."""
     try:
         import psutil
     except ImportError:
         return None
-    from provkb.kb.embedded import EmbeddedServer
-
-    info = EmbeddedServer(store).status()
-    if info is None:
+    pid = _target(config).server_pid()
+    if pid is None:
         return None
     try:
-        times = psutil.Process(info.pid).cpu_times()
+        times = psutil.Process(pid).cpu_times()
     except psutil.Error:
         return None
     return times.user + times.system
@@ -109,7 +116,7 @@ def prepare(config: dict[str, Any]) -> Any:
     if variant == "provkb":
         from provkb.capture import sink
 
-        writer = sink.writer_for(config["store"])
+        writer = sink.writer_for(_target(config).capture_store())
         writer.store.connect()
         return writer
     if variant == "mlflow":
@@ -134,7 +141,7 @@ def callbacks(config: dict[str, Any], model_name: str, rep: int) -> list[Any]:
         ProvenanceCallback(
             experiment="bench-capture",
             run_name=f"{model_name}-{rep}",
-            store=config["store"],
+            store=_target(config).capture_store(),
             person="bench",
         )
     ]
@@ -148,9 +155,10 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "variant": config["variant"],
         "rep": config.get("rep", 0),
+        "engine": _target(config).engine,
         "fits": {},
         "hook_seconds": {},  # ProvenanceCallback.hook_seconds of each fit
-        "server_cpu_seconds": {},  # the embedded server's CPU time during each fit
+        "server_cpu_seconds": {},  # the store server's CPU time during each fit
     }
     out["import_seconds"] = time.perf_counter() - t0
     warm, wx, wy = build("warmup", 256, 0)
@@ -165,7 +173,7 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
             model, x, y = build(model_name, spec["samples"], config.get("seed", 0))
             cbs = callbacks(config, model_name, config.get("rep", 0))
             capture = cbs[0] if cbs else None  # before fit: MLflow appends its own
-            server_before = _server_cpu_seconds(config["store"])
+            server_before = _server_cpu_seconds(config)
             start = time.perf_counter()
             model.fit(
                 x,
@@ -177,7 +185,7 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
                 verbose=0,
             )
             out["fits"][model_name] = time.perf_counter() - start
-            server_after = _server_cpu_seconds(config["store"])
+            server_after = _server_cpu_seconds(config)
             if server_before is not None and server_after is not None:
                 out["server_cpu_seconds"][model_name] = server_after - server_before
             if capture is not None:

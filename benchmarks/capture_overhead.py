@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import log, ratio, stats
+from .engines import Target, as_target
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("none", "provkb", "mlflow")
@@ -42,7 +43,7 @@ class CaptureConfig:
     @classmethod
     def quick(cls) -> CaptureConfig:
         return cls(
-            repeats=2,
+            repeats=1,  # once per engine: both engines' quick run stays < 5 min on CI
             mlp={"samples": 3_000, "epochs": 4, "batch_size": 64},
             cnn={"samples": 800, "epochs": 2, "batch_size": 64},
         )
@@ -61,13 +62,13 @@ def mlflow_available() -> bool:
 
 
 def worker_config(
-    variant: str, rep: int, cfg: CaptureConfig, store_home: Path, mlflow_dir: Path
+    variant: str, rep: int, cfg: CaptureConfig, target: Target | Path, mlflow_dir: Path
 ) -> dict[str, Any]:
     mlflow_uri = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
     return {
         "variant": variant,
         "rep": rep,
-        "store": str(store_home),
+        "target": as_target(target).to_json(),  # no password: children read the server's file
         "mlflow_uri": mlflow_uri,
         "mlflow_artifacts": (mlflow_dir / "artifacts").as_uri(),
         "models": ["mlp", "cnn"],
@@ -99,12 +100,13 @@ def variants() -> tuple[str, ...]:
 
 
 def run(
-    store_home: Path,
+    target: Target | Path,
     mlflow_dir: Path,
     cfg: CaptureConfig | None = None,
     in_process: bool = False,
 ) -> dict[str, Any]:
-    """Interleaved repeats of every variant; `in_process` (smoke tests) skips the
+    """Interleaved repeats of every variant, ProvKB writing to `target` (an engine's
+    store, or an embedded store folder); `in_process` (smoke tests) skips the
     subprocesses and trains in this process."""
     cfg = cfg or CaptureConfig()
     mlflow_dir.mkdir(parents=True, exist_ok=True)
@@ -112,11 +114,11 @@ def run(
     started = time.perf_counter()
     for rep in range(cfg.repeats):
         for variant in variants():
-            config = worker_config(variant, rep, cfg, store_home, mlflow_dir)
+            config = worker_config(variant, rep, cfg, target, mlflow_dir)
             if in_process:
                 from . import _train_worker
 
-                sample = _train_worker.train(config)
+                sample = _train_worker.train({**config, "target_object": as_target(target)})
             else:
                 sample = _spawn(config, cfg.timeout)
             samples.append(sample)
@@ -168,6 +170,7 @@ def summarize(
         "models": models,
         "samples": samples,
         "seconds": seconds,
+        "engine": samples[0].get("engine") if samples else None,
         "note": (
             "Each variant in a fresh process; fit timed inside it. The MLP is the first "
             "instrumented fit of its process (one-time costs of the instrumentation "

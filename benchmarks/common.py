@@ -156,6 +156,13 @@ class EmbeddedHandle:
     agent: str | None
     startup_seconds: float
 
+    @property
+    def target(self) -> Any:
+        """This store as an `engines.Target` (what child processes are given)."""
+        from .engines import ARCADEDB, Target
+
+        return Target(ARCADEDB, self.home)
+
     def stop(self) -> None:
         from provkb.kb.embedded import EmbeddedServer
 

@@ -5,7 +5,8 @@ For a scope (one experiment, or the whole knowledge base) and a format:
 * export: `kb.export.export(store, fmt, file, experiment=...)`, i.e. reading the graph,
   building the PROV document and serializing it (PROV-JSON by `prov`, Turtle by prov's
   PROV-O encoder and rdflib), timed as a whole, as `provkb export` runs it;
-* import: `kb.provimport.import_file(target, file)` into a fresh, empty embedded store
+* import: `kb.provimport.import_file(target, file)` into an empty store of the same
+  engine (a fresh embedded store; a second Neo4j server, emptied before each import)
   (parsing, checking, one all-or-nothing write), timed as a whole;
 * baseline: rdflib alone on the same triples, the exported PROV-O graph (the Turtle
   file): parsing it, and serializing the parsed graph back to Turtle, timed separately.
@@ -24,16 +25,15 @@ from __future__ import annotations
 import gc
 import json
 import selectors
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .common import log, ratio, start_store, stats
+from .common import log, ratio, stats
+from .engines import EmbeddedTargets, Target, as_target
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMATS = ("provjson", "turtle")
@@ -53,11 +53,9 @@ def _emit(event: dict[str, Any]) -> None:
     print(json.dumps(event), flush=True)
 
 
-def _store(home: str):
-    from provkb.config import resolve_settings
-    from provkb.kb.store import Store
-
-    return Store(resolve_settings(store=home)).connect()
+def _store(target: dict[str, Any] | str):
+    """A connected store of a task's target (`engines.Target.to_json()`, or a folder)."""
+    return as_target(target).store().connect()
 
 
 def task_export(spec: dict[str, Any], emit=_emit) -> None:
@@ -170,7 +168,7 @@ def _status(result: dict[str, Any]) -> str | None:
 
 
 def run_scope(
-    kb_home: Path,
+    kb: Target | Path,
     folder: Path,
     scope: str,
     experiment: str | None,
@@ -179,8 +177,10 @@ def run_scope(
     cfg: ExportConfig,
     deadline: float,
     in_process: bool = False,
+    targets: Any = None,
 ) -> dict[str, Any]:
-    """Export and import in each format, and the rdflib baseline, for one scope."""
+    """Export and import in each format, and the rdflib baseline, for one scope; imports
+    go to `targets.fresh(records)` (default: fresh embedded stores)."""
     from provkb.kb import export as kb_export
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -193,7 +193,8 @@ def run_scope(
 
     records = None
     unfinished = ""
-    targets = _Targets(folder)
+    own_targets = targets is None
+    targets = EmbeddedTargets(folder) if targets is None else targets
     try:
         for fmt in formats:
             entry: dict[str, Any] = {}
@@ -209,7 +210,7 @@ def run_scope(
                 continue
             task = {
                 "task": "export",
-                "store": str(kb_home),
+                "store": as_target(kb).to_json(),
                 "fmt": fmt,
                 "path": str(path),
                 "experiment": experiment,
@@ -246,9 +247,14 @@ def run_scope(
                 if budget() <= 0:
                     entry["import_status"] = "skipped: time budget spent"
                     break
-                home = targets.fresh(records)
+                into = targets.fresh(records)
+                if budget() <= 0:  # emptying or starting the target took the rest
+                    entry["import_status"] = "skipped: time budget spent"
+                    break
                 res = _run_task(
-                    {"task": "import", "target": str(home), "path": str(path)}, budget(), in_process
+                    {"task": "import", "target": into.to_json(), "path": str(path)},
+                    budget(),
+                    in_process,
                 )
                 import_secs += _secs(res, "import")
                 for e in res["events"]:
@@ -266,7 +272,8 @@ def run_scope(
                 [imported / s for s in import_secs] if imported else []
             )
     finally:
-        targets.close()
+        if own_targets:  # a caller's targets serve its other scopes too
+            targets.close()
     out["records"] = records
     _rates(out)
     return out
@@ -281,44 +288,6 @@ def _baseline(res: dict[str, Any], repeats: int) -> dict[str, Any]:
     base["parse_seconds"] = stats(_secs(res, "parse"))
     base["status"] = None if len(_secs(res, "serialize")) == repeats else _status(res)
     return base
-
-
-class _Targets:
-    """Empty embedded stores to import into: small imports reuse one store, emptied
-    between imports (untimed); a large one gets a fresh store (emptying it would take
-    longer than starting another)."""
-
-    REUSE_BELOW = 60_000  # records
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.handle: Any = None
-
-    def fresh(self, records: int | None) -> Path:
-        if self.handle is not None and records is not None and records < self.REUSE_BELOW:
-            self.handle.store.connect()
-            _clear(self.handle.store)
-            self.handle.store.close()
-            return self.handle.home
-        self.close()
-        home = Path(tempfile.mkdtemp(prefix="provkb-bench-import-", dir=self.folder))
-        self.handle = start_store(home)
-        self.handle.store.close()
-        return home
-
-    def close(self) -> None:
-        if self.handle is not None:
-            self.handle.stop()
-            shutil.rmtree(self.handle.home, ignore_errors=True)
-            self.handle = None
-
-
-def _clear(store: Any) -> None:
-    """Delete everything, in slices the engine handles comfortably."""
-    while True:
-        rows = store.execute("MATCH (n) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS c")
-        if not rows or not rows[0]["c"]:
-            return
 
 
 def _rates(out: dict[str, Any]) -> None:
@@ -351,24 +320,31 @@ def _rates(out: dict[str, Any]) -> None:
 
 
 def run(
-    kb_home: Path,
+    kb: Target | Path,
     folder: Path,
     experiment: str,
     cfg: ExportConfig | None = None,
     in_process: bool = False,
+    targets: Any = None,
 ) -> dict[str, Any]:
-    """One experiment, then the whole knowledge base, within the section's budget."""
+    """One experiment, then the whole knowledge base (`kb`: an engine's store, or an
+    embedded store folder), within the section's budget; imports into `targets`
+    (`engines.Session.import_targets`; default: fresh embedded stores)."""
     cfg = cfg or ExportConfig()
     deadline = time.monotonic() + cfg.budget
     out: dict[str, Any] = {"config": asdict(cfg)}
-    out["experiment"] = run_scope(
-        kb_home, folder / "experiment", "experiment", experiment, cfg.repeats, FORMATS, cfg,
-        deadline, in_process,
-    )  # fmt: skip
-    out["kb"] = run_scope(
-        kb_home, folder / "kb", "kb", None, cfg.repeats_kb, cfg.kb_formats, cfg, deadline,
-        in_process,
-    )  # fmt: skip
+    try:
+        out["experiment"] = run_scope(
+            kb, folder / "experiment", "experiment", experiment, cfg.repeats, FORMATS, cfg,
+            deadline, in_process, targets,
+        )  # fmt: skip
+        out["kb"] = run_scope(
+            kb, folder / "kb", "kb", None, cfg.repeats_kb, cfg.kb_formats, cfg, deadline,
+            in_process, targets,
+        )  # fmt: skip
+    finally:
+        if targets is not None:
+            targets.close()
     return out
 
 

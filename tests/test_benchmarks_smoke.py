@@ -18,6 +18,7 @@ if str(ROOT) not in sys.path:  # the benchmarks package lives beside the tests
 
 from benchmarks import (  # noqa: E402
     capture_overhead,
+    engines,  # noqa: E402
     export_import,
     ingestion,
     memory,
@@ -25,23 +26,45 @@ from benchmarks import (  # noqa: E402
     query_latency,
     report,
 )
-from benchmarks.common import EmbeddedHandle, fresh_store, stats  # noqa: E402
+from benchmarks.common import fresh_store, stats  # noqa: E402
 from benchmarks.synthetic import KBSpec, run_batches, sample_params  # noqa: E402
 from provkb.ontology import STEERING_ACTION, TRAINING_RUN  # noqa: E402
 from provkb.queries import registry  # noqa: E402
+
+ENGINE_OF = {"embedded": engines.ARCADEDB, "neo4j": engines.NEO4J}  # conftest's names
 
 SPEC = KBSpec(runs=4, epochs=6, runs_per_experiment=2)
 
 
 @pytest.fixture(scope="module")
-def bench_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedHandle]:
-    """A store of its own: the benchmarks write many runs and must not meet other tests."""
-    with fresh_store(tmp_path_factory.mktemp("bench"), "smoke") as handle:
-        yield handle
+def bench_store(
+    engine: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[engines.Handle]:
+    """A store of its own on each engine: the benchmarks write many runs and must not
+    meet other tests (ArcadeDB: a fresh embedded store; Neo4j: the session's server,
+    emptied first, as `python -m benchmarks run` empties its own)."""
+    if engine == "embedded":
+        with fresh_store(tmp_path_factory.mktemp("bench"), "smoke") as handle:
+            yield handle
+        return
+    server = request.getfixturevalue("neo4j_server")
+    home = tmp_path_factory.mktemp("bench-neo4j-home")
+    target = engines.Target(
+        engines.NEO4J,
+        home,
+        server["NEO4J_URI"],
+        Path(server["NEO4J_HOME"]) if "NEO4J_HOME" in server else None,
+        password=server["NEO4J_PASSWORD"],
+    )
+    handle = engines.connect(target)
+    engines.clear(handle.store)
+    yield handle
+    engines.clear(handle.store)
+    handle.stop()
 
 
 @pytest.fixture(scope="module")
-def kb(bench_store: EmbeddedHandle) -> dict[str, Any]:
+def kb(bench_store: engines.Handle) -> dict[str, Any]:
     return ingestion.run(bench_store.store, SPEC, max_records=500)
 
 
@@ -69,7 +92,7 @@ def test_ingestion_reports_records_per_second(kb: dict[str, Any]) -> None:
 
 
 def test_query_latency_covers_every_named_query(
-    bench_store: EmbeddedHandle, kb: dict[str, Any]
+    bench_store: engines.Handle, kb: dict[str, Any]
 ) -> None:
     out = query_latency.run(
         bench_store.store, sample_params(SPEC), repeats=1, budget_seconds=0.01, min_repeats=1
@@ -81,13 +104,24 @@ def test_query_latency_covers_every_named_query(
 
 
 def test_export_import_against_rdflib(
-    bench_store: EmbeddedHandle, kb: dict[str, Any], tmp_path: Path
+    bench_store: engines.Handle, kb: dict[str, Any], tmp_path: Path
 ) -> None:
-    cfg = export_import.ExportConfig(repeats=1, repeats_kb=1, task_timeout=120, budget=300)
-    bench_store.store.close()
-    out = export_import.run(
-        bench_store.home, tmp_path, sample_params(SPEC)["experiment"], cfg, in_process=True
+    """Imports go to an empty store of the same engine: a fresh embedded store, or a
+    second Neo4j server that the targets start and stop."""
+    cfg = export_import.ExportConfig(repeats=1, repeats_kb=1, task_timeout=600, budget=900)
+    targets = engines.Session(bench_store.engine, tmp_path / "session").import_targets(
+        tmp_path / "import"
     )
+    out = export_import.run(
+        bench_store.target,
+        tmp_path,
+        sample_params(SPEC)["experiment"],
+        cfg,
+        in_process=True,
+        targets=targets,
+    )
+    if bench_store.engine == engines.NEO4J:
+        assert not targets.started  # run() stopped the second server
     for scope in ("experiment", "kb"):
         entry = out[scope]
         assert entry["records"] > 0
@@ -100,7 +134,7 @@ def test_export_import_against_rdflib(
     assert out["kb"]["records"] >= out["experiment"]["records"]
 
 
-def test_metric_logging_against_mlflow(bench_store: EmbeddedHandle, tmp_path: Path) -> None:
+def test_metric_logging_against_mlflow(bench_store: engines.Handle, tmp_path: Path) -> None:
     out = metric_logging.run(bench_store.store, tmp_path, epochs=2, metrics=5, repeats=1)
     assert out["points"] == 10
     assert {"provkb_epochs", "provkb_points"} <= set(out["variants"])
@@ -112,12 +146,13 @@ def test_metric_logging_against_mlflow(bench_store: EmbeddedHandle, tmp_path: Pa
 
 @pytest.mark.slow
 def test_capture_overhead_and_memory_in_process(
-    bench_store: EmbeddedHandle, tmp_path: Path
+    bench_store: engines.Handle, tmp_path: Path
 ) -> None:
     cap = capture_overhead.run(
-        bench_store.home, tmp_path, capture_overhead.CaptureConfig.tiny(), in_process=True
+        bench_store.target, tmp_path, capture_overhead.CaptureConfig.tiny(), in_process=True
     )
     assert cap["variants"][:2] == ["none", "provkb"]
+    assert cap["engine"] == bench_store.engine
     for model in ("mlp", "cnn"):
         assert _is_stats(cap["models"][model]["none"])
         assert cap["models"][model]["ratio_provkb"]["median"] > 0
@@ -128,7 +163,11 @@ def test_capture_overhead_and_memory_in_process(
     assert _is_stats(mem["added"]["provkb"]) and mem["variants"]["none"]["peak_rss_mb"]["n"] == 1
 
 
-def test_report_renders_every_section(kb: dict[str, Any], tmp_path: Path) -> None:
+def test_report_renders_every_section(
+    engine: str, kb: dict[str, Any], bench_store: engines.Handle, tmp_path: Path
+) -> None:
+    """One engine's figures: its engine column, its server and its targets."""
+    name = ENGINE_OF[engine]
     results = {
         "meta": {
             "command": "python -m benchmarks run --quick",
@@ -137,9 +176,17 @@ def test_report_renders_every_section(kb: dict[str, Any], tmp_path: Path) -> Non
             "duration_seconds": 1.0,
             "kb_runs": SPEC.runs,
             "machine": {"cpu": "x", "cores": 2, "packages": {}},
+            "neo4j_server": engines.neo4j_server_settings(),
         },
-        "ingestion": kb,
-        "errors": {"capture": "RuntimeError: example"},
+        "engines": {
+            name: {
+                "engine": name,
+                "info": {"agent": bench_store.agent},
+                "ingestion": kb,
+                "errors": {"capture": "RuntimeError: example"},
+            }
+        },
+        "errors": {f"{name} capture": "RuntimeError: example"},
     }
     md, js = tmp_path / "RESULTS.md", tmp_path / "results.json"
     report.write(results, md, js)
@@ -147,4 +194,59 @@ def test_report_renders_every_section(kb: dict[str, Any], tmp_path: Path) -> Non
     for title in ("Capture overhead", "Ingestion", "Query latency", "Logging metric points"):
         assert title in text
     assert "records stored per second" in text and "RuntimeError: example" in text
-    assert json.loads(js.read_text())["targets"]["ingestion"]["met"] in (True, False)
+    label = report.ENGINE_NAMES[name]
+    assert f"|  | {label} |" in text  # the ingestion table's engine column
+    assert f"| {label} | {bench_store.agent}" in text  # the machine table names the server
+    if name == engines.NEO4J:
+        assert "-Xmx1g" in text and "page cache 256 MiB" in text
+    assert json.loads(js.read_text())["targets"][name]["ingestion"]["met"] in (True, False)
+
+
+def _figures(kb: dict[str, Any]) -> dict[str, Any]:
+    """A run's figures for the report: this module's ingestion, one query's latency."""
+    return {
+        "ingestion": kb,
+        "queries": {"epochs": {"params": {"run": "r"}, "rows": 6, "ms": stats([1.0, 2.0])}},
+        "errors": {},
+        "info": {},
+    }
+
+
+def test_report_has_an_engine_column_for_both_engines(kb: dict[str, Any], tmp_path: Path) -> None:
+    """Both engines in one session: every figure shows both, side by side."""
+    results = {
+        "meta": {
+            "command": "python -m benchmarks run --quick",
+            "mode": "quick",
+            "started": "now",
+            "duration_seconds": 1.0,
+            "kb_runs": SPEC.runs,
+            "machine": {"cpu": "x", "cores": 2, "packages": {"arcadedb-embedded": "1"}},
+            "neo4j_server": {"heap_max": "1g", "page_cache_mib": 256},
+        },
+        "engines": {
+            engines.ARCADEDB: {**_figures(kb), "seconds": 60.0},
+            engines.NEO4J: {**_figures(kb), "seconds": 90.0, "errors": {"export_import": "E"}},
+        },
+        "errors": {"neo4j export_import": "E"},
+    }
+    md, js = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    report.write(results, md, js)
+    text = md.read_text()
+    assert "|  | ArcadeDB | Neo4j |" in text  # ingestion: a column per engine
+    assert "| ArcadeDB | `epochs` |" in text and "| Neo4j | `epochs` |" in text
+    assert "| engine | query |" in text
+    assert "**Neo4j: failed:** `E`" in text
+    assert "ArcadeDB 1.0 min, Neo4j 1.5 min" in text
+    assert "-Xmx1g" in text and "page cache 256 MiB" in text
+    assert set(json.loads(js.read_text())["targets"]) == {"arcadedb", "neo4j"}
+
+
+def test_engine_choice() -> None:
+    """`--engine`: both by default where Neo4j can start, else ArcadeDB with the reason."""
+    why = engines.neo4j_unavailable()
+    chosen, note = engines.choose(None)
+    assert chosen == (["arcadedb"] if why else ["arcadedb", "neo4j"])
+    assert (note == "") == (why is None) and (why or "") in note
+    assert engines.choose("arcadedb") == (["arcadedb"], "")
+    assert engines.choose("both")[0] == chosen
