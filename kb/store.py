@@ -283,6 +283,8 @@ class Store:
         self._driver: neo4j.Driver | None = None
         self._database: str | None = None
         self._engine: str | None = None
+        # the console's driver, logged in as the read-only account: (uri, auth), driver
+        self._reader: tuple[tuple[Any, ...], neo4j.Driver] | None = None
         self._lock = threading.Lock()
 
     # -- connection -------------------------------------------------------------
@@ -339,8 +341,9 @@ class Store:
         return self
 
     def close(self) -> None:
-        """Close the driver (the embedded server keeps running for other clients)."""
+        """Close the drivers (the embedded server keeps running for other clients)."""
         with self._lock:
+            self._drop_reader()
             if self._driver is not None:
                 self._driver.close()
                 self._driver = None
@@ -356,6 +359,7 @@ class Store:
         the embedded store, finds or restarts the server, whose port may have changed)."""
         with self._lock:
             driver, self._driver = self._driver, None
+            self._drop_reader()
         if driver is not None:
             with contextlib.suppress(Exception):  # a dead driver may fail to close
                 driver.close()
@@ -695,8 +699,9 @@ class Store:
 
     @contextlib.contextmanager
     def _console_driver(self) -> Iterator[neo4j.Driver]:
-        """The driver the console uses, logged in as the read-only account (closed after
-        the query): the embedded store's own, or a Neo4j server's `console_user`; else
+        """The driver the console uses, logged in as the read-only account (kept for the
+        next query, dropped after a lost connection or a refused login): the embedded
+        store's own, or a Neo4j server's `console_user`; else
         the store's driver (Neo4j without a console user, or an embedded server started
         before it had a reader)."""
         self.connect()
@@ -711,11 +716,25 @@ class Store:
             assert self._driver is not None
             yield self._driver
             return
-        driver = GraphDatabase.driver(uri, auth=auth, connection_timeout=10)
+        with self._lock:
+            key = (uri, auth)
+            if self._reader is None or self._reader[0] != key:
+                self._drop_reader()
+                self._reader = (key, GraphDatabase.driver(uri, auth=auth, connection_timeout=10))
+            driver = self._reader[1]
         try:
             yield driver
-        finally:
-            driver.close()
+        except (AuthError, *_UNREACHABLE):
+            with self._lock:
+                self._drop_reader()  # log in afresh next time (a restarted server)
+            raise
+
+    def _drop_reader(self) -> None:
+        """Close the console's cached driver (caller holds the lock)."""
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                self._reader[1].close()
+            self._reader = None
 
     # -- maintenance ------------------------------------------------------------
     def counts(self) -> dict[str, int]:
