@@ -26,12 +26,15 @@ log = logging.getLogger("provkb.records")
 
 Primitive = str | int | float | bool
 
-DEFAULT_MAX_VALUE_KB = 64  # a longer string or list is stored truncated
+# A longer string or list is stored truncated. 1 MB keeps model configurations whole
+# (the Plan's modelConfig of a ResNet50 is 169 KB, of an EfficientNetB0 224 KB).
+DEFAULT_MAX_VALUE_KB = 1024
 MAX_VALUE_KB_ENV = "PROVKB_MAX_VALUE_KB"
 # What one statement may send. ArcadeDB's Bolt server takes messages of up to 16 MB and
 # never answers a larger one (the client waits forever); Neo4j has no such limit.
 MAX_STATEMENT_BYTES = 8 * 1024 * 1024
 _warned: set[tuple[str, str, str]] = set()  # (owner, property, sha256) warned about
+MAX_WARNINGS = 20  # truncation warnings a process gives; later ones are only counted
 
 
 def encode_value(value: Any) -> Primitive | list[Primitive] | None:
@@ -87,7 +90,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def max_value_bytes() -> int:
-    """The largest string or list stored whole: `PROVKB_MAX_VALUE_KB` (default 64 KB,
+    """The largest string or list stored whole: `PROVKB_MAX_VALUE_KB` (default 1 MB,
     UTF-8 bytes of a string, JSON text of a list). A malformed setting falls back to the
     default with a warning: capture never fails on it."""
     raw = os.environ.get(MAX_VALUE_KB_ENV, "")
@@ -174,9 +177,12 @@ def encode_props(
 
 
 def _warn_truncated(owner: str, key: str, size: int, digest: str, limit: int) -> None:
-    if (owner, key, digest) in _warned:
+    if (owner, key, digest) in _warned or len(_warned) > MAX_WARNINGS:
         return
     _warned.add((owner, key, digest))
+    if len(_warned) > MAX_WARNINGS:
+        log.warning("provkb: more values were stored truncated; no further warnings")
+        return
     log.warning(
         "provkb: %s of %s is %s, over the %s limit (%s): stored truncated, with its "
         "size in %r and sha256 in %r",

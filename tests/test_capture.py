@@ -395,8 +395,9 @@ def test_epochs_and_metrics(store: Store, main_run: MainRun) -> None:
         assert epoch["elapsedSeconds"] > 0 and epoch["startedAtTime"] < epoch["endedAtTime"]
         assert metrics["epoch"] == i + 1 and metrics["generatedAtTime"] == epoch["endedAtTime"]
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-            assert metrics[key] == pytest.approx(main_run.history[key][i], rel=1e-6)
-        assert metrics["learning_rate"] == pytest.approx(LR)
+            value = metrics[o.metric_prop(key)]  # metric keys are `metric.<key>`
+            assert value == pytest.approx(main_run.history[key][i], rel=1e-6)
+        assert metrics[o.metric_prop("learning_rate")] == pytest.approx(LR)
     chain = rows(
         store,
         f"MATCH (a:{EPOCH} {{runId: $runId}})-[:{INFORMED}]->(b:{EPOCH}) "
@@ -449,8 +450,8 @@ def test_evaluation(store: Store, main_run: MainRun, data: Data) -> None:
     assert evaluation["id"] == f"provkb:run/{main_run.run_id}/evaluation/1"
     assert evaluation["startedAtTime"] <= evaluation["endedAtTime"]
     assert metrics["kind"] == "test" and metrics["id"] == evaluation["id"] + "/metrics"
-    assert metrics["loss"] == pytest.approx(main_run.test["loss"], rel=1e-6)
-    assert metrics["accuracy"] == pytest.approx(main_run.test["accuracy"], rel=1e-6)
+    assert metrics["metric.loss"] == pytest.approx(main_run.test["loss"], rel=1e-6)
+    assert metrics["metric.accuracy"] == pytest.approx(main_run.test["accuracy"], rel=1e-6)
     used = rows(
         store,
         f"MATCH (e:{EVAL} {{runId: $runId}})-[u:{USED}]->(n) "
@@ -539,7 +540,7 @@ def test_learning_rate_scheduler(store: Store, data: Data, position: str) -> Non
         store,
         f"MATCH (e:{EPOCH} {{runId: $runId}})-[:{USED}]->(h:{HP} {{name: 'learning_rate'}}) "
         f"MATCH (m:{METRICS})-[:{GEN}]->(e) "
-        f"RETURN e.epoch AS e, h.version AS v, m.learning_rate AS lr ORDER BY e",
+        f"RETURN e.epoch AS e, h.version AS v, m.`metric.learning_rate` AS lr ORDER BY e",
         runId=run_id,
     )
     assert [(r["e"], r["v"]) for r in in_force] == [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (6, 3)]
@@ -571,7 +572,7 @@ def test_reduce_lr_on_plateau(store: Store, data: Data, position: str) -> None:
     metrics_lr = rows(
         store,
         f"MATCH (m:{METRICS} {{runId: $runId, kind: 'epoch'}}) "
-        f"RETURN m.learning_rate AS lr ORDER BY m.epoch",
+        f"RETURN m.`metric.learning_rate` AS lr ORDER BY m.epoch",
         runId=cb.run_id,
     )
     assert [m["lr"] for m in metrics_lr] == pytest.approx([LR, LR, LR / 2, LR / 4])
@@ -729,7 +730,7 @@ def test_autolog_records_fit_and_evaluate(
         f"MATCH (e:{EVAL} {{runId: $runId}})-[u:{USED} {{role: 'test'}}]->(d:{DATASET}) "
         f"MATCH (m:{METRICS} {{kind: 'test'}})-[:{GEN}]->(e) "
         f"MATCH (e)-[:{ASSOC}]->(p:{PERSON}) "
-        f"RETURN d.samples AS samples, m.loss AS loss, p.name AS person",
+        f"RETURN d.samples AS samples, m.`metric.loss` AS loss, p.name AS person",
         runId=cb.run_id,
     )
     assert len(evaluation) == 1 and evaluation[0]["samples"] == 60
