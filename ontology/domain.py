@@ -162,7 +162,6 @@ class Prop:
     # On an Import activity (kb/provimport.py; its file: name, path, sha256).
     FORMAT = "format"
     ON_CONFLICT = "onConflict"  # refuse, skip or replace (`ImportMode`)
-    OS_USER = "osUser"  # the OS account that ran the import
     NODES_WRITTEN = "nodesWritten"
     EDGES_WRITTEN = "edgesWritten"
     SKIPPED = "skipped"  # JSON: the conflicts left as they were (--on-conflict skip)

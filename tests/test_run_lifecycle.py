@@ -454,3 +454,19 @@ def test_steering_requests_record_the_os_account_and_host(
     for row in rows.values():  # beside the real account and machine ($USER lied)
         assert (row["osUser"], row["host"]) == (me, host)
     assert Steering(store).get(api.request_id).os_user == me
+
+
+def test_the_app_shows_a_silent_run_as_interrupted(store: Store) -> None:
+    """The Overview's counts, filter and pages and the run pickers show the shown status."""
+    from provkb.ui import data
+
+    silent = _run_node(store, heartbeat=_iso(-60), timeout=3.0)
+    page = data.runs_page(store, search=silent)
+    assert [r["status"] for r in page] == [o.RunStatus.INTERRUPTED]
+    interrupted = data.runs_page(store, statuses=[o.RunStatus.INTERRUPTED], limit=10_000)
+    assert silent in {r["runId"] for r in interrupted}
+    running = data.runs_page(store, statuses=[o.RunStatus.RUNNING], limit=10_000)
+    assert silent not in {r["runId"] for r in running}
+    assert data.status_counts(store).get(o.RunStatus.INTERRUPTED, 0) >= 1
+    lifecycle_row = next(e for e in data.experiments(store) if e["experiment"] == "lifecycle")
+    assert lifecycle_row[o.RunStatus.INTERRUPTED] >= 1

@@ -176,6 +176,7 @@ def status_badge(status: str | None) -> str:
         "stopped_early": "orange",
         "stopped": "orange",
         "failed": "red",
+        "interrupted": "red",
     }.get(status or "", "gray")
     return f":{colour}-badge[{status or 'unknown'}]"
 

@@ -48,7 +48,7 @@ from ..ontology import (
     metric_prop,
     metric_values,
 )
-from ..queries.library import HP, Metric, Steer
+from ..queries.library import HP, Metric, Steer, shown_status
 
 # Short names for the texts below.
 _E, _A, _G = ENTITY.label, ACTIVITY.label, AGENT.label
@@ -67,12 +67,15 @@ STATUSES = (
     RunStatus.STOPPED_EARLY,
     RunStatus.STOPPED,
     RunStatus.FAILED,
+    RunStatus.INTERRUPTED,
 )
+# The status a page shows: a `running` run whose process went silent is `interrupted`.
+_SHOWN = shown_status("r")
 
 _RUN_FILTER = f"""($project IS NULL OR r.{Prop.PROJECT} = $project)
   AND ($experiment IS NULL OR r.{Prop.EXPERIMENT} = $experiment)
   AND ($study IS NULL OR r.{Steer.STUDY} = $study)
-  AND ($statuses IS NULL OR r.{_STATUS} IN $statuses)
+  AND ($statuses IS NULL OR {_SHOWN} IN $statuses)
   AND ($runIds IS NULL OR r.{_RID} IN $runIds)
   AND ($search IS NULL OR toLower(coalesce(r.{_NAME}, '')) CONTAINS $search
        OR r.{_RID} CONTAINS $search
@@ -105,7 +108,7 @@ def _rows(store: Store, query: str, /, **params: Any) -> list[dict[str, Any]]:
 
 
 # -- overview --------------------------------------------------------------------------
-STATUS_COUNTS = f"MATCH (r:{_RUN}) RETURN r.{_STATUS} AS status, count(r) AS runs ORDER BY status"
+STATUS_COUNTS = f"MATCH (r:{_RUN}) RETURN {_SHOWN} AS status, count(r) AS runs ORDER BY status"
 STUDY_COUNT = f"MATCH (s:{STUDY.label}) RETURN count(s) AS studies"
 PROJECT_COUNT = f"MATCH (p:{PROJECT.label}) RETURN count(p) AS projects"
 
@@ -122,7 +125,7 @@ def study_count(store: Store) -> int:
 EXPERIMENTS = f"""
 MATCH (r:{_RUN})
 WITH coalesce(r.{Prop.PROJECT}, '') AS project, coalesce(r.{Prop.EXPERIMENT}, '') AS experiment,
-     coalesce(r.{_STATUS}, 'unknown') AS status, r
+     coalesce({_SHOWN}, 'unknown') AS status, r
 RETURN project, experiment, status, count(r) AS runs, max(r.{_STARTED}) AS lastStarted
 ORDER BY project, experiment, status
 """
@@ -156,7 +159,7 @@ WITH r, max(m[$valAccuracy]) AS bestValAccuracy, min(m[$valLoss]) AS bestValLoss
 OPTIONAL MATCH (r)-[:{_USED}]->(opt:{_HP} {{{_NAME}: $hpOptimizer}})
 OPTIONAL MATCH (r)-[:{_USED}]->(lr:{_HP} {{{_NAME}: $hpLearningRate}})
 OPTIONAL MATCH (r)-[:{_USED}]->(bs:{_HP} {{{_NAME}: $hpBatchSize}})
-RETURN r.{_RID} AS runId, r.{_NAME} AS name, r.{_STATUS} AS status,
+RETURN r.{_RID} AS runId, r.{_NAME} AS name, {_SHOWN} AS status,
        r.{Prop.PROJECT} AS project, r.{Prop.EXPERIMENT} AS experiment,
        r.{Steer.STUDY} AS study, r.{Steer.ITERATION} AS iteration,
        r.{_STARTED} AS startedAtTime, r.{Prop.EPOCHS_COMPLETED} AS epochsCompleted,
@@ -195,7 +198,7 @@ def runs_page(store: Store, skip: int = 0, limit: int = 25, **filters: Any) -> l
 RUN_CHOICES = f"""
 MATCH (r:{_RUN}) WHERE {_RUN_FILTER}
 RETURN r.{_RID} AS runId, r.{_NAME} AS name, r.{Prop.EXPERIMENT} AS experiment,
-       r.{_STATUS} AS status, r.{_STARTED} AS startedAtTime
+       {_SHOWN} AS status, r.{_STARTED} AS startedAtTime
 ORDER BY CASE WHEN status = $running THEN 0 ELSE 1 END, coalesce(startedAtTime, '') DESC, runId
 LIMIT $limit
 """
