@@ -201,7 +201,7 @@ def test_iteration_of_a_keras_fit_is_a_captured_run(store: Store) -> None:
     assert run["gain"] == pytest.approx(it.gain)
     val = store.read(
         "MATCH (m:Metrics) WHERE m.runId = $run AND m.kind = 'epoch' "
-        "RETURN max(m.val_accuracy) AS best",
+        "RETURN max(m.`metric.val_accuracy`) AS best",
         run=it.run_id,
     ).rows[0]["best"]
     assert it.gain == pytest.approx(val)
