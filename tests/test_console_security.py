@@ -20,6 +20,7 @@ from pathlib import Path
 
 import neo4j
 import pytest
+from helpers import cli
 from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError, Neo4jError
 from streamlit.testing.v1 import AppTest
@@ -184,28 +185,6 @@ def snapshot(store: Store) -> dict[str, object]:
                 except Neo4jError as exc:  # Community has no roles
                     found[statement] = [f"error: {exc.code}"]
     return found
-
-
-def cli(store: Store, *args: str) -> subprocess.CompletedProcess[str]:
-    """`provkb ...` in a new process, on the same store."""
-    settings, env = store.settings, dict(os.environ)
-    extra: list[str] = []
-    if settings.embedded:
-        extra = ["--store", str(settings.home)]
-    else:
-        env.update(
-            PROVKB_URI=settings.uri or "",
-            PROVKB_USER=settings.user,
-            PROVKB_PASSWORD=settings.password or "",
-            PROVKB_DATABASE=settings.database or "",
-        )
-    return subprocess.run(
-        [sys.executable, "-m", "provkb", *args, *extra],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-    )
 
 
 def credentials(home: Path) -> dict:

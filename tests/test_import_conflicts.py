@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +20,7 @@ from typing import Any
 
 import pytest
 import rdflib
+from helpers import cli
 from rdflib.namespace import RDF
 
 from provkb import ontology as o
@@ -176,28 +174,6 @@ def forged_file(store: Store, run: Captured, fmt: str, tmp_path: Path) -> Path:
     path = tmp_path / f"forged{SUFFIX[fmt]}"
     path.write_text(forged, encoding="utf-8")
     return path
-
-
-def cli(store: Store, *args: str) -> subprocess.CompletedProcess[str]:
-    """`provkb ...` in a new process, on the same store."""
-    settings, env = store.settings, dict(os.environ)
-    extra: list[str] = []
-    if settings.embedded:
-        extra = ["--store", str(settings.home)]
-    else:
-        env.update(
-            PROVKB_URI=settings.uri or "",
-            PROVKB_USER=settings.user,
-            PROVKB_PASSWORD=settings.password or "",
-            PROVKB_DATABASE=settings.database or "",
-        )
-    return subprocess.run(
-        [sys.executable, "-m", "provkb", *args, *extra],
-        capture_output=True,
-        text=True,
-        env={**env, "COLUMNS": "200"},
-        timeout=180,
-    )
 
 
 def run_records(store: Store, run_id: str) -> set[str]:

@@ -11,10 +11,8 @@ stored.
 from __future__ import annotations
 
 import logging
-import os
 import statistics
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,6 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from helpers import cli
 from sklearn.datasets import load_digits
 
 import provkb
@@ -126,28 +125,6 @@ def wait_for_epoch(store: Store, run_id: str, epoch: int, timeout: float = 60.0)
             return
         time.sleep(0.05)
     raise AssertionError(f"epoch {epoch} of run {run_id} never reached the store")
-
-
-def cli(store: Store, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """`provkb ...` in a new process, on the same store."""
-    settings, env = store.settings, dict(os.environ)
-    extra: list[str] = []
-    if settings.embedded:
-        extra = ["--store", str(settings.home)]
-    else:
-        env.update(
-            PROVKB_URI=settings.uri or "",
-            PROVKB_USER=settings.user,
-            PROVKB_PASSWORD=settings.password or "",
-            PROVKB_DATABASE=settings.database or "",
-        )
-    return subprocess.run(
-        [sys.executable, "-m", "provkb", *args, *extra],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
 
 
 class Person(threading.Thread):

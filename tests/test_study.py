@@ -4,7 +4,6 @@ process, edit rules, concurrent edits, the PROV of every edit, resume, the CLI."
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from helpers import cli, store_child_env
 
 from provkb.capture.study import Study
 from provkb.errors import ProvKBError, StudyEditRefused
@@ -23,31 +23,6 @@ from provkb.kb.store import Store
 
 def _name(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def _child_env(store: Store) -> tuple[dict[str, str], list[str]]:
-    """Environment and --store arguments that point a child process at `store`."""
-    env = dict(os.environ)
-    settings = store.settings
-    if settings.embedded:
-        return env, ["--store", str(settings.home)]
-    env.update(PROVKB_URI=settings.uri or "", PROVKB_USER=settings.user)
-    env["PROVKB_PASSWORD"] = settings.password or ""
-    if settings.database:
-        env["PROVKB_DATABASE"] = settings.database
-    return env, []
-
-
-def cli(store: Store, *args: str) -> subprocess.CompletedProcess:
-    """`provkb ARGS` in a second process on the same store."""
-    env, store_args = _child_env(store)
-    return subprocess.run(
-        [sys.executable, "-m", "provkb", *args, *store_args],
-        capture_output=True,
-        text=True,
-        env={**env, "COLUMNS": "200"},
-        timeout=120,
-    )
 
 
 def gains_of(history) -> list[float | None]:
@@ -316,7 +291,7 @@ def test_concurrent_edits_never_lose_an_update(store: Store, tmp_path: Path, mod
     keys = ["t0", "t1", "p0", "p1"]
     Study(name, {k: [0] for k in keys}, gain="g", store=store)
     go, edits = tmp_path / "go", 12
-    env, _ = _child_env(store)
+    env, _ = store_child_env(store)
     children = [
         subprocess.Popen(
             [
