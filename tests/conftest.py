@@ -143,6 +143,9 @@ def neo4j_control(server: dict[str, str], action: str) -> None:
         env={**os.environ, "NEO4J_WATCH_PID": str(os.getpid())},
     )
     assert done.returncode == 0, done.stderr
+    if action == "start":  # clients keep their address: the same port again
+        found = dict(line.split("=", 1) for line in done.stdout.split())
+        assert found["NEO4J_URI"] == server["NEO4J_URI"], (found, server)
 
 
 def engine_env(engine: str, request: pytest.FixtureRequest) -> dict[str, str]:
