@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-from urllib.parse import quote
-
 from ..ontology import PROVKB_PREFIX
-
-# A longer segment is shortened: ids are indexed, and Neo4j indexes at most 8 KB a key.
-MAX_SEGMENT = 256
-_SHORT_HEAD = 64  # characters of the escaped start a shortened segment keeps
-
-
-def _seg(text: object) -> str:
-    """One path segment: names are data, so anything but `[A-Za-z0-9-_.~]` is escaped;
-    an escaped name over `MAX_SEGMENT` characters becomes its first characters, `~` and
-    its sha256 (the node keeps the whole name in a property, e.g. `name`)."""
-    name = str(text)
-    segment = quote(name, safe="-_.~")
-    if len(segment) <= MAX_SEGMENT:
-        return segment
-    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
-    head = ""
-    for char in name:
-        longer = head + quote(char, safe="-_.")
-        if len(longer) > _SHORT_HEAD:
-            break
-        head = longer
-    return f"{head}~{digest}"
+from ..ontology.ids import MAX_SEGMENT as MAX_SEGMENT
+from ..ontology.ids import person as person
+from ..ontology.ids import segment as _seg
 
 
 def _q(path: str) -> str:
@@ -44,10 +22,6 @@ def experiment(name: str) -> str:
 
 def run(run_id: str) -> str:
     return _q(f"run/{run_id}")
-
-
-def person(name: str) -> str:
-    return _q(f"person/{_seg(name)}")
 
 
 def software(version: str, backend: str) -> str:

@@ -15,21 +15,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import ConfigError
 from .cypher import RUN_LIFECYCLE
+from .identity import now_iso as now_iso
 from .store import Store
 
 DEFAULT_INTERVAL = 10.0
 TIMEOUT_FACTOR = 3
 RUN_ENDED = "the run ended before it could apply"
-
-
-def now_iso() -> str:
-    """The current UTC time as ISO 8601 text, always with microseconds (so texts sort)."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _seconds(name: str, default: float) -> float:
@@ -78,6 +73,9 @@ def record_interrupted(store: Store) -> list[dict[str, Any]]:
 
 
 def reject_orphaned(store: Store, reason: str = RUN_ENDED) -> int:
-    """Reject the pending or claimed steering requests of runs that are not live."""
+    """Reject the pending or claimed steering requests of runs that are not live (a
+    claimed one whose action is recorded is applied first: its training ended before
+    the store took the outcome)."""
+    store.execute_write(RUN_LIFECYCLE["settle_applied"], now=now_iso())
     rows = store.execute_write(RUN_LIFECYCLE["reject_orphaned"], reason=reason, now=now_iso())
     return rows[0]["rejected"] if rows else 0

@@ -9,18 +9,14 @@ the number of pollers), applies them at the next epoch boundary and records a
 
 from __future__ import annotations
 
-import getpass
 import json
 import math
 import os
-import socket
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from neo4j.exceptions import ConstraintError
 
@@ -34,8 +30,10 @@ from ..ontology import (
     WAS_ATTRIBUTED_TO,
     Prop,
     RunStatus,
+    ids,
 )
 from .cypher import STEERING
+from .identity import default_person, host_name, now_iso, os_user
 from .records import GraphBatch
 from .store import Store
 
@@ -59,43 +57,9 @@ _RANGES: dict[str, tuple[float, bool, float, bool]] = {
 }
 
 
-def claim_token_id(request_node: str) -> str:
-    return f"claim:{request_node}"
-
-
-def now_iso() -> str:
-    """The current UTC time as ISO 8601 text."""
-    return datetime.now(UTC).isoformat()
-
-
-def request_node_id(run_id: str, request_id: str) -> str:
-    return f"provkb:run/{run_id}/request/{request_id}"
-
-
-def os_user() -> str:
-    """The OS account of this process (its real uid's name: not what $USER claims)."""
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError, OSError):  # no password database (e.g. Windows)
-        try:
-            return getpass.getuser()
-        except Exception:
-            return f"uid:{os.getuid()}" if hasattr(os, "getuid") else "unknown"
-
-
-def host_name() -> str:
-    """This machine's host name."""
-    try:
-        return socket.gethostname()
-    except OSError:
-        return "unknown"
-
-
-def person_node_id(name: str) -> str:
-    """The person's node id, escaped as capture escapes it (`capture.ids.person`)."""
-    return f"provkb:person/{quote(str(name), safe='-_.~')}"
+claim_token_id = ids.steering_claim
+request_node_id = ids.steering_request
+person_node_id = ids.person
 
 
 @dataclass
@@ -278,7 +242,7 @@ class Steering:
             value=value,
             reason=reason,
             note=note,
-            person=person or os_user(),
+            person=default_person(person),
             requested_at=now_iso(),
             seen_metrics=latest[0]["id"] if latest else None,
             seen_epoch=latest[0]["epoch"] if latest else None,
@@ -333,8 +297,9 @@ class Steering:
             raise
         if not taken:  # no longer pending: resolved (or claimed) by the training
             return self.get(request.request_id)
-        self.store.write(resolution_batch(request, REJECTED, reason))
-        return request
+        claimed = SteeringRequest.from_props(taken[0]["request"])
+        self.resolve(claimed, REJECTED, reason)
+        return claimed
 
     def _problem(self, request: SteeringRequest, run: dict[str, Any]) -> str | None:
         not_live = self._not_live(request.run_id, run)
@@ -418,6 +383,22 @@ class Steering:
                 raise
             out += [SteeringRequest.from_props(r["request"]) for r in rows]
         return out
+
+    def resolve(
+        self, request: SteeringRequest, status: str, reason: str | None = None, **props: Any
+    ) -> bool:
+        """Record the outcome (applied or rejected) of a request its claimer holds: the
+        one write of a request's outcome, refused (False) unless the request is still
+        claimed by `request.extra["claimedBy"]`, so an outcome is never overwritten.
+        `props` are stored too (appliedEpoch, actionId); `request` is updated."""
+        at = now_iso()
+        rows = self.store.execute_write(
+            STEERING["resolve"], id=request.node_id, claimed=CLAIMED, status=status,
+            claimer=request.extra.get("claimedBy"), reason=reason, props=props, now=at,
+        )  # fmt: skip
+        request.status, request.status_reason = status, reason
+        request.extra.update({"resolvedAtTime": at, **props})
+        return bool(rows and rows[0]["resolved"])
 
     def pending_count(self, run_id: str) -> int:
         return self.store.read(STEERING["pending_count"], run=run_id).rows[0]["pending"]

@@ -33,7 +33,6 @@ Space syntax (per hyperparameter):
 
 from __future__ import annotations
 
-import getpass
 import itertools
 import json
 import math
@@ -44,7 +43,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import neo4j
@@ -66,9 +64,11 @@ from ..ontology import (
     WAS_INFORMED_BY,
     WAS_REVISION_OF,
     Prop,
+    ids,
 )
 from . import cypher
 from .cypher import STUDY as Q
+from .identity import default_person, now_iso
 from .records import GraphBatch, encode_props
 from .store import Store
 
@@ -87,44 +87,11 @@ _WRITE_ATTEMPTS = 20
 _UNREACHABLE = (ServiceUnavailable, SessionExpired, OSError)
 
 
-def now_iso() -> str:
-    """The current UTC time as ISO 8601 text."""
-    return datetime.now(UTC).isoformat()
-
-
-def _seg(text: object) -> str:
-    from urllib.parse import quote
-
-    return quote(str(text), safe="-_.~")
-
-
-def study_node_id(name: str) -> str:
-    return f"provkb:study/{_seg(name)}"
-
-
-def item_node_id(name: str, item_id: int, version: int) -> str:
-    return f"{study_node_id(name)}/item/{item_id}/v{version}"
-
-
-def state_node_id(name: str, request_id: str) -> str:
-    return f"{study_node_id(name)}/state/{request_id}"
-
-
-def edit_node_id(name: str, request_id: str) -> str:
-    return f"{study_node_id(name)}/steering/{request_id}"
-
-
-def person_node_id(name: str) -> str:
-    return f"provkb:person/{_seg(name)}"
-
-
-def default_person(person: str | None = None) -> str:
-    if person:
-        return person
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in this environment
-        return "unknown"
+study_node_id = ids.study
+item_node_id = ids.trial_item
+state_node_id = ids.study_state
+edit_node_id = ids.study_edit
+person_node_id = ids.person
 
 
 # -- space expansion -------------------------------------------------------------------
