@@ -32,8 +32,9 @@ from provkb.capture.facts import (
 )
 from provkb.capture.recorder import RunRecorder
 from provkb.kb.records import GraphBatch
+from provkb.kb.steering import SteeringRequest
 from provkb.kb.store import Store
-from provkb.ontology import RunStatus
+from provkb.ontology import PERSON, STEERING_REQUEST, WAS_ATTRIBUTED_TO, Prop, RunStatus
 
 __all__ = [
     "AdaptationKind",
@@ -52,8 +53,10 @@ __all__ = [
     "Software",
     "Source",
     "at",
+    "SteeringRequest",
     "dataset",
     "ids",
+    "steering_request",
     "write",
 ]
 
@@ -201,6 +204,20 @@ class RunBuilder:
         """Write everything so far (`Store.write`)."""
         store.write(self.batch)
         return self
+
+
+def steering_request(request: SteeringRequest) -> GraphBatch:
+    """A steering request as `Steering` submits it: its node (the model's own
+    properties, whatever its status) attributed to the person who asked."""
+    batch = GraphBatch()
+    person = batch.add_node(
+        ids.person(request.person), PERSON.kind, PERSON, **{Prop.NAME: request.person}
+    )
+    node = batch.add_node(
+        request.node_id, STEERING_REQUEST.kind, STEERING_REQUEST, **request.props()
+    )
+    batch.add_edge(WAS_ATTRIBUTED_TO, node, person)
+    return batch
 
 
 def write(store: Store, *parts: RunBuilder | GraphBatch) -> int:

@@ -1,5 +1,6 @@
-"""The steering queries (gain-changes, steering-impact, steering-history) on known graphs,
-built by hand as docs/graph-model.md ("Steering", "Studies") describes them.
+"""The steering queries (gain-changes, steering-impact, steering-history) on known graphs:
+the runs, their steering requests and actions recorded by capture's own `RunRecorder`
+(builders), the study built by hand as docs/graph-model.md ("Studies") describes it.
 
 - run `steer-a` (…a1), 30 epochs: val_accuracy ~0.30 up to epoch 12 and ~0.50 from 13 on,
   NaN at epoch 25 and absent at epoch 27. Requests, in time order: bob's batch_size 128
@@ -27,6 +28,16 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from builders import (
+    Hyperparameter,
+    RunBuilder,
+    Source,
+    SteeringRequest,
+    ids,
+    steering_request,
+    write,
+)
+from helpers import query_rows as rows
 
 from provkb.errors import QueryError
 from provkb.kb.records import GraphBatch
@@ -35,22 +46,18 @@ from provkb.ontology import (
     ACTIVITY,
     AGENT,
     ENTITY,
-    EPOCH,
-    HYPERPARAMETER,
-    METRICS,
     PERSON,
     STEERING_ACTION,
-    STEERING_REQUEST,
     STUDY,
     STUDY_STATE,
     TRAINING_RUN,
     TRIAL_ITEM,
     USED,
     WAS_ASSOCIATED_WITH,
-    WAS_ATTRIBUTED_TO,
     WAS_GENERATED_BY,
     WAS_INFORMED_BY,
     WAS_REVISION_OF,
+    Prop,
     metric_prop,
 )
 from provkb.queries import QUERIES, coerce_params, run
@@ -63,10 +70,6 @@ T_STUDY = datetime(2026, 2, 2, 10, tzinfo=UTC)  # iteration i ends T_STUDY + i m
 
 def iso(start: datetime, minutes: float) -> str:
     return (start + timedelta(minutes=minutes)).isoformat()
-
-
-def person(b: GraphBatch, name: str) -> str:
-    return b.add_node(f"provkb:person/{name}", AGENT, PERSON, name=name)
 
 
 def mean(values) -> float:
@@ -115,141 +118,58 @@ def action_id(request: tuple, run_id: str = RUN) -> str:
     return f"provkb:run/{run_id}/steering/{request[0]}"
 
 
-def build_run(b: GraphBatch) -> None:
-    for name in ("ada", "bob", "carol"):
-        person(b, name)
-    b.add_node(
-        RUN_NODE,
-        ACTIVITY,
-        TRAINING_RUN,
-        runId=RUN,
+def as_submitted(request: tuple, run_id: str = RUN, minutes: float | None = None):
+    """The `SteeringRequest` (requested `minutes` after T_RUN, default its own) in the
+    status it ended in."""
+    (req, who, at_minutes, action, hp, value, reason, note, status, why, epoch, _) = request
+    minutes = at_minutes if minutes is None else minutes
+    seen = ids.epoch_metrics(run_id, int(minutes)) if minutes > 0 else None
+    return SteeringRequest(
+        req, run_id, action, hp, value, reason, note, who, iso(T_RUN, minutes), status, why,
+        seen_metrics=seen, seen_epoch=int(minutes), extra={"appliedEpoch": epoch},
+    )  # fmt: skip
+
+
+def request_batch(request: tuple, run_id: str = RUN, minutes: float | None = None) -> GraphBatch:
+    return steering_request(as_submitted(request, run_id, minutes))
+
+
+def apply(run: RunBuilder, request: tuple, started: float | None = None) -> None:
+    """The training applies `request` (an action started `started` minutes after T_RUN,
+    default the start of its epoch; a set adds the hyperparameter's next version)."""
+    submitted = as_submitted(request, run.run.run_id)
+    run.steering(
+        submitted.request_id, submitted.action, submitted.person, request[10],
+        started=iso(T_RUN, request[10] - 1 if started is None else started),
+        hyperparameter=submitted.hyperparameter, value=submitted.value,
+        reason=submitted.reason, note=submitted.note,
+        request_node=submitted.node_id, seen_metrics=submitted.seen_metrics,
+    )  # fmt: skip
+
+
+def build_run() -> GraphBatch:
+    steer_a = RunBuilder(
+        RUN,
         name="steer-a",
         experiment="steering",
         project="mnist",
-        status="completed",
-        startedAtTime=iso(T_RUN, 0),
-        endedAtTime=iso(T_RUN, 30),
-        epochsPlanned=30,
-        epochsCompleted=30,
+        person="ada",
+        started=iso(T_RUN, 0),
+        epochs_planned=30,
+        hyperparameters=[
+            Hyperparameter("learning_rate", 0.05, Source.OPTIMIZER, tracked=True, steerable=True),
+            Hyperparameter("momentum", 0.9, Source.OPTIMIZER, tracked=True, steerable=True),
+            Hyperparameter("batch_size", 64, Source.FIT),
+        ],
     )
-    b.add_edge(WAS_ASSOCIATED_WITH, RUN_NODE, "provkb:person/ada")
-    for name, value, steerable in (
-        ("learning_rate", 0.05, True),
-        ("momentum", 0.9, True),
-        ("batch_size", 64, False),
-    ):
-        hp = b.add_node(
-            f"{RUN_NODE}/hp/{name}/v1",
-            ENTITY,
-            HYPERPARAMETER,
-            runId=RUN,
-            name=name,
-            value=value,
-            valueType=type(value).__name__,
-            source="optimizer" if steerable else "fit",
-            fromEpoch=1,
-            version=1,
-            steerable=steerable,
-        )
-        b.add_edge(USED, RUN_NODE, hp)
+    applied = {r[10]: r for r in REQUESTS if r[8] == "applied"}  # by the epoch it changed
     for n in range(1, 31):
-        epoch = b.add_node(
-            f"{RUN_NODE}/epoch/{n}",
-            ACTIVITY,
-            EPOCH,
-            runId=RUN,
-            epoch=n,
-            startedAtTime=iso(T_RUN, n - 1),
-            endedAtTime=iso(T_RUN, n),
-            elapsedSeconds=60.0,
-        )
-        b.add_edge(WAS_INFORMED_BY, epoch, RUN_NODE)
-        if n > 1:
-            b.add_edge(WAS_INFORMED_BY, epoch, f"{RUN_NODE}/epoch/{n - 1}")
+        if n in applied:  # as epoch n begins (a note: of the latest finished epoch)
+            apply(steer_a, applied[n])
         logs = {"loss": round(1.0 / n, 6), "val_accuracy": val_accuracy(n)}
-        metrics = b.add_node(
-            f"{epoch}/metrics",
-            ENTITY,
-            METRICS,
-            runId=RUN,
-            epoch=n,
-            generatedAtTime=iso(T_RUN, n),
-            kind="epoch",
-            **{metric_prop(k): v for k, v in logs.items() if v is not None},
-        )
-        b.add_edge(WAS_GENERATED_BY, metrics, epoch)
-    for request in REQUESTS:
-        add_request(b, request)
-
-
-def add_request(
-    b: GraphBatch, request: tuple, run_id: str = RUN, started: float | None = None
-) -> None:
-    """A request; when applied, its action (started `started` minutes after T_RUN,
-    default the start of its epoch) and, for a set, the new hyperparameter value."""
-    (req, who, minutes, action, hp, value, reason, note, status, why, epoch, change) = request
-    run_node = f"provkb:run/{run_id}"
-    node = b.add_node(
-        f"{run_node}/request/{req}",
-        ENTITY,
-        STEERING_REQUEST,
-        runId=run_id,
-        requestId=req,
-        action=action,
-        hyperparameter=hp,
-        requestedValue=None if value is None else json.dumps(value),
-        reason=reason,
-        note=note,
-        person=who,
-        requestedAtTime=iso(T_RUN, minutes),
-        status=status,
-        statusReason=why,
-        seenEpoch=int(minutes),
-        seenMetrics=f"{run_node}/epoch/{int(minutes)}/metrics" if minutes > 0 else None,
-        appliedEpoch=epoch,
-    )
-    b.add_edge(WAS_ATTRIBUTED_TO, node, f"provkb:person/{who}")
-    if status != "applied":
-        return
-    act = b.add_node(
-        f"{run_node}/steering/{req}",
-        ACTIVITY,
-        STEERING_ACTION,
-        runId=run_id,
-        requestId=req,
-        action=action,
-        hyperparameter=hp,
-        oldValue=change[0] if change else None,
-        newValue=change[1] if change else None,
-        epoch=epoch,
-        reason=reason,
-        note=note,
-        person=who,
-        startedAtTime=iso(T_RUN, epoch - 1 if started is None else started),
-    )
-    b.add_edge(WAS_INFORMED_BY, act, run_node)
-    b.add_edge(WAS_ASSOCIATED_WITH, act, f"provkb:person/{who}", plan=req)
-    b.add_edge(USED, act, node)
-    if minutes > 0:
-        b.add_edge(USED, act, f"{run_node}/epoch/{int(minutes)}/metrics")
-    if change:
-        old, new = f"{run_node}/hp/{hp}/v1", f"{run_node}/hp/{hp}/v{change[2]}"
-        b.add_node(
-            new,
-            ENTITY,
-            HYPERPARAMETER,
-            runId=run_id,
-            name=hp,
-            value=change[1],
-            valueType="float",
-            source="steering",
-            fromEpoch=epoch,
-            version=change[2],
-            steerable=True,
-        )
-        b.add_edge(USED, act, old)
-        b.add_edge(WAS_GENERATED_BY, new, act)
-        b.add_edge(WAS_REVISION_OF, new, old)
+        steer_a.epoch(n, {k: v for k, v in logs.items() if v is not None}, 60.0)
+    steer_a.finish()
+    return GraphBatch.concat([steer_a.batch, *(request_batch(r) for r in REQUESTS)])
 
 
 # -- run rule and run other -------------------------------------------------------------
@@ -276,36 +196,19 @@ OTHER_NOTES = [
 ]
 
 
-def build_small_runs(b: GraphBatch) -> None:
-    for run_id, name, series in (
-        (RULE_RUN, "rule", RULE_SERIES),
-        (OTHER_RUN, "other", OTHER_SERIES),
-    ):
-        node = b.add_node(
-            f"provkb:run/{run_id}",
-            ACTIVITY,
-            TRAINING_RUN,
-            runId=run_id,
-            name=name,
-            status="completed",
-            startedAtTime=iso(T_RUN, -120),
-        )
+def build_small_runs() -> GraphBatch:
+    rule = RunBuilder(RULE_RUN, name="rule", started=iso(T_RUN, -120))
+    other = RunBuilder(OTHER_RUN, name="other", started=iso(T_RUN, -120))
+    for recorded, series in ((rule, RULE_SERIES), (other, OTHER_SERIES)):
         for n, value in enumerate(series, start=1):
-            epoch = b.add_node(f"{node}/epoch/{n}", ACTIVITY, EPOCH, runId=run_id, epoch=n)
-            b.add_edge(WAS_INFORMED_BY, epoch, node)
-            metrics = b.add_node(
-                f"{epoch}/metrics",
-                ENTITY,
-                METRICS,
-                runId=run_id,
-                epoch=n,
-                kind="epoch",
-                **{metric_prop("val_accuracy"): value},
-            )
-            b.add_edge(WAS_GENERATED_BY, metrics, epoch)
-    add_request(b, OTHER_REQUEST, OTHER_RUN)
+            recorded.epoch(n, {"val_accuracy": value})
+        recorded.finish()
     for note, started in OTHER_NOTES:
-        add_request(b, note, OTHER_RUN, started)
+        apply(other, note, started)
+    requests = [OTHER_REQUEST, *(note for note, _ in OTHER_NOTES)]
+    return GraphBatch.concat(
+        [rule.batch, other.batch, *(request_batch(r, OTHER_RUN) for r in requests)]
+    )
 
 
 # -- study dl-steer ---------------------------------------------------------------------
@@ -437,27 +340,20 @@ def build_study(b: GraphBatch) -> None:
         # the version in force when it ran (edits come after iterations 20 and 54)
         version = 1 if i <= 20 else 2 if i != 55 else 3
         b.add_edge(USED, node, f"{STUDY_NODE}/item/{i}/v{version}")
-    stop = list(STOP_30)
-    stop[2] = 24 * 60 + 30.2  # minutes after T_RUN: just after iteration 30 ended
-    add_request(b, tuple(stop), iteration_run(30))
+    # minutes after T_RUN: just after iteration 30 ended
+    b.extend(request_batch(STOP_30, iteration_run(30), 24 * 60 + 30.2))
+    for name in ("ada", "carol"):  # who edited the queue
+        b.add_node(ids.person(name), AGENT, PERSON, **{Prop.NAME: name})
 
 
 @pytest.fixture(scope="module")
 def kb(store: Store) -> Store:
     """The store holding exactly the known graphs (emptied, then written once)."""
     store.clear()
-    b = GraphBatch()
-    build_run(b)
-    build_small_runs(b)
-    build_study(b)
-    store.write(b)
+    study = GraphBatch()
+    build_study(study)
+    write(store, build_run(), build_small_runs(), study)
     return store
-
-
-def rows(kb: Store, name: str, **params) -> list[dict]:
-    result = run(kb, name, **params)
-    assert all(list(row) == result.columns for row in result.rows)
-    return result.rows
 
 
 # -- gain-changes ------------------------------------------------------------------------
