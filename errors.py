@@ -63,8 +63,19 @@ class ExportError(ProvKBError):
     """A PROV document could not be exported."""
 
 
+class UnknownFormat(ExportError, ProvImportError):
+    """A format name or file extension the format registry (kb/formats.py) does not
+    know, or an export-only format given to import; the message names the known ones."""
+
+
 class SteeringRejected(ProvKBError):
-    """A steering request cannot be applied; it was recorded as rejected, nothing changed."""
+    """A steering request cannot be applied; it was recorded as rejected, nothing changed.
+
+    `requests` lists the requests of the call (the rejected ones with their reasons)."""
+
+    def __init__(self, message: str, requests: list | None = None) -> None:
+        super().__init__(message)
+        self.requests = list(requests or [])
 
 
 class StudyEditRefused(ProvKBError):

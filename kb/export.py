@@ -1,10 +1,10 @@
 """Export the knowledge base (or one run, or one experiment) as a PROV document.
 
-The graph is turned into a `prov.model.ProvDocument` and every format is written by
-the `prov` library: PROV-JSON, PROV-N, PROV-XML and PROV-JSONLD by its serializers,
-Turtle, TriG and JSON-LD (PROV-O) by its RDF encoder and rdflib (with one fix-up
-for prov's own decoder, see `qualify_mixed_relations`), and DOT/SVG/PNG by
-`prov.dot.prov_to_dot` rendered with the Graphviz `dot` binary (long texts cut).
+The graph is turned into a `prov.model.ProvDocument` and written in a format of the
+registry `kb.formats`: PROV-JSON, PROV-N, PROV-XML and PROV-JSONLD by prov's
+serializers, Turtle, TriG and JSON-LD (PROV-O) by its RDF encoder and rdflib
+(`kb.prov_rdf`), and DOT/SVG/PNG by `prov.dot.prov_to_dot` rendered with the
+Graphviz `dot` binary (`kb.prov_diagram`, long texts cut).
 
 Mapping (reversed by `kb.provimport`): a node becomes an entity/activity/agent named
 by its id; its extra labels become `prov:type` values (`prov:Person`,
@@ -24,15 +24,12 @@ import io
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import rdflib
 from prov.constants import PROV_N_MAP
 from prov.identifier import Namespace, QualifiedName
 from prov.model import Literal, ProvDocument, ProvException, parse_xsd_datetime
-from prov.serializers.provrdf import ProvRDFSerializer
 
 from ..errors import ExportError
 from ..ontology import (
@@ -49,7 +46,10 @@ from ..ontology import (
     Prop,
     Relation,
 )
-from . import cypher
+from . import cypher, formats
+from .formats import FORMATS, Format
+from .prov_diagram import DIAGRAM_VALUE_CHARS, diagram_document
+from .prov_rdf import prov_o_graph, qualify_mixed_relations
 from .store import Store
 
 PROVKB = Namespace(PROVKB_PREFIX, PROVKB_NS)
@@ -58,34 +58,6 @@ JSON_DATATYPE = PROVKB["json"]  # datatype of list properties, written as JSON t
 PROV_TYPE_PROP = "provType"  # prov:type values that are no ontology subtype
 RELATION_ID_PROP = Prop.ID  # identifier of an identified PROV relation
 DEFAULT_PREFIXES = frozenset({"prov", "xsd", "xsi"})
-
-
-@dataclass(frozen=True)
-class Format:
-    """An export format: who writes it (`prov`, `rdf` or `graphviz`) and how."""
-
-    name: str
-    writer: str
-    option: str  # prov serializer name, rdflib format or Graphviz output format
-    binary: bool = False
-    suffix: str = ""
-
-
-FORMATS: dict[str, Format] = {
-    f.name: f
-    for f in (
-        Format("provjson", "prov", "json", suffix=".json"),
-        Format("provn", "prov", "provn", suffix=".provn"),
-        Format("provxml", "prov", "xml", suffix=".xml"),
-        Format("provjsonld", "prov", "jsonld", suffix=".provjsonld"),
-        Format("turtle", "rdf", "turtle", suffix=".ttl"),
-        Format("trig", "rdf", "trig", suffix=".trig"),
-        Format("jsonld", "rdf", "json-ld", suffix=".jsonld"),
-        Format("dot", "graphviz", "dot", suffix=".dot"),
-        Format("svg", "graphviz", "svg", suffix=".svg"),
-        Format("png", "graphviz", "png", binary=True, suffix=".png"),
-    )
-}
 
 
 # -- names ----------------------------------------------------------------------------
@@ -392,104 +364,13 @@ def build_document(
     return doc
 
 
-# PROV-O relations prov's decoder folds onto their `prov:qualified*` node:
-# binary predicate -> (qualification predicate, class, influencer predicate).
-_PROV_O = rdflib.Namespace(PROV_NS)
-_QUALIFIABLE = {
-    _PROV_O.wasAssociatedWith: (_PROV_O.qualifiedAssociation, _PROV_O.Association, _PROV_O.agent),
-    _PROV_O.actedOnBehalfOf: (_PROV_O.qualifiedDelegation, _PROV_O.Delegation, _PROV_O.agent),
-    _PROV_O.wasAttributedTo: (_PROV_O.qualifiedAttribution, _PROV_O.Attribution, _PROV_O.agent),
-    _PROV_O.wasInformedBy: (
-        _PROV_O.qualifiedCommunication,
-        _PROV_O.Communication,
-        _PROV_O.activity,
-    ),
-    _PROV_O.wasInfluencedBy: (_PROV_O.qualifiedInfluence, _PROV_O.Influence, _PROV_O.influencer),
-}
-
-
-def qualify_mixed_relations(graph: rdflib.Dataset) -> int:
-    """Qualify binary relation triples whose subject also has qualified ones.
-
-    prov 3.2's PROV-O decoder folds a binary triple (`:run prov:wasAssociatedWith
-    :keras`) onto a qualified node of the same subject; when no such node cites the
-    triple's object it picks the last one seen and overwrites its agent (an
-    association with a plan swallows the plain ones). Giving the triple its own
-    qualified node citing the object (the PROV-O qualification pattern) makes
-    it decode right. Returns the nodes added.
-    """
-    added: list[tuple] = []
-    for binary, (qualified, cls, influencer) in _QUALIFIABLE.items():
-        for subject, _, obj, context in graph.quads((None, binary, None, None)):
-            nodes = list(graph.objects(subject, qualified))
-            if nodes and not any((n, influencer, obj) in graph for n in nodes):
-                node = rdflib.BNode()
-                added += [
-                    (subject, qualified, node, context),
-                    (node, rdflib.RDF.type, cls, context),
-                    (node, influencer, obj, context),
-                ]
-    graph.addN(added)
-    return len(added) // 3
-
-
-def prov_o_graph(doc: ProvDocument) -> rdflib.Dataset:
-    """The PROV-O graph of a document (prov's encoder), safe to read back with prov."""
-    graph = ProvRDFSerializer(doc).encode_document(doc)
-    qualify_mixed_relations(graph)
-    return graph
-
-
 def render(doc: ProvDocument, fmt: str) -> str | bytes:
-    """A document in an export format, as text (or bytes for png)."""
-    spec = FORMATS.get(fmt)
-    if spec is None:
-        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    """A document in an export format (`kb.formats`), as text (or bytes for png)."""
+    spec = formats.export_format(fmt)
     try:
-        if spec.writer == "prov":
-            return doc.serialize(format=spec.option)
-        if spec.writer == "rdf":
-            return prov_o_graph(doc).serialize(format=spec.option)
-        return _graphviz(doc, spec)
+        return spec.writer(doc)
     except ProvException as exc:
-        raise ExportError(f"cannot write {fmt}: {exc}") from exc
-
-
-DIAGRAM_VALUE_CHARS = 200  # longer texts are cut in diagrams (Graphviz labels: < 16 KB)
-
-
-def _diagram_value(value: Any) -> Any:
-    text = value.value if isinstance(value, Literal) else value
-    if isinstance(text, str) and len(text) > DIAGRAM_VALUE_CHARS:
-        return text[:DIAGRAM_VALUE_CHARS] + "…"
-    return value
-
-
-def diagram_document(doc: ProvDocument) -> ProvDocument:
-    """`doc` with long text values cut to `DIAGRAM_VALUE_CHARS`: a diagram shows every
-    attribute in its node's label, and Graphviz refuses labels over 16 KB."""
-    out = ProvDocument()
-    for namespace in doc.namespaces:
-        out.add_namespace(namespace)
-    for record in doc.get_records():
-        attributes = [(key, _diagram_value(value)) for key, value in record.attributes]
-        out.new_record(record.get_type(), record.identifier, attributes)
-    return out
-
-
-def _graphviz(doc: ProvDocument, spec: Format) -> str | bytes:
-    from prov.dot import prov_to_dot
-
-    dot = prov_to_dot(diagram_document(doc))
-    if spec.option == "dot":
-        return dot.to_string()
-    try:
-        data = dot.create(prog="dot", format=spec.option)
-    except FileNotFoundError as exc:
-        raise ExportError("the Graphviz `dot` program is not installed") from exc
-    except Exception as exc:  # pydot reports Graphviz failures as plain exceptions
-        raise ExportError(f"Graphviz could not render {spec.name}: {exc}") from exc
-    return data if spec.binary else data.decode("utf-8")
+        raise ExportError(f"cannot write {spec.name}: {exc}") from exc
 
 
 def _write(content: str | bytes, target: str | Path | IO) -> None:
@@ -514,22 +395,25 @@ def export(
     experiment: str | None = None,
 ) -> int:
     """Write the knowledge base (or a run or experiment) in `fmt`; returns the records."""
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    formats.export_format(fmt)
     doc = build_document(store, run_id=run_id, experiment=experiment)
     _write(render(doc, fmt), path_or_stream)
     return len(doc.get_records())
 
 
 __all__ = [
+    "DIAGRAM_VALUE_CHARS",
     "FORMATS",
     "JSON_DATATYPE",
     "PROV_TYPE_PROP",
     "Format",
     "build_document",
+    "diagram_document",
     "export",
     "local_name",
     "property_name",
+    "prov_o_graph",
+    "qualify_mixed_relations",
     "render",
     "select_ids",
 ]

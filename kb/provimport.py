@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime
 import getpass
 import hashlib
-import io
 import json
 import math
 import os
@@ -38,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import rdflib
 from prov.constants import PROV_N_MAP
 from prov.identifier import Identifier, QualifiedName
 from prov.model import (
@@ -49,7 +47,6 @@ from prov.model import (
     ProvRecord,
     ProvWarning,
 )
-from prov.serializers.provrdf import ProvRDFSerializer
 
 from ..errors import ImportConflict, ProvImportError, QueryError
 from ..ontology import (
@@ -81,7 +78,7 @@ from ..ontology import (
     imported_prop,
     is_capture_prop,
 )
-from . import cypher
+from . import cypher, formats
 from .export import (
     DEFAULT_PREFIXES,
     JSON_DATATYPE,
@@ -90,45 +87,10 @@ from .export import (
     as_list,
     property_name,
     prov_time,
-    qualify_mixed_relations,
 )
 from .records import Edge, GraphBatch, Node, encode_props
 from .store import Store
 from .study import default_person, person_node_id
-
-
-@dataclass(frozen=True)
-class ImportFormat:
-    """How `prov` reads a format: serializer name and extra deserialize options."""
-
-    name: str
-    serializer: str
-    options: tuple[tuple[str, str], ...] = ()
-
-
-IMPORT_FORMATS: dict[str, ImportFormat] = {
-    f.name: f
-    for f in (
-        ImportFormat("provjson", "json"),
-        ImportFormat("provn", "provn"),
-        ImportFormat("provxml", "xml"),
-        ImportFormat("provjsonld", "jsonld"),
-        ImportFormat("turtle", "rdf", (("rdf_format", "turtle"),)),
-        ImportFormat("trig", "rdf", (("rdf_format", "trig"),)),
-        ImportFormat("jsonld", "rdf", (("rdf_format", "json-ld"),)),
-    )
-}
-SUFFIX_FORMATS = {
-    ".json": "provjson",
-    ".provn": "provn",
-    ".xml": "provxml",
-    ".provx": "provxml",
-    ".provjsonld": "provjsonld",
-    ".ttl": "turtle",
-    ".trig": "trig",
-    ".jsonld": "jsonld",
-}
-FORMAT_ALIASES = {"json": "provjson", "ttl": "turtle", "xml": "provxml", "json-ld": "jsonld"}
 
 _KIND_BY_IRI: dict[str, Kind] = {k.iri: k for k in KINDS}
 _SUBTYPE_BY_IRI: dict[str, Subtype] = {s.iri: s for s in SUBTYPE_BY_LABEL.values()}
@@ -211,25 +173,13 @@ class ImportReport:
 
 # -- reading files --------------------------------------------------------------------
 def guess_format(path: Path) -> str:
-    """The import format of a file from its suffix."""
-    fmt = SUFFIX_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ProvImportError(
-            f"cannot tell the PROV format of {path.name!r} from its suffix; use one of "
-            f"{', '.join(sorted(SUFFIX_FORMATS))} or pass the format "
-            f"({', '.join(IMPORT_FORMATS)})"
-        )
-    return fmt
+    """The import format of a file from its suffix (`kb.formats`)."""
+    return formats.for_path(path, "import").name
 
 
 def normalise_format(fmt: str) -> str:
     """An import format name (aliases `json`, `ttl`, `xml`, `json-ld` accepted)."""
-    fmt = FORMAT_ALIASES.get(fmt.lower(), fmt.lower())
-    if fmt not in IMPORT_FORMATS:
-        raise ProvImportError(
-            f"unknown import format {fmt!r}; choose one of {', '.join(IMPORT_FORMATS)}"
-        )
-    return fmt
+    return formats.import_format(fmt).name
 
 
 def read_document(content: bytes, fmt: str, source: str = "input") -> ProvDocument:
@@ -238,8 +188,8 @@ def read_document(content: bytes, fmt: str, source: str = "input") -> ProvDocume
     Input `prov` reads today but will reject (its future-rejection warnings, e.g. a
     time that is no xsd:dateTime) is refused too.
     """
-    fmt = normalise_format(fmt)
-    spec = IMPORT_FORMATS[fmt]
+    spec = formats.import_format(fmt)
+    fmt = spec.name
     if not content.strip():
         raise ProvImportError(f"{source} is empty: there is no PROV document to import")
     try:
@@ -249,7 +199,7 @@ def read_document(content: bytes, fmt: str, source: str = "input") -> ProvDocume
     with warnings.catch_warnings():
         warnings.simplefilter("error", ProvFutureRejectionWarning)
         try:
-            doc = _deserialize(text, spec)
+            doc = spec.reader(text)
         except NotImplementedError as exc:
             raise ProvImportError(
                 f"the installed prov library cannot read {fmt}: export to PROV-JSON "
@@ -261,19 +211,6 @@ def read_document(content: bytes, fmt: str, source: str = "input") -> ProvDocume
             ) from exc
     if not doc.get_records() and not doc.has_bundles():
         raise ProvImportError(f"{source} holds no PROV records (is it really {fmt}?)")
-    return doc
-
-
-def _deserialize(text: str, spec: ImportFormat) -> ProvDocument:
-    options = dict(spec.options)
-    if spec.serializer != "rdf":
-        source = io.BytesIO(text.encode("utf-8"))
-        return ProvDocument.deserialize(source=source, format=spec.serializer, **options)
-    graph = rdflib.Dataset(default_union=True)
-    graph.parse(data=text, format=options["rdf_format"])
-    qualify_mixed_relations(graph)  # see there: prov's decoder mixes them up otherwise
-    doc = ProvDocument()
-    ProvRDFSerializer(doc).decode_document(graph, doc)
     return doc
 
 

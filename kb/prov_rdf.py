@@ -1,0 +1,75 @@
+"""PROV-O (RDF) reading and writing through prov's RDF codec and rdflib.
+
+prov encodes a `ProvDocument` as an rdflib graph and decodes one back; this module
+adds the fix-ups ProvKB needs around it (`qualify_mixed_relations`).
+"""
+
+from __future__ import annotations
+
+import rdflib
+from prov.model import ProvDocument
+from prov.serializers.provrdf import ProvRDFSerializer
+
+from ..ontology import PROV_NS
+
+# PROV-O relations prov's decoder folds onto their `prov:qualified*` node:
+# binary predicate -> (qualification predicate, class, influencer predicate).
+_PROV_O = rdflib.Namespace(PROV_NS)
+_QUALIFIABLE = {
+    _PROV_O.wasAssociatedWith: (_PROV_O.qualifiedAssociation, _PROV_O.Association, _PROV_O.agent),
+    _PROV_O.actedOnBehalfOf: (_PROV_O.qualifiedDelegation, _PROV_O.Delegation, _PROV_O.agent),
+    _PROV_O.wasAttributedTo: (_PROV_O.qualifiedAttribution, _PROV_O.Attribution, _PROV_O.agent),
+    _PROV_O.wasInformedBy: (
+        _PROV_O.qualifiedCommunication,
+        _PROV_O.Communication,
+        _PROV_O.activity,
+    ),
+    _PROV_O.wasInfluencedBy: (_PROV_O.qualifiedInfluence, _PROV_O.Influence, _PROV_O.influencer),
+}
+
+
+def qualify_mixed_relations(graph: rdflib.Dataset) -> int:
+    """Qualify binary relation triples whose subject also has qualified ones.
+
+    prov 3.2's PROV-O decoder folds a binary triple (`:run prov:wasAssociatedWith
+    :keras`) onto a qualified node of the same subject; when no such node cites the
+    triple's object it picks the last one seen and overwrites its agent (an
+    association with a plan swallows the plain ones). Giving the triple its own
+    qualified node citing the object (the PROV-O qualification pattern) makes
+    it decode right. Returns the nodes added.
+    """
+    added: list[tuple] = []
+    for binary, (qualified, cls, influencer) in _QUALIFIABLE.items():
+        for subject, _, obj, context in graph.quads((None, binary, None, None)):
+            nodes = list(graph.objects(subject, qualified))
+            if nodes and not any((n, influencer, obj) in graph for n in nodes):
+                node = rdflib.BNode()
+                added += [
+                    (subject, qualified, node, context),
+                    (node, rdflib.RDF.type, cls, context),
+                    (node, influencer, obj, context),
+                ]
+    graph.addN(added)
+    return len(added) // 3
+
+
+def prov_o_graph(doc: ProvDocument) -> rdflib.Dataset:
+    """The PROV-O graph of a document (prov's encoder), safe to read back with prov."""
+    graph = ProvRDFSerializer(doc).encode_document(doc)
+    qualify_mixed_relations(graph)
+    return graph
+
+
+def write_rdf(doc: ProvDocument, rdf_format: str) -> str:
+    """A document as PROV-O text in an rdflib format (turtle, trig, json-ld)."""
+    return prov_o_graph(doc).serialize(format=rdf_format)
+
+
+def read_rdf(text: str, rdf_format: str) -> ProvDocument:
+    """A PROV document from PROV-O text in an rdflib format."""
+    graph = rdflib.Dataset(default_union=True)
+    graph.parse(data=text, format=rdf_format)
+    qualify_mixed_relations(graph)  # see there: prov's decoder mixes them up otherwise
+    doc = ProvDocument()
+    ProvRDFSerializer(doc).decode_document(graph, doc)
+    return doc
