@@ -139,8 +139,15 @@ class SteeringRequest:
         )
 
 
+# Python's spellings of the JSON constants (`--set nesterov=True`, `clipnorm=None`).
+_PYTHON_CONSTANTS = {"True": True, "False": False, "None": None}
+
+
 def parse_value(text: str) -> Any:
-    """A CLI value: JSON when it parses (numbers, true/false, lists), else the text."""
+    """A CLI value: JSON when it parses (numbers, true/false/null, lists), Python's
+    True/False/None, else the text."""
+    if text.strip() in _PYTHON_CONSTANTS:
+        return _PYTHON_CONSTANTS[text.strip()]
     try:
         return json.loads(text)
     except ValueError:
