@@ -74,7 +74,8 @@ def dataset(fingerprint: str, name: str, samples: int = 1000) -> Dataset:
 
 
 class RunBuilder:
-    """One run, recorded as capture records it; `batch` holds everything so far.
+    """One run, recorded as capture records it: `batches` holds each step's batch (the
+    start first), `batch` all of them together.
 
     `epoch` numbers are 1-based; `elapsed` seconds per epoch place the epochs end to
     end from the run's start, unless an epoch is given its own times.
@@ -125,7 +126,7 @@ class RunBuilder:
             hyperparameters=list(hyperparameters),
             datasets=dict(datasets or {}),
         )
-        self.batch = self.recorder.start(context)
+        self.batches = [self.recorder.start(context)]
         self._clock = datetime.fromisoformat(self.started)
 
     @property
@@ -133,8 +134,13 @@ class RunBuilder:
         """The run's node id."""
         return self.recorder.run_node
 
+    @property
+    def batch(self) -> GraphBatch:
+        """Everything recorded so far, in order."""
+        return GraphBatch.concat(self.batches)
+
     def _add(self, batch: GraphBatch) -> RunBuilder:
-        self.batch.extend(batch)
+        self.batches.append(batch)
         return self
 
     def _times(self, elapsed: float, started: str | None, ended: str | None) -> tuple[str, str]:

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from builders import RunBuilder
 
 from provkb import ontology as o
-from provkb.capture.run_summary import RunSummary
 from provkb.config import resolve_settings
 from provkb.kb.journal import Journal, journals, sync
 from provkb.kb.quarantine import quarantined
@@ -35,58 +35,31 @@ def _run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _start(run: str, shared: str = "") -> GraphBatch:
-    """A run's first batch, as capture writes it (with shared project/person nodes)."""
-    b = GraphBatch()
-    rid = b.add_node(
-        f"provkb:run/{run}",
-        o.ACTIVITY,
-        o.TRAINING_RUN,
-        runId=run,
-        name=f"r-{run}",
-        status=o.RunStatus.RUNNING,
-        epochsCompleted=0,
-        epochsPlanned=40,
+def _recorded(run: str, epochs: int = 0, shared: str = "") -> RunBuilder:
+    """A run as capture records it, `epochs` epochs in (project, experiment and person
+    named `shared`, else `journal-safety`)."""
+    names = shared or "journal-safety"
+    recorded = RunBuilder(
+        run, name=f"r-{run}", experiment=names, project=names, person=names, epochs_planned=40
     )
-    if shared:
-        project = b.add_node(f"provkb:project/{shared}", o.ACTIVITY, o.PROJECT, name=shared)
-        exp = b.add_node(f"provkb:experiment/{shared}", o.ACTIVITY, o.EXPERIMENT, name=shared)
-        person = b.add_node(f"provkb:person/{shared}", o.AGENT, o.PERSON, name=shared)
-        b.add_edge(o.WAS_INFORMED_BY, exp, project)
-        b.add_edge(o.WAS_INFORMED_BY, rid, exp)
-        b.add_edge(o.WAS_ASSOCIATED_WITH, rid, person)
-    return b
+    for e in range(1, epochs + 1):
+        recorded.epoch(e, {"loss": 1.0 / e, "val_accuracy": e / 100}, 1.5)
+    return recorded
 
 
-def _epochs(run: str, last: int, summary: RunSummary | None = None) -> list[GraphBatch]:
-    """Epoch batches 1..last, each updating the run's summary like the recorder does."""
-    summary = summary or RunSummary()
-    rid, out = f"provkb:run/{run}", []
-    for e in range(1, last + 1):
-        b = GraphBatch()
-        logs = {"loss": 1.0 / e, "val_accuracy": e / 100}
-        ep = b.add_node(f"{rid}/epoch/{e}", o.ACTIVITY, o.EPOCH, runId=run, epoch=e)
-        m = b.add_node(f"{rid}/epoch/{e}/metrics", o.ENTITY, o.METRICS, runId=run, epoch=e, **logs)
-        b.add_edge(o.WAS_GENERATED_BY, m, ep)
-        b.add_edge(o.WAS_INFORMED_BY, ep, rid)
-        summary.add(e, 1.5, logs)
-        b.add_node(rid, o.ACTIVITY, o.TRAINING_RUN, runId=run, epochsCompleted=e, **summary.props())
-        out.append(b)
-    return out
+def _start(run: str, shared: str = "") -> GraphBatch:
+    """A run's first batch."""
+    return _recorded(run, shared=shared).batches[0]
+
+
+def _epochs(run: str, last: int) -> list[GraphBatch]:
+    """Epoch batches 1..last, each updating the run's progress and summary."""
+    return _recorded(run, last).batches[1:]
 
 
 def _finish(run: str, epochs: int) -> GraphBatch:
-    b = GraphBatch()
-    b.add_node(
-        f"provkb:run/{run}",
-        o.ACTIVITY,
-        o.TRAINING_RUN,
-        runId=run,
-        status=o.RunStatus.COMPLETED,
-        epochsCompleted=epochs,
-        endedAtTime="2026-12-02T01:00:00+00:00",
-    )
-    return b
+    """The run's last batch: completed after `epochs` epochs."""
+    return _recorded(run, epochs).finish().batches[-1]
 
 
 def _dead_pid() -> int:
@@ -415,16 +388,18 @@ def test_a_loss_beyond_the_memory_bound_is_counted_and_reported(
     writer = BackgroundWriter(
         down, journal=Journal(folder, _journal_name(folder)), max_backlog=12, linger=0
     )
-    batches = _epochs(run, 10)  # 5 records each
+    batches = _epochs(run, 10)
+    records = sum(map(len, batches))
+    assert records == 5 + 9 * 6  # epoch 2 on is also informed by the epoch before
     for batch in batches:
         writer.submit(batch)
     writer.flush(timeout=10)
-    assert writer.backlog <= 12 and writer.stats.lost >= 50 - 12
+    assert writer.backlog <= 12 and writer.stats.lost >= records - 12
     assert writer.close(timeout=1) is False
-    assert writer.stats.lost == 50  # the store never came back: all of it, counted
+    assert writer.stats.lost == records  # the store never came back: all of it, counted
     said = _messages(caplog)
     assert sum("are being lost" in m for m in said) == 1
-    assert any("50 provenance records were lost" in m for m in said)
+    assert any(f"{records} provenance records were lost" in m for m in said)
     assert not any("run `provkb sync`" in m for m in said)
 
 
