@@ -17,6 +17,7 @@ _LAZY = {
     "ProvenanceCallback": "provkb.capture.callback",
     "autolog": "provkb.capture.autolog",
     "Store": "provkb.kb.store",
+    "KnowledgeBase": "provkb.knowledge_base",
     "Settings": "provkb.config",
     "resolve_settings": "provkb.config",
     "ProvKBError": "provkb.errors",

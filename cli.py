@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
-import re
 import sys
 import time
 from enum import StrEnum
@@ -13,12 +11,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from .cli_options import FormatOpt, OutputFormat, ParamOpt, StoreOpt
-from .config import resolve_settings
+from .cli_options import (
+    FormatOpt,
+    OutputFormat,
+    ParamOpt,
+    StoreOpt,
+    console,
+    csv_cell,
+    err_console,
+    fail,
+    json_or_text,
+    open_kb,
+    parse_pairs,
+    print_rows,
+)
 from .errors import ProvKBError
+from .knowledge_base import KnowledgeBase
 
 app = typer.Typer(
     name="provkb",
@@ -32,90 +43,18 @@ server_app = typer.Typer(
 )
 app.add_typer(server_app, name="server")
 
-console = Console(width=None if sys.stdout.isatty() else 160)  # pipes and logs: wide tables
-err_console = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
-
-
-def _open_store(store: Path | None):
-    from .kb.store import Store
-
-    settings = resolve_settings(store=store)
-    if settings.embedded and not _server_running(settings.home):
-        err_console.print(f"[dim]starting the embedded store in {settings.home} ...[/]")
-    return Store(settings).connect()
-
-
-def _server_running(home: Path) -> bool:
-    return _server_info(home) is not None
-
-
-def _parse_params(pairs: list[str] | None) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ProvKBError(f"parameter {pair!r} is not key=value")
-        params[key.strip()] = value
-    return params
-
-
-_ISO_TIME = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?([+-]\d\d:\d\d|Z)?$")
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, str) and (match := _ISO_TIME.match(value)):
-        return f"{match.group(1)} {match.group(2)}"  # tables show seconds; JSON/CSV keep all
-    if isinstance(value, list | dict):
-        return json.dumps(value, default=str)
-    return "" if value is None else str(value)
-
-
-def _csv_cell(value: Any) -> str:
-    if isinstance(value, list | dict):
-        return json.dumps(value, default=str)
-    return "" if value is None else str(value)
-
-
-def print_rows(columns: list[str], rows: list[dict[str, Any]], fmt: OutputFormat) -> None:
-    """Print query rows as a table, JSON or CSV."""
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps(rows, indent=2, default=str))
-    elif fmt is OutputFormat.csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _csv_cell(row.get(k)) for k in columns})
-        typer.echo(buffer.getvalue(), nl=False)
-    else:
-        table = Table(show_lines=False, header_style="bold cyan")
-        for column in columns:
-            table.add_column(column, overflow="fold", max_width=48)
-        for row in rows:
-            table.add_row(*(_cell(row.get(c)) for c in columns))
-        console.print(table)
-        console.print(f"[dim]{len(rows)} row(s)[/]")
-
 
 # -- server -------------------------------------------------------------------------
 @server_app.command("start")
 def server_start(store: StoreOpt = None) -> None:
     """Start the embedded server in the background (or report the running one)."""
-    from .kb.embedded import EmbeddedServer
-
-    home = resolve_settings(store=store).home
+    kb = KnowledgeBase(store)
     started = time.monotonic()
     try:
-        info = EmbeddedServer(home).ensure_running()
+        home = kb.settings.home
+        info = kb.start_server()
     except ProvKBError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(exc) from exc
     console.print(
         f"embedded store [bold]{home}[/] on {info.uri} (pid {info.pid}, "
         f"{time.monotonic() - started:.1f} s)"
@@ -125,14 +64,16 @@ def server_start(store: StoreOpt = None) -> None:
 @server_app.command("status")
 def server_status(store: StoreOpt = None) -> None:
     """Show whether the embedded server runs, where, and how much it holds."""
-    from .kb.embedded import EmbeddedServer
-
-    home = resolve_settings(store=store).home
-    info = EmbeddedServer(home).status()
-    if info is None:
-        console.print(f"no embedded server running for {home}")
-        raise typer.Exit(3)
-    counts = _open_store(store).counts()
+    kb = KnowledgeBase(store)
+    try:
+        home = kb.settings.home
+        info = kb.server()
+        if info is None:
+            console.print(f"no embedded server running for {home}")
+            raise typer.Exit(3)
+        counts = kb.counts()
+    except ProvKBError as exc:
+        raise fail(exc) from exc
     uptime = time.time() - info.started_at
     console.print(
         f"running: {home}\n  bolt: {info.uri}  pid: {info.pid}  up {uptime:.0f} s  "
@@ -144,10 +85,12 @@ def server_status(store: StoreOpt = None) -> None:
 @server_app.command("stop")
 def server_stop(store: StoreOpt = None) -> None:
     """Stop the embedded server (the data stays in the folder)."""
-    from .kb.embedded import EmbeddedServer
-
-    home = resolve_settings(store=store).home
-    stopped = EmbeddedServer(home).stop()
+    kb = KnowledgeBase(store)
+    try:
+        home = kb.settings.home
+        stopped = kb.stop_server()
+    except ProvKBError as exc:
+        raise fail(exc) from exc
     console.print("stopped" if stopped else f"no embedded server was running for {home}")
 
 
@@ -161,25 +104,23 @@ def query(
     store: StoreOpt = None,
 ) -> None:
     """Run a named, parameterised lineage query."""
-    from .queries import registry
-
     if list_ or name is None:
         table = Table(header_style="bold cyan")
         for column in ("query", "parameters", "what it answers"):
             table.add_column(column, overflow="fold")
-        for q in registry.QUERIES.values():
+        for q in KnowledgeBase.queries():
             params = ", ".join(
                 f"{p.name}{'' if p.required else '=' + str(p.default)}" for p in q.params
             )
-            table.add_row(q.name, params, q.summary)
+            table.add_row(Text(q.name), Text(params), Text(q.summary))
         console.print(table)
         return
     try:
-        raw = _parse_params(param)
-        registry.coerce_params(name, raw)  # a bad name or parameter fails before connecting
-        result = registry.run(_open_store(store), name, **raw)
+        raw = parse_pairs(param)
+        KnowledgeBase.check_query(name, raw)  # a bad name or parameter fails before connecting
+        result = open_kb(store).query(name, **raw)
     except ProvKBError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(exc) from exc
     print_rows(result.columns, result.rows, fmt)
 
 
@@ -202,21 +143,20 @@ def cypher_console(
     access are refused before it runs; it is cancelled past its time limit. JSON and CSV
     are written row by row as they arrive."""
     try:
-        raw = _parse_params(param)
-        params = {k: _json_or_text(v) for k, v in raw.items()}
-        kb = _open_store(store)
+        params = parse_pairs(param, convert=json_or_text)
+        kb = open_kb(store)
         limits = {"timeout": timeout, "max_rows": max_rows}
         if fmt is OutputFormat.table:
-            result = kb.read_only(text, params, **limits)
+            result = kb.cypher(text, params, **limits)
             print_rows(result.columns, result.rows, fmt)
             shown, truncated = len(result.rows), result.truncated
         else:
             printer = _RowStream(fmt)
-            streamed = kb.stream_read_only(text, params, printer.row, **limits)
+            streamed = kb.stream_cypher(text, params, printer.row, **limits)
             printer.close(streamed.columns)
             shown, truncated = streamed.rows, streamed.truncated
     except ProvKBError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(exc) from exc
     if truncated:
         err_console.print(
             f"[yellow]showing the first {shown} rows[/] (the console's row limit; "
@@ -244,7 +184,7 @@ class _RowStream:
         elif self.fmt is OutputFormat.json:
             sys.stdout.write(",")
         if self.fmt is OutputFormat.csv:
-            self.csv.writerow([_csv_cell(row.get(c)) for c in columns])
+            self.csv.writerow([csv_cell(row.get(c)) for c in columns])
         else:
             sys.stdout.write("\n" + json.dumps(row, default=str))
 
@@ -254,13 +194,6 @@ class _RowStream:
         if self.fmt is OutputFormat.json:
             sys.stdout.write("\n]\n")
         sys.stdout.flush()
-
-
-def _json_or_text(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
 
 
 # -- export / import ----------------------------------------------------------------
@@ -283,18 +216,18 @@ def export_cmd(
     store: StoreOpt = None,
 ) -> None:
     """Export provenance as PROV-JSON, PROV-N, PROV-XML, RDF (Turtle, ...) or a diagram."""
-    from .kb import export
-
     chosen = fmt or _format_from_suffix(output)
     if chosen not in EXPORT_FORMATS:
-        raise _fail(f"unknown export format {chosen!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+        raise fail(f"unknown export format {chosen!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     started = time.monotonic()
     try:
-        count = export.export(_open_store(store), chosen, output, run_id=run, experiment=experiment)
+        count = open_kb(store).export(chosen, output, run_id=run, experiment=experiment)
     except ProvKBError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(exc) from exc
     console.print(
-        f"wrote {count} PROV records to {output} ({chosen}, {time.monotonic() - started:.2f} s)"
+        f"wrote {count} PROV records to {output} ({chosen}, {time.monotonic() - started:.2f} s)",
+        markup=False,
+        highlight=False,
     )
 
 
@@ -349,23 +282,18 @@ def import_cmd(
     """Import a PROV document (all or nothing), recorded as an Import activity.
 
     Never changes stored records unless --replace is given."""
-    from rich.markup import escape
-
     from .errors import ImportConflict
-    from .kb import provimport
 
     if replace and on_conflict is OnConflict.skip:
-        raise _fail("--replace and --on-conflict skip contradict each other; choose one")
+        raise fail("--replace and --on-conflict skip contradict each other; choose one")
     mode = "replace" if replace else on_conflict.value
     started = time.monotonic()
     try:
-        report = provimport.import_file(
-            _open_store(store), path, fmt, mode, record=True, person=person
-        )
+        report = open_kb(store).import_file(path, fmt, mode, person=person)
     except ImportConflict as exc:
-        raise _fail(escape(str(exc)), IMPORT_CONFLICT_EXIT) from exc
+        raise fail(exc, IMPORT_CONFLICT_EXIT) from exc
     except ProvKBError as exc:
-        raise _fail(escape(str(exc))) from exc
+        raise fail(exc) from exc
     for line in report.lines():
         console.print(line, markup=False, highlight=False)
     console.print(f"({time.monotonic() - started:.2f} s)", markup=False, highlight=False)
@@ -375,69 +303,55 @@ def import_cmd(
 @app.command("status")
 def status_cmd(store: StoreOpt = None) -> None:
     """Show the knowledge base and the capture backlog (journaled records not yet stored)."""
-    from .kb.journal import journal_folder, journals
-
-    settings = resolve_settings(store=store)
-    console.print(f"knowledge base: {settings.describe()}")
-    if settings.embedded:
-        info = _server_info(settings.home)
-        console.print(f"  embedded server: {'running on ' + info.uri if info else 'not running'}")
-    folder = journal_folder(settings.home)
+    kb = KnowledgeBase(store)
     try:
-        found = journals(folder)
-        if not found:
-            console.print("  capture backlog: none")
-        else:
-            _print_backlog(found)
-        _print_quarantine(folder)
-    except OSError as exc:
-        from .kb.journal import describe_os_error
+        status = kb.status()
+    except ProvKBError as exc:
+        raise fail(exc) from exc
+    _plain(f"knowledge base: {status.settings.describe()}")
+    if status.settings.embedded:
+        info = status.server
+        _plain(f"  embedded server: {'running on ' + info.uri if info else 'not running'}")
+    if not status.journals:
+        _plain("  capture backlog: none")
+    else:
+        _print_backlog(status.journals)
+    _print_quarantine(status.quarantined)
 
-        raise _fail(f"cannot read the journals in {folder}: {describe_os_error(exc)}") from exc
+
+def _plain(line: str, err: bool = False) -> None:
+    """One line of text, printed as it is (no markup, no highlighting, no wrapping)."""
+    (err_console if err else console).print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_backlog(found: list) -> None:
-    from .kb.journal import describe_os_error
-
     table = Table(header_style="bold cyan", title="capture backlog")
     for column in ("run", "pending records", "journal", "writer"):
         table.add_column(column)
-    for journal in found:
-        try:
-            st = journal.status()
-        except OSError as exc:
-            table.add_row("?", "?", journal.name, f"unreadable: {describe_os_error(exc)}")
+    for backlog in found:
+        st = backlog.status
+        if st is None:
+            table.add_row("?", "?", Text(backlog.name), Text(f"unreadable: {backlog.error}"))
             continue
         writer = f"live (pid {st.owner_pid})" if st.owner_alive else "gone: run provkb sync"
         if st.bad_lines:
             writer += f"; {st.bad_lines} unreadable entries (sync quarantines them)"
         for run, records in sorted(st.pending_by_run.items()) or [("-", 0)]:
-            table.add_row(run, str(records), st.name, writer)
+            table.add_row(Text(run), str(records), Text(st.name), Text(writer))
     console.print(table)
 
 
-def _print_quarantine(folder: Path) -> None:
+def _print_quarantine(entries: list) -> None:
     """The journal entries sync set aside: where from, which runs, why."""
-    from .kb.quarantine import quarantined
-
-    entries = quarantined(folder)
     if not entries:
         return
-    console.print(f"  quarantined journal entries ({len(entries)}): replayed by nothing")
+    _plain(f"  quarantined journal entries ({len(entries)}): replayed by nothing")
     for e in entries:
         seq = "" if e.seq is None else f", seq {e.seq}"
         runs = f", runs {', '.join(e.runs)}" if e.runs else ""
-        console.print(
-            f"    {e.journal} line {e.line}{seq}{runs}: {e.error}", markup=False, soft_wrap=True
-        )
+        _plain(f"    {e.journal} line {e.line}{seq}{runs}: {e.error}")
     for path in sorted({str(e.path) for e in entries}):
-        console.print(f"    kept in {path}", markup=False, soft_wrap=True)
-
-
-def _server_info(home: Path):
-    from .kb.embedded import EmbeddedServer
-
-    return EmbeddedServer(home).status()
+        _plain(f"    kept in {path}")
 
 
 @app.command("sync")
@@ -448,69 +362,64 @@ def sync_cmd(
     store: StoreOpt = None,
 ) -> None:
     """Replay journaled provenance that did not reach the store (idempotent)."""
-    from .kb.journal import describe_os_error, journal_folder, sync
+    from .errors import JournalError
 
-    settings = resolve_settings(store=store)
     started = time.monotonic()
     try:
-        connected = _open_store(store)
-        reports = sync(connected, journal_folder(settings.home), include_live)
+        kb = open_kb(store)
+        reports = kb.sync(include_live)
+    except JournalError as exc:
+        raise fail(exc) from exc
     except ProvKBError as exc:
-        raise _fail(f"{exc} (nothing lost: the journals are kept)") from exc
-    except OSError as exc:
-        raise _fail(f"cannot read the journals: {describe_os_error(exc)}") from exc
-    _settle_runs(connected)
+        raise fail(f"{exc} (nothing lost: the journals are kept)") from exc
+    _settle_runs(kb)
     records = sum(r.records for r in reports)
     for report in reports:
         _print_replay(report)
     elapsed = time.monotonic() - started
     console.print(f"replayed {records} records from {len(reports)} journal(s) in {elapsed:.2f} s")
     if any(r.error for r in reports):
-        raise _fail("some journals could not be replayed completely (see above); run sync again")
+        raise fail("some journals could not be replayed completely (see above); run sync again")
 
 
 def _print_replay(report) -> None:
     """One journal's line of `provkb sync`, and what it quarantined."""
     if report.skipped_live:
-        console.print(f"  {report.name}: skipped (its training process is still writing)")
+        _plain(f"  {report.name}: skipped (its training process is still writing)")
     elif report.already_replayed:
-        console.print(f"  {report.name}: replayed by another provkb sync meanwhile")
+        _plain(f"  {report.name}: replayed by another provkb sync meanwhile")
     elif report.busy:
-        console.print(f"  {report.name}: skipped (another provkb sync is replaying it)")
+        _plain(f"  {report.name}: skipped (another provkb sync is replaying it)")
     elif report.error:
-        err_console.print(f"  {report.name}: error: {report.error}", markup=False, soft_wrap=True)
+        _plain(f"  {report.name}: error: {report.error}", err=True)
     else:
-        console.print(f"  {report.name}: {report.batches} batches, {report.records} records")
+        _plain(f"  {report.name}: {report.batches} batches, {report.records} records")
     if report.quarantined:
-        err_console.print(
+        _plain(
             f"  {report.name}: {report.quarantined} entries could not be replayed, "
             f"moved to {report.quarantine_path}:",
-            markup=False,
-            soft_wrap=True,
+            err=True,
         )
         for line in report.details[:10]:
-            err_console.print(f"    {line}", markup=False, soft_wrap=True)
+            _plain(f"    {line}", err=True)
         if len(report.details) > 10:
-            err_console.print(f"    ... and {len(report.details) - 10} more (provkb status)")
+            _plain(f"    ... and {len(report.details) - 10} more (provkb status)", err=True)
 
 
-def _settle_runs(store) -> None:
+def _settle_runs(kb: KnowledgeBase) -> None:
     """After a replay: record silent runs as interrupted, reject what no run will apply."""
-    from .kb import lifecycle
-
     try:
-        interrupted = lifecycle.record_interrupted(store)
-        rejected = lifecycle.reject_orphaned(store)
+        settled = kb.settle_runs()
     except ProvKBError as exc:
-        raise _fail(f"replayed, but could not record interrupted runs: {exc}") from exc
-    for run in interrupted:
+        raise fail(f"replayed, but could not record interrupted runs: {exc}") from exc
+    for run in settled.interrupted:
         after = f"after epoch {run['lastEpoch']}" if run["lastEpoch"] else "before its first epoch"
-        console.print(
+        _plain(
             f"  run {run['runId']} ({run['name']}): interrupted {after} "
             f"(last heard from {run['lastSeen']})"
         )
-    if rejected:
-        console.print(f"  {rejected} steering request(s) of ended runs rejected")
+    if settled.rejected_requests:
+        _plain(f"  {settled.rejected_requests} steering request(s) of ended runs rejected")
 
 
 # -- demo ---------------------------------------------------------------------------
@@ -525,7 +434,7 @@ def demo_cmd(
     try:
         demo.run_demo(store=store, epochs=epochs, console=console)
     except ProvKBError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(exc) from exc
 
 
 def _register_commands() -> None:
@@ -543,7 +452,7 @@ def main() -> None:
     try:
         app()
     except ProvKBError as exc:  # last line of defence: a clear message, no traceback
-        err_console.print(f"[bold red]error:[/] {exc}")
+        fail(exc)
         sys.exit(1)
 
 

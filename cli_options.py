@@ -1,12 +1,26 @@
-"""Options shared by the `provkb` commands."""
+"""What every `provkb` command shares: options, consoles, errors, the knowledge base,
+row printing and the one `key=value` parser. No command module imports `cli.py`."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import re
+import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from .errors import ProvKBError
+from .knowledge_base import KnowledgeBase
 
 StoreOpt = Annotated[
     Path | None,
@@ -30,3 +44,93 @@ class OutputFormat(StrEnum):
 
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+
+console = Console(width=None if sys.stdout.isatty() else 160)  # pipes and logs: wide tables
+err_console = Console(stderr=True)
+
+
+def fail(message: object, code: int = 1, label: str = "error") -> typer.Exit:
+    """Print `label: message` on stderr (the message verbatim, never read as markup)
+    and return the exit to raise."""
+    err_console.print(f"[bold red]{label}:[/] {escape(str(message))}", emoji=False)
+    return typer.Exit(code)
+
+
+def open_kb(store: Path | None) -> KnowledgeBase:
+    """The knowledge base of `--store` (or the settings), said when it starts a server."""
+    kb = KnowledgeBase(store)
+    if not kb.server_running():
+        err_console.print(f"[dim]starting the embedded store in {kb.settings.home} ...[/]")
+    kb.store  # noqa: B018 - connect now, so that errors come before any output
+    return kb
+
+
+def parse_pairs(
+    pairs: list[str] | None,
+    option: str = "--param",
+    convert: Callable[[str], Any] = str,
+    example: str = "name=value",
+    need_value: bool = False,
+) -> dict[str, Any]:
+    """`name=value` options as a dict (values through `convert`); ProvKBError naming
+    the option when one is not `name=value` (`need_value`: with a value) or a name
+    comes twice."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name or (need_value and not text.strip()):
+            raise ProvKBError(f"{option} {pair!r} is not {example}")
+        if name in out:
+            raise ProvKBError(f"{option} names {name!r} twice")
+        out[name] = convert(text if convert is str else text.strip())
+    return out
+
+
+def json_or_text(text: str) -> Any:
+    """A value given as text: JSON when it parses (0.01, true, [1, 2]), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+_ISO_TIME = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?([+-]\d\d:\d\d|Z)?$")
+
+
+def cell(value: Any) -> str:
+    """A value as a table shows it (times to the second, lists and maps as JSON)."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, str) and (match := _ISO_TIME.match(value)):
+        return f"{match.group(1)} {match.group(2)}"  # tables show seconds; JSON/CSV keep all
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str)
+    return "" if value is None else str(value)
+
+
+def csv_cell(value: Any) -> str:
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str)
+    return "" if value is None else str(value)
+
+
+def print_rows(columns: list[str], rows: list[dict[str, Any]], fmt: OutputFormat) -> None:
+    """Print query rows as a table, JSON or CSV (data is shown as is, never as markup)."""
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+    elif fmt is OutputFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: csv_cell(row.get(k)) for k in columns})
+        typer.echo(buffer.getvalue(), nl=False)
+    else:
+        table = Table(show_lines=False, header_style="bold cyan")
+        for column in columns:
+            table.add_column(Text(column), overflow="fold", max_width=48)
+        for row in rows:
+            table.add_row(*(Text(cell(row.get(c))) for c in columns))
+        console.print(table)
+        console.print(f"[dim]{len(rows)} row(s)[/]")

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from .cli_options import StoreOpt
+from .cli_options import StoreOpt, console, err_console, fail, json_or_text, open_kb, parse_pairs
 
 # Exit codes of `provkb steer`.
 EXIT_REJECTED = 1
@@ -19,24 +19,17 @@ EXIT_PENDING = 2  # --wait ran out of time; the request stays pending
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, object]:
-    from .errors import ProvKBError
-    from .kb.steering import parse_value
-
-    changes: dict[str, object] = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        name = name.strip()
-        if not sep or not name or not text.strip():
-            raise ProvKBError(f"--set {pair!r} is not name=value (e.g. learning_rate=0.001)")
-        if name in changes:
-            raise ProvKBError(f"--set names {name!r} twice")
-        changes[name] = parse_value(text.strip())
-    return changes
+    return parse_pairs(
+        pairs,
+        "--set",
+        convert=json_or_text,
+        example="name=value (e.g. learning_rate=0.001)",
+        need_value=True,
+    )
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
-    from .cli import _fail, _open_store, console, err_console
 
     @app.command("steer")
     def steer_cmd(
@@ -84,22 +77,20 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
 
         from .errors import ProvKBError, SteeringRejected
-        from .kb.steering import APPLIED, FINAL, describe, steer
+        from .kb.steering import APPLIED, FINAL, describe
 
         try:
             changes = _parse_sets(set_ or [])
             if not changes and not stop and note is None:
                 raise ProvKBError("nothing to ask: give --set name=value, --stop or --note")
-            connected = _open_store(store)
             try:
-                requests = steer(
+                requests = open_kb(store).steer(
                     run,
                     set=changes,
                     stop=stop,
                     note=note,
                     reason=reason,
                     person=person,
-                    store=connected,
                     wait=wait,
                     timeout=timeout,
                 )
@@ -110,7 +101,7 @@ def register(app: typer.Typer) -> None:
                 if not requests:
                     raise
         except ProvKBError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(exc) from exc
         for request in requests:
             line = escape(describe(request))
             if request.status == APPLIED:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from .cli_options import StoreOpt
+from .cli_options import StoreOpt, cell, console, fail, json_or_text, open_kb, parse_pairs
 
 REFUSED_EXIT = 3
 
@@ -51,76 +51,42 @@ ParamsOpt = Annotated[
 ]
 
 
-def _cli():
-    from . import cli
-
-    return cli
-
-
 def _fail(exc: Exception | str) -> typer.Exit:
     from .errors import StudyEditRefused
 
-    message = escape(str(exc))
     if isinstance(exc, StudyEditRefused):
-        _cli().err_console.print(f"[bold red]refused:[/] {message} (nothing changed)", emoji=False)
-        return typer.Exit(REFUSED_EXIT)
-    _cli().err_console.print(f"[bold red]error:[/] {message}", emoji=False)
-    return typer.Exit(1)
+        return fail(f"{exc} (nothing changed)", REFUSED_EXIT, label="refused")
+    return fail(exc)
 
 
 def _queue(name: str, store: Path | None):
-    from .kb.study import StudyQueue
-
-    queue = StudyQueue(_cli()._open_store(store), name)
-    if not queue.exists():
-        from .errors import ProvKBError
-
-        known = ", ".join(s["name"] for s in _studies(queue.store)) or "none"
-        raise ProvKBError(f"no study named {name!r} (studies: {known})")
-    return queue
-
-
-def _studies(store) -> list[dict[str, Any]]:
-    from .kb.study import list_studies
-
-    return list_studies(store)
-
-
-def _value(text: str) -> Any:
-    from .kb.steering import parse_value
-
-    return parse_value(text)
+    return open_kb(store).study(name)
 
 
 def _params(pairs: list[str] | None, option: str = "--param") -> dict[str, Any]:
-    from .errors import ProvKBError
+    return parse_pairs(pairs, option, convert=json_or_text)
 
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ProvKBError(f"{option} {pair!r} is not name=value")
-        out[key.strip()] = _value(value.strip())
-    return out
+
+def _listed(text: str) -> list[Any]:
+    return [json_or_text(v.strip()) for v in text.split(",")]
 
 
 def _ranges(ranges: list[str] | None, values: list[str] | None) -> dict[str, Any]:
     from .errors import ProvKBError
 
     space: dict[str, Any] = {}
-    for name, text in _params(ranges, "--range").items():
-        parts = str(text).split(":")
-        numbers = [_value(p) for p in parts]
+    for name, text in parse_pairs(ranges, "--range", example="name=start:end:step").items():
+        parts = text.split(":")
+        numbers = [json_or_text(p) for p in parts]
         if len(parts) != 3 or not all(
             isinstance(n, int | float) and not isinstance(n, bool) for n in numbers
         ):
             raise ProvKBError(f"--range {name}={text}: give start:end:step, e.g. 0.03:0.07:0.01")
         space[name] = {"range": numbers}
-    for pair in values or []:
-        key, sep, text = pair.partition("=")
-        if not sep or not key.strip() or not text.strip():
-            raise ProvKBError(f"--values {pair!r} is not name=v1,v2,...")
-        space[key.strip()] = {"values": [_value(v.strip()) for v in text.split(",")]}
+    given = parse_pairs(
+        values, "--values", convert=_listed, example="name=v1,v2,...", need_value=True
+    )
+    space.update({name: {"values": listed} for name, listed in given.items()})
     if not space:
         raise ProvKBError("give at least one --range name=start:end:step or --values name=a,b")
     return space
@@ -138,7 +104,7 @@ def _report(result, name: str) -> None:
         items = f"{revised} pending item(s) retired, {len(added)} added"
         if added:
             items += f" (items {added[0]}-{added[-1]})"
-    _cli().console.print(
+    console.print(
         f"{result.action} applied to study [bold]{escape(name)}[/] (edit {result.request_id}): "
         f"{items or 'no item'}; takes effect from iteration {result.effective_from}\n"
         f"  study state seen: {state.iterations} iteration(s) finished, last gain {gain}, "
@@ -210,7 +176,6 @@ def list_cmd(
         }
         typer.echo(json.dumps(data, indent=2, default=str))
         return
-    console = _cli().console
     gain = settings.get("gainMetric") or settings.get("gainFunction") or "?"
     console.print(
         f"study [bold]{escape(name)}[/] ({settings.get('status')}): gain {escape(str(gain))} "
@@ -269,7 +234,7 @@ def _print_studies(store: Path | None) -> None:
     from .errors import ProvKBError
 
     try:
-        studies = _studies(_cli()._open_store(store))
+        studies = open_kb(store).studies()
     except ProvKBError as exc:
         raise _fail(exc) from exc
     table = Table(title="studies", header_style="bold cyan")
@@ -284,10 +249,10 @@ def _print_studies(store: Path | None) -> None:
             _fmt(s.get("k")),
             _fmt(s.get("iterations")),
             _fmt(s.get("space")),
-            _cli()._cell(s.get("startedAtTime")),
+            escape(cell(s.get("startedAtTime"))),
         )
-    _cli().console.print(table)
-    _cli().console.print(f"[dim]{len(studies)} study(ies)[/]")
+    console.print(table)
+    console.print(f"[dim]{len(studies)} study(ies)[/]")
 
 
 @study_app.command("show")

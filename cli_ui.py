@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from .cli_options import StoreOpt
+from .cli_options import StoreOpt, err_console, fail
+from .knowledge_base import KnowledgeBase
 
 APP = Path(__file__).resolve().parent / "ui" / "app.py"
 ENV_EMBEDDED = "PROVKB_UI_EMBEDDED"  # read by ui.common.settings
@@ -76,19 +77,16 @@ def register(app: typer.Typer) -> None:
         ] = "127.0.0.1",
     ) -> None:
         """Open the app: monitor and steer runs, studies, compare, lineage, queries, export."""
-        from .cli import _fail, err_console
-        from .config import resolve_settings
         from .errors import ProvKBError
 
+        kb = KnowledgeBase(store)
         try:
-            settings = resolve_settings(store=store)
+            settings = kb.settings
             if settings.embedded:
-                from .kb.embedded import EmbeddedServer
-
                 err_console.print(f"[dim]embedded store in {settings.home} ...[/]")
-                EmbeddedServer(settings.home).ensure_running()
+                kb.start_server()
         except ProvKBError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(exc) from exc
         shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
         err_console.print(
             f"ProvKB app for the {settings.describe()}: [bold]http://{shown}:{port}[/] "

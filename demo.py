@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .config import resolve_settings
+from .knowledge_base import KnowledgeBase
 
 DEMO_EXPERIMENT = "digits-optimizers"
 DEMO_PROJECT = "provkb-demo"
@@ -106,11 +107,10 @@ def run_demo(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from .capture.callback import ProvenanceCallback
-    from .kb.store import Store
 
-    settings = resolve_settings(store=store)
+    kb = KnowledgeBase(store)
+    settings = kb.settings
     console.print(f"[bold]ProvKB demo[/] - knowledge base: {settings.describe()}")
-    kb = Store(settings).connect()
     console.print(f"  connected ({kb.engine}) in {time.monotonic() - started:.1f} s")
 
     import keras
@@ -140,7 +140,7 @@ def run_demo(
                 experiment=DEMO_EXPERIMENT,
                 project=DEMO_PROJECT,
                 run_name=name,
-                store=kb,
+                store=kb.store,
                 hyperparameters={"model": "digits_mlp", "seed": seed},
                 datasets={
                     "train": "digits-train",
@@ -179,12 +179,11 @@ def run_demo(
     return result
 
 
-def _report(kb, result: DemoResult, epochs: int, console: Console) -> None:
-    from .cli import OutputFormat, print_rows
-    from .queries import registry
+def _report(kb: KnowledgeBase, result: DemoResult, epochs: int, console: Console) -> None:
+    from .cli_options import OutputFormat, print_rows
 
     console.print("\n[bold]Runs[/] (provkb query runs)")
-    runs = registry.run(kb, "runs", experiment=DEMO_EXPERIMENT, limit=20)
+    runs = kb.query("runs", experiment=DEMO_EXPERIMENT, limit=20)
     shown = ["runId", "name", "status", "optimizer", "learning_rate", "epochsCompleted"]
     shown += ["val_loss", "val_accuracy", "best_val_accuracy"]
     print_rows([c for c in shown if c in runs.columns], runs.rows, OutputFormat.table)
@@ -193,11 +192,11 @@ def _report(kb, result: DemoResult, epochs: int, console: Console) -> None:
         f"\n[bold]seed-q1[/]: loss and val_loss at epoch {epochs} per optimizer, runs with "
         f"initial learning rate {INITIAL_LR}"
     )
-    q1 = registry.run(kb, "seed-q1", epoch=epochs, learning_rate=INITIAL_LR)
+    q1 = kb.query("seed-q1", epoch=epochs, learning_rate=INITIAL_LR)
     print_rows(q1.columns, q1.rows, OutputFormat.table)
 
     console.print(f"\n[bold]lineage[/] of the best model (run {result.best_run}), by kind")
-    lineage = registry.run(kb, "lineage", run=result.best_run)
+    lineage = kb.query("lineage", run=result.best_run)
     print_rows(*_lineage_summary(lineage.rows), OutputFormat.table)
 
     default_home = resolve_settings().home
