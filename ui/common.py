@@ -2,15 +2,14 @@
 
 The store settings come from the environment `provkb ui` sets (`PROVKB_HOME`,
 `PROVKB_URI`, ...; `PROVKB_UI_EMBEDDED=1` pins the embedded store in `PROVKB_HOME`
-whatever a config file says). One `Store` per settings lives in `st.cache_resource`;
-reads go through `load`, cached briefly with `st.cache_data` so that many pages and
-reruns share them while live data still shows within seconds.
+whatever a config file says). One `KnowledgeBase` per settings lives in
+`st.cache_resource`; reads go through `load`, cached briefly with `st.cache_data` so
+that many pages and reruns share them while live data still shows within seconds.
 """
 
 from __future__ import annotations
 
 import getpass
-import importlib
 import json
 import logging
 import math
@@ -23,7 +22,7 @@ import streamlit as st
 
 from ..config import Settings, resolve_settings
 from ..errors import ProvKBError, StoreUnavailable
-from ..kb.store import Store
+from ..knowledge_base import KnowledgeBase
 from . import data
 
 ENV_EMBEDDED = "PROVKB_UI_EMBEDDED"
@@ -31,7 +30,6 @@ LIVE_TTL = 2  # seconds: what a running training changes shows this fast
 TTL = 15  # seconds: everything else
 SELECTED_RUN = "selected_run"  # session key shared by pages (not a widget key)
 SELECTED_NODE = "lineage_focus"
-STUDY_API_METHODS = ("open", "items", "add", "edit", "remove", "move")
 
 log = logging.getLogger("provkb.ui")
 
@@ -56,27 +54,27 @@ def store_key() -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def _store(key: str) -> Store:
-    return Store(settings())
+def _kb(key: str) -> KnowledgeBase:
+    return KnowledgeBase(settings=settings())
 
 
-def store() -> Store:
-    """The app's Store (one driver per settings, shared by all sessions)."""
-    return _store(store_key())
+def kb() -> KnowledgeBase:
+    """The app's knowledge base (one driver per settings, shared by all sessions)."""
+    return _kb(store_key())
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=512)
 def _load(name: str, key: str, *args: Any, **kwargs: Any) -> Any:
-    return getattr(data, name)(_store(key), *args, **kwargs)
+    return getattr(data, name)(_kb(key), *args, **kwargs)
 
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False, max_entries=256)
 def _load_live(name: str, key: str, *args: Any, **kwargs: Any) -> Any:
-    return getattr(data, name)(_store(key), *args, **kwargs)
+    return getattr(data, name)(_kb(key), *args, **kwargs)
 
 
 def load(name: str, *args: Any, live: bool = False, **kwargs: Any) -> Any:
-    """`ui.data.<name>(store, *args, **kwargs)`, cached (`live`: for a couple of seconds)."""
+    """`ui.data.<name>(kb, *args, **kwargs)`, cached (`live`: for a couple of seconds)."""
     return (_load_live if live else _load)(name, store_key(), *args, **kwargs)
 
 
@@ -204,18 +202,6 @@ def sidebar() -> None:
         st.caption(f"Knowledge base: {settings().describe()}")
         if st.button("Refresh", key="refresh", help="Read everything again from the store"):
             refresh()
-
-
-def study_api() -> Any | None:
-    """`provkb.capture.study.Study` when it is importable and has the edit methods."""
-    try:
-        module = importlib.import_module("provkb.capture.study")
-    except Exception:  # absent, or failing to import: editing is unavailable
-        return None
-    cls = getattr(module, "Study", None)
-    if cls is None or not all(callable(getattr(cls, m, None)) for m in STUDY_API_METHODS):
-        return None
-    return cls
 
 
 def show_flash(key: str) -> None:

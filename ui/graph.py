@@ -10,7 +10,29 @@ from typing import Any
 
 import graphviz
 
-from ..ontology import ACTIVITY, AGENT, ENTITY, KIND_BY_LABEL, RELATION_BY_TYPE, Prop
+from ..ontology import (
+    ACTIVITY,
+    ADAPTATION,
+    AGENT,
+    ENTITY,
+    ENVIRONMENT,
+    EPOCH,
+    EVALUATION,
+    HYPERPARAMETER,
+    KIND_BY_LABEL,
+    METRICS,
+    PLAN,
+    RELATION_BY_TYPE,
+    SCRIPT,
+    STEERING_ACTION,
+    STEERING_REQUEST,
+    STUDY,
+    STUDY_STATE,
+    TRAINING_RUN,
+    TRIAL_ITEM,
+    Prop,
+)
+from ..queries.library import Steer
 from .common import fmt
 
 PROV_STYLE: dict[str, dict[str, str]] = {
@@ -36,35 +58,37 @@ def display_name(labels: Iterable[str], props: Mapping[str, Any]) -> str:
     labels = list(labels)
     domain = domain_of(labels) or ""
     name = props.get(Prop.NAME) or props.get(Prop.HOSTNAME)
-    if domain == "Hyperparameter":
+    hp = props.get(Prop.HYPERPARAMETER)
+    if domain == HYPERPARAMETER.label:
         return f"{props.get(Prop.NAME)} = {fmt(props.get(Prop.VALUE))} (v{props.get(Prop.VERSION)})"
-    if domain == "Epoch":
+    if domain == EPOCH.label:
         return f"epoch {props.get(Prop.EPOCH)}"
-    if domain == "Metrics":
+    if domain == METRICS.label:
         if props.get(Prop.EPOCH) is not None:
             return f"metrics of epoch {props.get(Prop.EPOCH)}"
         return f"{props.get(Prop.KIND) or ''} metrics".strip()
-    if domain == "Adaptation":
-        return f"adaptation {props.get(Prop.HYPERPARAMETER) or props.get(Prop.KIND) or ''}".strip()
-    if domain == "SteeringAction":
-        what = props.get("action") or ""
-        target = props.get(Prop.HYPERPARAMETER) or props.get("itemId") or ""
+    if domain == ADAPTATION.label:
+        return f"adaptation {hp or props.get(Prop.KIND) or ''}".strip()
+    if domain == STEERING_ACTION.label:
+        what = props.get(Steer.ACTION) or ""
+        target = hp or props.get(Steer.ITEM_ID) or ""
         return f"steering {what} {target}".strip()
-    if domain == "SteeringRequest":
-        return f"request {props.get('action') or ''} {props.get(Prop.HYPERPARAMETER) or ''}".strip()
-    if domain == "TrialItem":
-        return f"item {props.get('itemId')} v{props.get(Prop.VERSION)} ({props.get(Prop.STATUS)})"
-    if domain == "StudyState":
-        return f"study state after iteration {props.get('iteration')}"
-    if domain == "Study":
+    if domain == STEERING_REQUEST.label:
+        return f"request {props.get(Steer.ACTION) or ''} {hp or ''}".strip()
+    if domain == TRIAL_ITEM.label:
+        item, version = props.get(Steer.ITEM_ID), props.get(Prop.VERSION)
+        return f"item {item} v{version} ({props.get(Prop.STATUS)})"
+    if domain == STUDY_STATE.label:
+        return f"study state after iteration {props.get(Steer.ITERATION)}"
+    if domain == STUDY.label:
         return f"study {name}"
-    if domain == "TrainingRun":
+    if domain == TRAINING_RUN.label:
         return f"run {name or props.get(Prop.RUN_ID)}"
-    if domain == "Script":
+    if domain == SCRIPT.label:
         path = str(props.get(Prop.PATH) or "")
         return f"script {path.rsplit('/', 1)[-1]}"
-    if domain in ("Environment", "Plan", "Evaluation") or (not name and domain):
-        return domain.lower() if domain != "Plan" else "plan"
+    if domain in (ENVIRONMENT.label, PLAN.label, EVALUATION.label) or (not name and domain):
+        return domain.lower()
     if name:
         return str(name) if not domain else f"{name}"
     node_id = str(props.get(Prop.ID) or "")

@@ -78,7 +78,7 @@ def main() -> None:
         try:
             with st.spinner(f"Writing {label} ..."):
                 content = common.data.export_bytes(
-                    common.store(), fmt, run_id=run_id, experiment=experiment
+                    common.kb(), fmt, run_id=run_id, experiment=experiment
                 )
         except ProvKBError as exc:
             st.session_state.pop(PREPARED, None)

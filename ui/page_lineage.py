@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from provkb.ontology import KINDS
 from provkb.ui import common, graph
 from provkb.ui.common import fmt, load
 
 EXPANDED = "lin_expanded"  # node ids whose neighbours are shown
 NEIGHBOUR_LIMIT = 150
-KIND_LABELS = ("Entity", "Activity", "Agent")
+KIND_LABELS = tuple(kind.label for kind in KINDS)
 GROUP_LIMIT = 6  # neighbours shown per (node, relation, label) unless "show all"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from provkb.errors import ProvKBError, SteeringRejected
-from provkb.kb.steering import ACTIONS, NOTE, SET, STOP, Steering, parse_value
+from provkb.kb.steering import ACTIONS, NOTE, SET, STOP, parse_value
 from provkb.ui import charts, common, data, series
 from provkb.ui.common import fmt, load
 
@@ -20,7 +20,7 @@ ACTION_LABELS = {SET: "set a hyperparameter", STOP: "stop the run", NOTE: "annot
 def with_shown_status(run: dict) -> dict:
     """The run with the status queries show: `interrupted` when it says running but its
     training process went silent (no heartbeat within its `heartbeatTimeout`)."""
-    state = Steering(common.store()).run_state(str(run.get("runId")))
+    state = common.kb().run_state(str(run.get("runId")))
     return {**run, "status": state["status"]} if state else run
 
 
@@ -132,7 +132,7 @@ def live_view(run_id: str, was_running: bool) -> None:
     last = st.session_state.get("mon_last_request")
     if last and last.get("run") == run_id:
         try:
-            request = Steering(common.store()).get(last["id"])
+            request = common.kb().steering_request(last["id"])
         except ProvKBError as exc:
             st.warning(str(exc))
         else:
@@ -263,10 +263,9 @@ def steering_panel(run_id: str, run: dict) -> None:
     common.show_flash(FLASH)
     if not sent:
         return
-    steering = Steering(common.store())
     flash: tuple[str, str]
     try:
-        request = steering.submit(
+        request = common.kb().request(
             run_id,
             action,
             hyperparameter=hp if action == SET else None,

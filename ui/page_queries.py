@@ -11,7 +11,7 @@ from typing import Any
 import streamlit as st
 
 from provkb.errors import ProvKBError
-from provkb.queries import QUERIES, NamedQuery, Param, coerce_params
+from provkb.queries import QUERIES, NamedQuery, Param
 from provkb.ui import charts, common
 
 EXAMPLE_CYPHER = (
@@ -121,8 +121,7 @@ def named_queries() -> None:
         run = st.form_submit_button("Run query", type="primary")
     if run:
         try:
-            params = coerce_params(query, {k: v for k, v in raw.items() if v is not None})
-            result = common.store().read(query.cypher, **params)
+            result = common.kb().query(name, **{k: v for k, v in raw.items() if v is not None})
         except ProvKBError as exc:
             st.session_state.pop(RESULT, None)
             common.show_error(exc)
@@ -153,7 +152,7 @@ def cypher_editor() -> None:
             st.error(f"Bad parameters: {exc}")
             return
         try:
-            result = common.store().read_only(text, params)
+            result = common.kb().cypher(text, params)
         except ProvKBError as exc:
             st.session_state.pop("cy_result", None)
             common.show_error(exc)

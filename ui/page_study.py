@@ -1,6 +1,6 @@
 """Study: a steerable trial queue (DL-Steer). The queue (pending, running, done items),
 gain per iteration with its moving average and the steering markers, the queue edits,
-and editing of pending items through `provkb.Study` when it is installed."""
+and editing of pending items through `KnowledgeBase.study`."""
 
 from __future__ import annotations
 
@@ -14,10 +14,6 @@ from provkb.ui import charts, common
 from provkb.ui.common import fmt, load
 
 REFRESH_SECONDS = 5
-NEEDS_STUDY_API = (
-    "Editing the queue needs `provkb.Study` (module `provkb.capture.study`), which this "
-    "installation does not provide: the queue is shown read-only."
-)
 STATUS_ORDER = ("running", "pending", "done", "failed", "removed")
 FLASH = "study_flash"  # session key: the outcome of the last edit, shown once
 
@@ -135,25 +131,22 @@ def apply_edit(
     params: Any,
     place: int | None,
 ) -> Any:
-    """One queue edit through `provkb.Study` (refused ones raise ProvKBError)."""
-    api = common.study_api()
-    study = api.open(name, store=common.store(), person=person or None)
+    """One queue edit of study `name` (refused ones raise ProvKBError)."""
+    queue = common.kb().study(name)
+    who = person or None
     if action == "edit":
-        return study.edit(item_id, params, reason=reason)
+        return queue.edit(item_id, params, reason, who)
     if action == "move":
-        return study.move(item_id, int(place or 1), reason=reason)
+        return queue.move(item_id, int(place or 1), reason, who)
     if action == "remove":
-        return study.remove(item_id, reason=reason)
+        return queue.remove(item_id, reason, who)
     if action == "add":
-        return study.add(params, place or None, reason=reason)
-    return study.respace(params, reason=reason)
+        return queue.add(params, place or None, reason, who)
+    return queue.respace(params, reason, who)
 
 
 def edit_panel(name: str, study: dict, items: list[dict]) -> None:
     st.subheader("Edit the queue")
-    if common.study_api() is None:
-        st.info(NEEDS_STUDY_API)
-        return
     common.show_flash(FLASH)
     pending = [i for i in items if i.get("status") == "pending"]
     st.caption(
@@ -232,12 +225,12 @@ def edit_panel(name: str, study: dict, items: list[dict]) -> None:
     except ProvKBError as exc:
         st.session_state[FLASH] = ("error", f"The queue was not changed: {exc}")
     else:
-        changed = ", ".join(str(i) for i in getattr(result, "item_ids", []) or [])
+        changed = ", ".join(str(i) for i in result.item_ids)
         st.session_state[FLASH] = (
             "success",
-            f"{action} applied (request `{getattr(result, 'request_id', '?')}`"
+            f"{action} applied (request `{result.request_id}`"
             + (f", item(s) {changed}" if changed else "")
-            + f"); it takes effect from iteration {getattr(result, 'effective_from', '?')}.",
+            + f"); it takes effect from iteration {result.effective_from}.",
         )
     common.refresh()
     st.rerun()
