@@ -18,6 +18,11 @@ class StoreUnavailable(ProvKBError):
     """The knowledge base cannot be reached (server down, wrong address or credentials)."""
 
 
+class StoreBusy(StoreUnavailable):
+    """Concurrent writers kept conflicting past the driver's retries; nothing was
+    written, trying again later can succeed."""
+
+
 class EmbeddedServerError(StoreUnavailable):
     """The embedded ArcadeDB server could not be started, found or stopped."""
 
@@ -34,6 +39,18 @@ class RecordTooLarge(QueryError):
 class ReadOnlyViolation(QueryError):
     """A query given to the read-only console was refused: it could write, administer,
     reach files or URLs, or run more than one statement (nothing ran)."""
+
+
+class DanglingRelation(QueryError):
+    """A write's relations refer to nodes that are not in the knowledge base; the whole
+    transaction was rolled back, nothing was written (a store that has just restarted,
+    or a concurrent creator of those nodes on ArcadeDB, can answer so for a valid write)."""
+
+
+class ClaimConflict(QueryError):
+    """A concurrent writer created the same unique record first (a steering request's
+    claim token, a study item version, a node of a write); this transaction was rolled
+    back, nothing was written. Whoever won holds the record."""
 
 
 class ConsoleTimeout(QueryError):

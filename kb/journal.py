@@ -510,7 +510,7 @@ def _write_entries(store, entries: list[Entry]) -> list[BadEntry]:
 def _retried(store, entry: Entry, exc: QueryError) -> BadEntry | None:
     """A refused entry whose relations missed their nodes gets one more try (a store
     that has just restarted can answer so for a valid batch); None when it then went in."""
-    if isinstance(exc.__cause__, DanglingRelation):
+    if isinstance(exc, DanglingRelation):
         time.sleep(DANGLING_PAUSE)
         try:
             store.write(entry.batch)

@@ -18,10 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from neo4j.exceptions import ConstraintError
-
 from ..config import resolve_settings
-from ..errors import ProvKBError, QueryError, SteeringRejected
+from ..errors import ClaimConflict, ProvKBError, SteeringRejected
 from ..ontology import (
     AGENT,
     ENTITY,
@@ -209,11 +207,9 @@ class Steering:
             run, action, hyperparameter, value, reason, note, person, client
         )
         if request.status == REJECTED:
-            error = SteeringRejected(
-                f"request {request.request_id} rejected: {request.status_reason}"
+            raise SteeringRejected(
+                f"request {request.request_id} rejected: {request.status_reason}", [request]
             )
-            error.requests = [request]  # type: ignore[attr-defined]
-            raise error
         return request
 
     def submit_request(
@@ -298,10 +294,8 @@ class Steering:
                 STEERING["claim_one"], id=request.node_id, token=claim_token_id(request.node_id),
                 claimer=f"requester:{host_name()}:{os.getpid()}", now=now_iso(),
             )  # fmt: skip
-        except QueryError as exc:
-            if isinstance(exc.__cause__, ConstraintError):
-                return self.get(request.request_id)  # a training took it: it resolves it
-            raise
+        except ClaimConflict:
+            return self.get(request.request_id)  # a training took it: it resolves it
         if not taken:  # no longer pending: resolved (or claimed) by the training
             return self.get(request.request_id)
         claimed = SteeringRequest.from_props(taken[0]["request"])
@@ -384,10 +378,8 @@ class Steering:
                     STEERING["claim_one"], id=row["id"], token=claim_token_id(row["id"]),
                     claimer=claimer, now=now_iso(),
                 )  # fmt: skip
-            except QueryError as exc:
-                if isinstance(exc.__cause__, ConstraintError):
-                    continue  # another poller took it
-                raise
+            except ClaimConflict:
+                continue  # another poller took it
             out += [SteeringRequest.from_props(r["request"]) for r in rows]
         return out
 
@@ -491,9 +483,7 @@ def steer(
             connected.close()
     rejected = [r for r in requests if r.status == REJECTED]
     if rejected:
-        error = SteeringRejected("; ".join(describe(r) for r in rejected))
-        error.requests = requests  # type: ignore[attr-defined]
-        raise error
+        raise SteeringRejected("; ".join(describe(r) for r in rejected), requests)
     return requests
 
 

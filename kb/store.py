@@ -18,12 +18,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import neo4j
 from neo4j import GraphDatabase
 from neo4j.exceptions import (
     AuthError,
+    ConstraintError,
     Neo4jError,
     ServiceUnavailable,
     SessionExpired,
@@ -32,9 +33,12 @@ from neo4j.exceptions import (
 
 from ..config import Settings, resolve_settings
 from ..errors import (
+    ClaimConflict,
     ConsoleTimeout,
+    DanglingRelation,
     QueryError,
     ReadOnlyViolation,
+    StoreBusy,
     StoreMisconfigured,
     StoreUnavailable,
 )
@@ -47,6 +51,8 @@ from .records import GraphBatch, encode_props, sized_chunks
 MAX_ROWS_PER_STATEMENT = 5000
 CREATE_RACE_RETRIES = 5  # tries more for a write whose new node another one created first
 _DUPLICATE_KEY = "Neo.ClientError.Schema.ConstraintValidationFailed"
+_DUPLICATE_TEXTS = ("Duplicated key", "already exists")  # ArcadeDB's words for it
+T = TypeVar("T")
 _UNREACHABLE = (ServiceUnavailable, SessionExpired, OSError)
 # Error codes that blame the statement or the data, not the connection: retrying the
 # same write cannot help. Everything else is treated as the store being unavailable.
@@ -62,10 +68,6 @@ def _quiet_driver_logs() -> None:
     driver_log = logging.getLogger("neo4j")
     if driver_log.level == logging.NOTSET:
         driver_log.setLevel(logging.CRITICAL)
-
-
-class DanglingRelation(Exception):
-    """Raised inside a write transaction to roll it back."""
 
 
 @dataclass
@@ -253,15 +255,72 @@ def _update_or_create(
         tx.run(cypher.create_nodes(kind, extra), rows=missing).consume()
 
 
-def _created_concurrently(exc: QueryError) -> bool:
-    """Whether a write failed because a concurrent transaction created one of its nodes
-    first (retried: the next attempt finds the node and updates it).
+def _duplicate(exc: Neo4jError, message: str) -> bool:
+    """Whether the store refused a write because a concurrent transaction created a
+    record with the same unique id first (`ClaimConflict`).
 
     Engine difference: ArcadeDB reports two transactions creating one id as
-    `ConstraintValidationFailed` ("Duplicated key ... found on index") at commit;
-    Neo4j's MERGE serialises on the uniqueness constraint instead."""
-    cause = exc.__cause__
-    return isinstance(cause, Neo4jError) and cause.code == _DUPLICATE_KEY
+    `ConstraintValidationFailed` ("Duplicated key ... found on index") at commit, and
+    a CREATE of an existing id as "... already exists"; Neo4j's MERGE serialises on
+    the uniqueness constraint, its CREATE fails with `ConstraintValidationFailed`."""
+    return (
+        isinstance(exc, ConstraintError)
+        or (exc.code or "") == _DUPLICATE_KEY
+        or any(text in message for text in _DUPLICATE_TEXTS)
+    )
+
+
+def _write_batch(
+    tx: neo4j.ManagedTransaction, batch: GraphBatch, split_merge: bool, create: bool = False
+) -> int:
+    """Merge a batch inside a transaction, nodes first: the one write path. Records
+    repeated in a batch (a run node updated by every epoch) are sent once, their
+    properties applied in order. With `split_merge` (ArcadeDB) nodes are merged as an
+    indexed update of those that exist plus a CREATE of the others (see
+    `cypher.update_nodes`), else with MERGE; with `create`, nodes are created (an id
+    that exists refuses the transaction: `ClaimConflict`). Relations whose ends are
+    missing raise `DanglingRelation` (the transaction rolls back)."""
+    node_groups, edge_groups = _grouped(batch)
+    for (kind_label, extra), rows in node_groups.items():
+        kind = cypher.KIND_BY_LABEL[kind_label]
+        for chunk in _chunks(rows):
+            if create:
+                tx.run(cypher.create_nodes(kind, extra), rows=chunk).consume()
+            elif split_merge:
+                _update_or_create(tx, kind, extra, chunk)
+            else:
+                tx.run(cypher.merge_nodes(kind, extra), rows=chunk).consume()
+            if TRAINING_RUN.label in extra:
+                for text, run_rows in _run_statements(kind, extra, chunk):
+                    tx.run(text, rows=run_rows).consume()
+    for relation, rows in edge_groups.values():
+        text = cypher.merge_edges(relation)
+        for chunk in _chunks(rows):
+            _check_matched(text, chunk, tx.run(text, rows=chunk).data())
+    return len(batch)
+
+
+class Transaction:
+    """One managed write transaction (`Store.transaction`): trusted Cypher, and batches
+    through the store's one write path."""
+
+    def __init__(self, tx: neo4j.ManagedTransaction, split_merge: bool) -> None:
+        self._tx = tx
+        self._split_merge = split_merge
+
+    def run(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
+        """Run trusted Cypher; its rows as plain Python."""
+        return [{k: _plain(v) for k, v in r.items()} for r in self._tx.run(query, params)]
+
+    def write(self, batch: GraphBatch) -> int:
+        """Merge a batch (as `Store.write` does) inside this transaction."""
+        return _write_batch(self._tx, batch, self._split_merge)
+
+    def create(self, batch: GraphBatch) -> int:
+        """Like `write`, but the batch's nodes must be new: a concurrent creator of one
+        of them makes this transaction fail (`ClaimConflict`, or on ArcadeDB a
+        `QueryError`) instead of merging into its node."""
+        return _write_batch(self._tx, batch, self._split_merge, create=True)
 
 
 def _check_matched(text: str, rows: list[dict], records: list[dict]) -> None:
@@ -368,8 +427,10 @@ class Store:
     def _failed(
         self, what: str, exc: Neo4jError
     ) -> QueryError | StoreUnavailable | StoreMisconfigured:
-        """A driver error as ProvKB's: the statement's fault (QueryError) or the
-        connection's (StoreUnavailable, retried by writers).
+        """A driver error as ProvKB's: a write that lost a race for a unique id
+        (ClaimConflict), the statement's fault (QueryError), conflicts outlasting the
+        driver's retries (StoreBusy) or the connection's (StoreUnavailable, retried by
+        writers).
 
         Engine difference: right after a restart the embedded engine may answer a
         pipelined BEGIN with "not expected in state: AUTHENTICATION" or call the
@@ -383,10 +444,12 @@ class Store:
                 f"{what}: {self.settings.describe()} has no database {self._database!r}; "
                 f"check PROVKB_DATABASE (Neo4j Community has only 'neo4j')"
             )
+        if what.startswith("write") and _duplicate(exc, message):
+            return ClaimConflict(f"{what}: a concurrent writer created it first ({message})")
         if code.startswith(_STATEMENT_FAULTS):
             return QueryError(f"{what}: {message}")
         if isinstance(exc, TransientError):  # conflicts outlasting the driver's retries
-            return StoreUnavailable(f"{what}: the store is busy, try again ({message})")
+            return StoreBusy(f"{what}: the store is busy, try again ({message})")
         if code.startswith(_CONNECTION_FAULTS) or "not expected in state" in message:
             return self._lost(exc)  # connection or security state: reconnect, retry
         if what.startswith("write"):  # unknown: writers keep the records and retry
@@ -448,58 +511,18 @@ class Store:
         return self._once_more(self._write, batch)
 
     def _write(self, batch: GraphBatch) -> int:
-        """One attempt of `write`. Records repeated in a batch (a run node
-        updated by every epoch) are sent once, their properties applied in order.
-        On ArcadeDB nodes are merged as an indexed update of those that exist plus a
-        CREATE of the others (see `cypher.update_nodes`), on Neo4j with MERGE.
-        """
-        node_groups, edge_groups = _grouped(batch)
-        if not node_groups and not edge_groups:
+        """One attempt of `write` (`_write_batch` in one transaction); a node another
+        transaction created first is found and updated by trying again."""
+        if not batch.nodes and not batch.edges:
             return 0
-        split_merge = self.engine == cypher.ENGINE_ARCADEDB
-
-        def work(tx: neo4j.ManagedTransaction) -> None:
-            for (kind_label, extra), rows in node_groups.items():
-                kind = cypher.KIND_BY_LABEL[kind_label]
-                for chunk in _chunks(rows):
-                    if split_merge:
-                        _update_or_create(tx, kind, extra, chunk)
-                    else:
-                        tx.run(cypher.merge_nodes(kind, extra), rows=chunk).consume()
-                    if TRAINING_RUN.label in extra:
-                        for text, run_rows in _run_statements(kind, extra, chunk):
-                            tx.run(text, rows=run_rows).consume()
-            for relation, rows in edge_groups.values():
-                text = cypher.merge_edges(relation)
-                for chunk in _chunks(rows):
-                    _check_matched(text, chunk, tx.run(text, rows=chunk).data())
-
         for attempt in range(CREATE_RACE_RETRIES + 1):
             try:
-                self._run_write(work)
-                break
-            except QueryError as exc:
-                if attempt == CREATE_RACE_RETRIES or not _created_concurrently(exc):
+                return self.transaction(lambda tx: tx.write(batch))
+            except ClaimConflict:
+                if attempt == CREATE_RACE_RETRIES:
                     raise
                 time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
-        return len(batch)
-
-    @staticmethod
-    def _write_statements(batch: GraphBatch) -> Iterable[tuple[str, list[dict]]]:
-        """The MERGE statements of a batch, nodes first (for callers with their own
-        transaction); check relation rows with `_check_matched`."""
-        node_groups, edge_groups = _grouped(batch)
-        for (kind_label, extra), rows in node_groups.items():
-            kind = cypher.KIND_BY_LABEL[kind_label]
-            text = cypher.merge_nodes(kind, extra)
-            for chunk in _chunks(rows):
-                yield text, chunk
-                if TRAINING_RUN.label in extra:
-                    yield from _run_statements(kind, extra, chunk)
-        for relation, rows in edge_groups.values():
-            text = cypher.merge_edges(relation)
-            for chunk in _chunks(rows):
-                yield text, chunk
+        raise AssertionError("unreachable")
 
     def write_namespaces(self, namespaces: Mapping[str, str]) -> None:
         """Remember prefix -> IRI bindings (used by export)."""
@@ -507,12 +530,21 @@ class Store:
         if rows:
             self.execute(cypher.MERGE_NAMESPACES, rows=rows)
 
-    def _run_write(self, work) -> None:
+    def transaction(self, work: Callable[[Transaction], T]) -> T:
+        """Run `work(tx)` in one managed write transaction and return what it returns.
+
+        The driver runs it again on transient conflicts (deadlocks, ArcadeDB's commit
+        conflicts), so `work` must only read and write through `tx`. Errors come out as
+        ProvKB's (`_failed`): `ClaimConflict` when a concurrent writer created one of its
+        unique ids first, `StoreBusy` when conflicts outlast the driver's retries,
+        `StoreUnavailable` after a lost connection (the next call reconnects),
+        `QueryError` for the statement's faults; what `work` raises itself (e.g.
+        `DanglingRelation`) rolls the transaction back and comes out as it is.
+        """
+        split_merge = self.engine == cypher.ENGINE_ARCADEDB
         try:
             with self._session() as session:
-                session.execute_write(work)
-        except DanglingRelation as exc:
-            raise QueryError(str(exc)) from exc
+                return session.execute_write(lambda tx: work(Transaction(tx, split_merge)))
         except _UNREACHABLE as exc:
             raise self._lost(exc) from exc
         except Neo4jError as exc:
@@ -520,17 +552,7 @@ class Store:
 
     def execute_write(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
         """Run trusted Cypher in a managed write transaction (retried on conflicts)."""
-
-        def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
-            return [{k: _plain(v) for k, v in r.items()} for r in tx.run(query, params)]
-
-        try:
-            with self._session() as session:
-                return session.execute_write(work)
-        except _UNREACHABLE as exc:
-            raise self._lost(exc) from exc
-        except Neo4jError as exc:
-            raise self._failed("write failed", exc) from exc
+        return self.transaction(lambda tx: tx.run(query, **params))
 
     def execute(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
         """Run trusted, idempotent Cypher (schema, reads) in an auto-commit call."""

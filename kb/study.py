@@ -43,12 +43,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-import neo4j
-from neo4j.exceptions import Neo4jError, ServiceUnavailable, SessionExpired, TransientError
-
-from ..errors import ProvKBError, QueryError, StoreUnavailable, StudyEditRefused
+from ..errors import (
+    ClaimConflict,
+    DanglingRelation,
+    ProvKBError,
+    QueryError,
+    StoreBusy,
+    StudyEditRefused,
+)
 from ..ontology import (
     ACTIVITY,
     AGENT,
@@ -66,11 +70,10 @@ from ..ontology import (
     Prop,
     ids,
 )
-from . import cypher
 from .cypher import STUDY as Q
 from .identity import default_person, now_iso
 from .records import GraphBatch, encode_props
-from .store import Store
+from .store import Store, Transaction
 
 PENDING, RUNNING, DONE, FAILED, REMOVED = "pending", "running", "done", "failed", "removed"
 ITEM_STATUSES = (PENDING, RUNNING, DONE, FAILED, REMOVED)
@@ -84,7 +87,7 @@ CREATED, STUDY_RUNNING, PAUSED, COMPLETED = "created", "running", "paused", "com
 
 MAX_ITEMS = 100_000
 _WRITE_ATTEMPTS = 20
-_UNREACHABLE = (ServiceUnavailable, SessionExpired, OSError)
+T = TypeVar("T")
 
 
 study_node_id = ids.study
@@ -331,75 +334,45 @@ class StudyQueue:
         self.node_id = study_node_id(name)
 
     # -- transactions ---------------------------------------------------------------
-    def _transact(self, work: Callable[[neo4j.ManagedTransaction], Any]) -> Any:
-        """Run `work` in a managed write transaction (retried by the driver on conflicts);
-        start over when a version it creates exists already (a concurrent writer won)."""
+    def _transact(self, work: Callable[[Transaction], T]) -> T:
+        """Run `work` in one `Store.transaction`; start over when a version it creates
+        exists already or another writer changed what it read (a concurrent writer won),
+        or the study stayed busy (`StoreBusy`).
+
+        Engine difference: concurrent edits of one study deadlock now and then on Neo4j
+        (the study node is locked by every edit and its relationship groups by the
+        relations added to it); on ArcadeDB, while a concurrent transaction creates the
+        same version id, the node this transaction merged is not found by id
+        (`DanglingRelation`). Either way the transaction was rolled back whole, so it is
+        simply run again."""
         last: Exception | None = None
         for attempt in range(_WRITE_ATTEMPTS):
             try:
-                with self.store._session() as session:  # noqa: SLF001 (kb-internal)
-                    return session.execute_write(work)
-            except _Retry as exc:
-                last = exc
-            except _UNREACHABLE as exc:
-                raise StoreUnavailable(f"lost the knowledge base: {exc}") from exc
-            except TransientError as exc:
-                # Engine difference: concurrent edits of one study deadlock now and then
-                # on Neo4j (the study node is locked by every edit and its relationship
-                # groups by the relations added to it); the transaction was rolled back
-                # whole, so it is simply run again, here as after the driver's retries.
-                last = exc
-            except Neo4jError as exc:
-                if not _duplicate_key(exc):
-                    raise QueryError(f"study write failed: {exc.message or exc}") from exc
+                return self.store.transaction(work)
+            except (_Retry, ClaimConflict, DanglingRelation, StoreBusy) as exc:
                 last = exc
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
-        if isinstance(last, TransientError):
+        if isinstance(last, StoreBusy):
             raise StudyEditRefused(
                 f"study {self.name!r} is busy (concurrent writers): nothing changed, "
-                f"try again ({last.message or last})"
+                f"try again ({last})"
             ) from last
         raise StudyEditRefused(
             f"study {self.name!r} changed meanwhile ({last}); try again"
         ) from last
 
-    @staticmethod
-    def _write(tx: neo4j.ManagedTransaction, batch: GraphBatch) -> None:
-        """Merge a batch inside this transaction: nodes (full label sets) then relations.
-
-        The study's node types are small, so a MERGE on the full label set is cheap."""
-        nodes: dict[tuple, list[dict]] = {}
-        for node in batch.nodes:
-            key = (node.kind, node.extra_labels)
-            nodes.setdefault(key, []).append({"id": node.id, "props": encode_props(node.props)})
-        for (kind, extra), rows in nodes.items():
-            tx.run(cypher.merge_nodes(kind, extra), rows=rows).consume()
-        edges: dict[str, tuple[Any, list[dict]]] = {}
-        for edge in batch.edges:
-            row = {"src": edge.src, "dst": edge.dst, "props": encode_props(edge.props)}
-            edges.setdefault(edge.relation.rel_type, (edge.relation, []))[1].append(row)
-        for relation, rows in edges.values():
-            text = cypher.merge_edges(relation)
-            records = tx.run(text, rows=rows).data()
-            matched = records[0].get("matched") if records else None
-            if matched is not None and matched < len(rows):
-                # Engine difference: on ArcadeDB, while a concurrent transaction creates
-                # the same version id, the node this transaction merged is not found by
-                # id. It is a conflict the commit would refuse anyway: start over.
-                raise _Retry(f"relations without their ends ({text[:60]}...)")
-
-    def _lock(self, tx: neo4j.ManagedTransaction) -> dict[str, Any]:
-        rows = tx.run(Q["lock"], study=self.node_id).data()
+    def _lock(self, tx: Transaction) -> dict[str, Any]:
+        rows = tx.run(Q["lock"], study=self.node_id)
         if not rows:
             raise ProvKBError(f"no study named {self.name!r}")
         return rows[0]["study"]
 
-    def _current_items(self, tx: neo4j.ManagedTransaction) -> list[TrialItem]:
-        rows = tx.run(Q["items"], name=self.name, all=False).data()
+    def _current_items(self, tx: Transaction) -> list[TrialItem]:
+        rows = tx.run(Q["items"], name=self.name, all=False)
         return _ranked([TrialItem.from_props(r["item"]) for r in rows])
 
-    def _state(self, tx: neo4j.ManagedTransaction, k: int) -> StudyState:
-        rows = tx.run(Q["finished"], name=self.name).data()
+    def _state(self, tx: Transaction, k: int) -> StudyState:
+        rows = tx.run(Q["finished"], name=self.name)
         gains = [r["gain"] for r in rows]
         present = [g for g in gains if g is not None]
         return StudyState(
@@ -432,8 +405,8 @@ class StudyQueue:
         """Create the study with its first item versions; False when it exists already."""
         at = now_iso()
 
-        def work(tx: neo4j.ManagedTransaction) -> bool:
-            if tx.run(Q["get"], study=self.node_id).data():
+        def work(tx: Transaction) -> bool:
+            if tx.run(Q["get"], study=self.node_id):
                 return False
             batch = GraphBatch()
             study = batch.add_node(
@@ -454,16 +427,13 @@ class StudyQueue:
             # uniqueness constraint refuse the second creator (ArcadeDB reports that as
             # a general "error executing" SemanticError), which then answers False.
             (created,) = batch.nodes
-            tx.run(
-                cypher.create_nodes(created.kind, created.extra_labels),
-                rows=[{"id": created.id, "props": encode_props(created.props)}],
-            ).consume()
+            tx.create(GraphBatch(nodes=[created]))
             who = batch.add_node(person_node_id(person), AGENT, PERSON, name=person)
             batch.add_edge(WAS_ASSOCIATED_WITH, study, who)
             for n, p in enumerate(params, start=1):
                 node = self._item_node(batch, n, 1, p, float(n), PENDING, at)
                 batch.add_edge(WAS_GENERATED_BY, node, study)
-            self._write(tx, batch)
+            tx.write(batch)
             return True
 
         for attempt in range(_WRITE_ATTEMPTS):
@@ -544,7 +514,7 @@ class StudyQueue:
     def update(self, **props: Any) -> None:
         """Set properties of the study node (status, times)."""
 
-        def work(tx: neo4j.ManagedTransaction) -> None:
+        def work(tx: Transaction) -> None:
             self._lock(tx)
             tx.run(Q["update_study"], study=self.node_id, props=encode_props(props))
 
@@ -556,9 +526,9 @@ class StudyQueue:
         claimer = claimer or f"{socket.gethostname()}:{os.getpid()}"
         at = now_iso()
 
-        def work(tx: neo4j.ManagedTransaction) -> Claim | None:
+        def work(tx: Transaction) -> Claim | None:
             study = self._lock(tx)
-            rows = tx.run(Q["next_pending"], name=self.name).data()
+            rows = tx.run(Q["next_pending"], name=self.name)
             if not rows:
                 return None
             item = TrialItem.from_props(rows[0]["item"])
@@ -569,7 +539,7 @@ class StudyQueue:
                 "claimedBy": claimer,
                 Prop.STARTED: at,
             }
-            changed = tx.run(Q["start_item"], item=item.node_id, props=props).data()
+            changed = tx.run(Q["start_item"], item=item.node_id, props=props)
             if not changed or not changed[0]["changed"]:
                 raise _Retry(f"item {item.item_id} changed meanwhile")
             update = {"iterations": iteration, Prop.STATUS: STUDY_RUNNING}
@@ -602,7 +572,7 @@ class StudyQueue:
             }
         )
 
-        def work(tx: neo4j.ManagedTransaction) -> None:
+        def work(tx: Transaction) -> None:
             self._lock(tx)
             tx.run(Q["finish_item"], item=item.node_id, props=props)
 
@@ -614,12 +584,12 @@ class StudyQueue:
         action: str,
         person: str | None,
         reason: str | None,
-        body: Callable[[neo4j.ManagedTransaction, _EditContext], None],
+        body: Callable[[Transaction, _EditContext], None],
     ) -> EditResult:
         person = default_person(person)
         request_id = uuid.uuid4().hex[:12]
 
-        def work(tx: neo4j.ManagedTransaction) -> EditResult:
+        def work(tx: Transaction) -> EditResult:
             study = self._lock(tx)
             k = int(study.get("k") or 10)
             ctx = _EditContext(
@@ -665,7 +635,7 @@ class StudyQueue:
             b.add_edge(WAS_ASSOCIATED_WITH, ctx.action_id, who)  # the action holds requestId
             b.add_edge(WAS_INFORMED_BY, ctx.action_id, self.node_id)
             b.add_edge(USED, ctx.action_id, state_id)
-            self._write(tx, b)
+            tx.write(b)
             return EditResult(
                 request_id=request_id,
                 action=action,
@@ -688,7 +658,7 @@ class StudyQueue:
         """Add a pending item (at the end, or at 1-based place `position` among pending)."""
         params = _check_params(params)
 
-        def body(tx: neo4j.ManagedTransaction, ctx: _EditContext) -> None:
+        def body(tx: Transaction, ctx: _EditContext) -> None:
             item_id = ctx.next_item_id()
             node = self._item_node(
                 ctx.batch, item_id, 1, params, ctx.position_for(position, None), PENDING, ctx.at
@@ -714,7 +684,7 @@ class StudyQueue:
         `expected_version`, refused when the item has another version by then."""
         params = _check_params(params)
 
-        def body(tx: neo4j.ManagedTransaction, ctx: _EditContext) -> None:
+        def body(tx: Transaction, ctx: _EditContext) -> None:
             old = ctx.pending(item_id, expected_version)
             if replace:
                 new_params = dict(params)
@@ -743,7 +713,7 @@ class StudyQueue:
     ) -> EditResult:
         """Remove a pending item (a new version with status `removed`)."""
 
-        def body(tx: neo4j.ManagedTransaction, ctx: _EditContext) -> None:
+        def body(tx: Transaction, ctx: _EditContext) -> None:
             old = ctx.pending(item_id, expected_version)
             ctx.before, ctx.after = old.params, None
             ctx.revise(tx, old, status=REMOVED)
@@ -763,7 +733,7 @@ class StudyQueue:
         if not isinstance(position, int) or isinstance(position, bool) or position < 1:
             raise ProvKBError(f"a queue position is an integer >= 1, got {position!r}")
 
-        def body(tx: neo4j.ManagedTransaction, ctx: _EditContext) -> None:
+        def body(tx: Transaction, ctx: _EditContext) -> None:
             old = ctx.pending(item_id, expected_version)
             key = ctx.position_for(position, item_id)
             ctx.before, ctx.after = {"position": old.rank}, {"position": position}
@@ -783,7 +753,7 @@ class StudyQueue:
         given entries replace those of the current space and the others stay."""
         given = normalize_space(space)
 
-        def body(tx: neo4j.ManagedTransaction, ctx: _EditContext) -> None:
+        def body(tx: Transaction, ctx: _EditContext) -> None:
             old_space = json.loads(ctx.study.get("space") or "{}")
             new_space = {**old_space, **given} if merge else given
             ctx.before, ctx.after = _changed(old_space, new_space)
@@ -860,9 +830,9 @@ class _EditContext:
             return keys[0] - 1.0
         return (keys[rank - 2] + keys[rank - 1]) / 2
 
-    def revise(self, tx: neo4j.ManagedTransaction, old: TrialItem, **changes: Any) -> None:
+    def revise(self, tx: Transaction, old: TrialItem, **changes: Any) -> None:
         """Retire `old` (still current and pending) and add its next version."""
-        changed = tx.run(Q["retire"], item=old.node_id, version=old.version).data()
+        changed = tx.run(Q["retire"], item=old.node_id, version=old.version)
         if not changed or not changed[0]["changed"]:
             raise _Retry(f"item {old.item_id} changed meanwhile")
         node = self.queue._item_node(  # noqa: SLF001
@@ -917,10 +887,3 @@ def _queue_order(items: list[TrialItem]) -> list[TrialItem]:
 def list_studies(store: Store) -> list[dict[str, Any]]:
     """Every study node's properties, by name."""
     return [dict(r["study"]) for r in store.read(Q["list"]).rows]
-
-
-def _duplicate_key(exc: Neo4jError) -> bool:
-    text = f"{exc.code or ''} {exc.message or ''}"
-    return (
-        "ConstraintValidationFailed" in text or "Duplicated key" in text or "already exists" in text
-    )
