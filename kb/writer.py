@@ -344,7 +344,7 @@ class BackgroundWriter:
         """Whether a refused batch gets another try: one whose relations missed their
         nodes is retried (with backoff) up to `DANGLING_RETRIES` times, since a store
         that is stopping or has just restarted can answer so for a valid batch."""
-        if not isinstance(exc.__cause__, DanglingRelation):
+        if not isinstance(exc, DanglingRelation):
             return False
         tries = self._dangling.get(id(batch), 0) + 1
         self._dangling[id(batch)] = tries
