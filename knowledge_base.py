@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from .config import Settings, resolve_settings
-from .errors import JournalError, ProvKBError
+from .errors import JournalError, ProvKBError, QueryError
 
 if TYPE_CHECKING:
     from prov.model import ProvDocument
@@ -64,6 +64,25 @@ class Settled:
 
     interrupted: list[dict[str, Any]] = field(default_factory=list)
     rejected_requests: int = 0
+
+
+INT64 = (-(2**63), 2**63 - 1)  # the integers a Bolt store holds
+
+
+def _check_integers(params: Mapping[str, Any] | None, where: str = "") -> None:
+    """QueryError naming a parameter whose integer (or an integer inside it) does not
+    fit in 64 bits; such a value never reaches the driver."""
+    for key, value in (params or {}).items():
+        name = f"{where}{key}"
+        if isinstance(value, Mapping):
+            _check_integers(value, f"{name}.")
+        elif isinstance(value, list | tuple):
+            _check_integers(dict(enumerate(value)), f"{name}.")
+        elif isinstance(value, int) and not INT64[0] <= value <= INT64[1]:
+            raise QueryError(
+                f"parameter {name!r}: {value} does not fit in a 64-bit integer "
+                f"({INT64[0]} to {INT64[1]}); nothing ran"
+            )
 
 
 class KnowledgeBase:
@@ -165,11 +184,22 @@ class KnowledgeBase:
         return registry.coerce_params(name, params)
 
     def query(self, name: str, **params: Any) -> QueryResult:
-        """Run named query `name` with user values (checked before connecting)."""
-        from .queries import registry
+        """Run named query `name` with user values (checked before connecting).
+
+        QueryError when no row came back because the run or study it names does not
+        exist (rather than an empty answer)."""
+        from .queries import app, registry
 
         query = registry.get(name)
-        return self.store.read(query.cypher, **registry.coerce_params(query, params))
+        given = registry.coerce_params(query, params)
+        result = self.store.read(query.cypher, **given)
+        if not result.rows:
+            run, study = given.get("run"), given.get("study")
+            if query.param("run") and run is not None and not app.run_exists(self, run):
+                raise QueryError(f"no run with id or name {run!r} (provkb query runs lists them)")
+            if query.param("study") and study is not None and not app.study_exists(self, study):
+                raise QueryError(f"no study named {study!r} (provkb studies lists them)")
+        return result
 
     def read(self, query: str, /, **params: Any) -> QueryResult:
         """A trusted read of ProvKB's own query texts (`provkb.queries`)."""
@@ -184,6 +214,7 @@ class KnowledgeBase:
         max_rows: int | None = None,
     ) -> QueryResult:
         """Untrusted Cypher through the read-only console (writes refused, limits kept)."""
+        _check_integers(params)
         return self.store.read_only(text, params, timeout=timeout, max_rows=max_rows)
 
     def stream_cypher(
@@ -196,6 +227,7 @@ class KnowledgeBase:
         max_rows: int | None = None,
     ) -> ConsoleStream:
         """`cypher`, handing each row to `on_row(columns, row)` as it arrives."""
+        _check_integers(params)
         return self.store.stream_read_only(text, params, on_row, timeout=timeout, max_rows=max_rows)
 
     # -- export / import --------------------------------------------------------------------

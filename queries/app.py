@@ -291,18 +291,27 @@ RUN_LAYERS = f"{_by_run('l', LAYER.label)} RETURN properties(l) AS props ORDER B
 RUN_MODEL = f"{_by_run('m', MODEL.label)} RETURN properties(m) AS props ORDER BY m.{_ID} LIMIT 1"
 
 
-RUN_EXISTS = f"MATCH (r:{_A} {{{_RID}: $run}}) WHERE r:{_RUN} RETURN count(r) AS runs"
-STUDY_EXISTS = f"MATCH (s:{STUDY.label} {{{_NAME}: $study}}) RETURN count(s) AS studies"
+# What a named query's `run` parameter may name (run id, node id, run name, model id)
+# and its `study` parameter (study name or node id): asked only when a query found no
+# rows, to tell "nothing matched" from "no such run".
+RUN_EXISTS = (
+    f"MATCH (r:{_RUN}) WHERE r.{_RID} = $run OR r.{_ID} = $run OR r.{_NAME} = $run "
+    f"RETURN count(r) AS found\nUNION ALL\n"
+    f"MATCH (m:{_E} {{{_ID}: $run}}) WHERE m:{MODEL.label} RETURN count(m) AS found"
+)
+STUDY_EXISTS = (
+    f"MATCH (s:{STUDY.label}) WHERE s.{_NAME} = $study OR s.{_ID} = $study RETURN count(s) AS found"
+)
 
 
-def run_exists(kb: Reader, run_id: str) -> bool:
-    """Whether a training run has this id."""
-    return _rows(kb, RUN_EXISTS, run=run_id)[0]["runs"] > 0
+def run_exists(kb: Reader, run: str) -> bool:
+    """Whether `run` names a training run (id, node id or name) or a model."""
+    return sum(row["found"] for row in _rows(kb, RUN_EXISTS, run=run)) > 0
 
 
-def study_exists(kb: Reader, name: str) -> bool:
-    """Whether a study has this name."""
-    return _rows(kb, STUDY_EXISTS, study=name)[0]["studies"] > 0
+def study_exists(kb: Reader, study: str) -> bool:
+    """Whether `study` names a study (name or node id)."""
+    return _rows(kb, STUDY_EXISTS, study=study)[0]["found"] > 0
 
 
 def run(kb: Reader, run_id: str) -> dict[str, Any] | None:

@@ -92,6 +92,8 @@ def _convert(query: NamedQuery, param: Param, value: Any) -> Any:
                 raise bad from None
         else:
             raise bad
+        if not -(2**63) <= converted < 2**63:  # what a Bolt store holds
+            raise QueryError(f"{where} must be a 64-bit integer (below 2^63), got {value!r}")
     else:
         if isinstance(value, int | float):
             converted = float(value)
