@@ -14,13 +14,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from builders import RunBuilder, ids
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prov.model import ProvDocument
 
 from provkb import ontology as o
 from provkb.config import resolve_settings
-from provkb.errors import ConfigError, ProvImportError
+from provkb.errors import ConfigError, ExportError, ProvImportError
 from provkb.kb import export, provimport
 from provkb.kb.embedded import EmbeddedServer
 from provkb.kb.records import GraphBatch, encode_value
@@ -213,9 +214,7 @@ def test_pending_steering_requests_survive_a_server_restart(tmp_path: Path) -> N
     store = Store(resolve_settings(store=home))
     try:
         run = uuid.uuid4().hex[:12]
-        batch = GraphBatch()
-        batch.add_node(f"provkb:run/{run}", o.ACTIVITY, o.TRAINING_RUN, runId=run, status="running")
-        store.write(batch)
+        RunBuilder(run).write(store)  # a running run
         request = Steering(store).submit(run, "note", note="look at epoch 3")
         server.stop()
         server.ensure_running()
@@ -229,6 +228,13 @@ def test_pending_steering_requests_survive_a_server_restart(tmp_path: Path) -> N
 
 
 def test_export_to_stream_and_unknown_run(store: Store) -> None:
+    run = RunBuilder(uuid.uuid4().hex[:12]).epoch(1, {"loss": 0.5}).finish().write(store)
     buffer = io.StringIO()
-    with pytest.raises(Exception, match="run"):
-        export.export(store, "provjson", buffer, run_id="no-such-run")
+    export.export(store, "provjson", buffer, run_id=run.run.run_id)
+    document = json.loads(buffer.getvalue())
+    assert run.node in document["activity"]
+    assert ids.epoch(run.run.run_id, 1) in document["activity"]
+    empty = io.StringIO()
+    with pytest.raises(ExportError, match="unknown run 'no-such-run': no training run has"):
+        export.export(store, "provjson", empty, run_id="no-such-run")
+    assert empty.getvalue() == ""  # nothing half-written
