@@ -23,7 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
-from helpers import cli
+from helpers import cli, one, rows, unique
 from sklearn.datasets import load_digits
 
 import provkb
@@ -78,20 +78,6 @@ def make_model(optimizer: Any = None) -> keras.Model:
         metrics=["accuracy"],
     )
     return model
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def rows(store: Store, query: str, **params: Any) -> list[dict[str, Any]]:
-    return store.read(query, **params).rows
-
-
-def one(store: Store, query: str, **params: Any) -> Any:
-    found = rows(store, query, **params)
-    assert len(found) == 1, found
-    return next(iter(found[0].values()))
 
 
 def requests_of(store: Store, run_id: str) -> list[SteeringRequest]:

@@ -22,6 +22,7 @@ from typing import Any
 import keras
 import lxml.etree
 import pytest
+from helpers import rows, unique
 from hypothesis import given
 from hypothesis import strategies as st
 from prov.model import ProvDocument
@@ -30,7 +31,6 @@ from test_capture import (
     Data,
     data,  # noqa: F401 (the digits fixture)
     make_model,
-    unique,
 )
 
 from provkb import ontology as o
@@ -101,10 +101,6 @@ class HostileLogs(keras.callbacks.Callback):
         assert logs is not None
         for i, name in enumerate(HOSTILE):
             logs[name] = logged(i, epoch + 1)
-
-
-def rows(store: Store, query: str, **params: Any) -> list[dict[str, Any]]:
-    return store.read(query, **params).rows
 
 
 @pytest.fixture(scope="module")
