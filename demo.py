@@ -181,6 +181,7 @@ def run_demo(
 
 def _report(kb: KnowledgeBase, result: DemoResult, epochs: int, console: Console) -> None:
     from .cli_options import OutputFormat, print_rows
+    from .queries.app import EXAMPLE_ADAPTATIONS
 
     console.print("\n[bold]Runs[/] (provkb query runs)")
     runs = kb.query("runs", experiment=DEMO_EXPERIMENT, limit=20)
@@ -211,8 +212,7 @@ def _report(kb: KnowledgeBase, result: DemoResult, epochs: int, console: Console
         f"  provkb query epochs -p run={result.best_run}{store_flag}\n"
         f"  provkb query hyperparameters-at -p run={result.runs.get('sgd-step-decay')} "
         f"-p epoch=7{store_flag}\n"
-        f'  provkb cypher "MATCH (a:Adaptation) RETURN a.runId, a.epoch, a.oldValue, '
-        f'a.newValue"{store_flag}\n'
+        f'  provkb cypher "{EXAMPLE_ADAPTATIONS}"{store_flag}\n'
         f"  provkb export --run {result.best_run} -o best-run.ttl{store_flag}\n"
         f"  provkb export --run {result.best_run} -o best-run.svg{store_flag}\n"
         f"  provkb ui{store_flag}                # the app: curves, lineage, steering\n"

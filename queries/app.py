@@ -120,6 +120,18 @@ def _rows(kb: Reader, query: str, /, **params: Any) -> list[dict[str, Any]]:
     return kb.read(query, **params).rows
 
 
+# -- examples shown to people (the console's starting text, the demo's hint) -------------
+EXAMPLE_CONSOLE = (
+    f"MATCH (r:{_RUN})\n"
+    f"RETURN r.{_NAME} AS run, r.{_STATUS} AS status, r.{Prop.EPOCHS_COMPLETED} AS epochs\n"
+    "ORDER BY run LIMIT 25"
+)
+EXAMPLE_ADAPTATIONS = (
+    f"MATCH (a:{ADAPTATION.label}) "
+    f"RETURN a.{_RID}, a.{Prop.EPOCH}, a.{Prop.OLD_VALUE}, a.{Prop.NEW_VALUE}"
+)
+
+
 # -- overview --------------------------------------------------------------------------
 STATUS_COUNTS = f"MATCH (r:{_RUN}) RETURN {_SHOWN} AS status, count(r) AS runs ORDER BY status"
 STUDY_COUNT = f"MATCH (s:{STUDY.label}) RETURN count(s) AS studies"

@@ -12,13 +12,10 @@ import streamlit as st
 
 from provkb.errors import ProvKBError
 from provkb.queries import QUERIES, NamedQuery, Param
+from provkb.queries.app import EXAMPLE_CONSOLE
 from provkb.ui import charts, common
 
-EXAMPLE_CYPHER = (
-    "MATCH (r:TrainingRun)\n"
-    "RETURN r.name AS run, r.status AS status, r.epochsCompleted AS epochs\n"
-    "ORDER BY run LIMIT 25"
-)
+EXAMPLE_CYPHER = EXAMPLE_CONSOLE
 RESULT = "q_result"  # session key: the last result shown
 
 

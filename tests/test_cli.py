@@ -1,0 +1,148 @@
+"""The `provkb` command line and the layering it rests on.
+
+Layering (read from the source files): no `cli_*` module nor `demo.py` imports `cli.py`;
+the app imports nothing from `capture/` and no `importlib`; the CLI and the app reach
+the store only through `KnowledgeBase`; no module outside `kb/` and `queries/` holds
+Cypher. Behaviour: the real CLI in a child process on both engines (`helpers.cli`).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import builders
+import pytest
+from helpers import cli
+
+from provkb.cli_options import parse_pairs
+from provkb.errors import ProvKBError
+from provkb.kb.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI_MODULES = sorted(ROOT.glob("cli*.py")) + [ROOT / "demo.py"]
+APP_MODULES = sorted((ROOT / "ui").glob("*.py"))
+FACADE_USERS = sorted(ROOT.glob("cli*.py")) + APP_MODULES
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module `path` imports, as absolute `provkb....` names."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = ["provkb", *path.parent.relative_to(ROOT).parts]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_no_cli_module_imports_cli() -> None:
+    for path in CLI_MODULES:
+        assert "provkb.cli" not in _imports(path), path.name
+
+
+def test_the_app_imports_nothing_from_capture() -> None:
+    for path in APP_MODULES:
+        imported = _imports(path)
+        assert not [m for m in imported if m.startswith("provkb.capture")], path.name
+        assert "importlib" not in imported, path.name
+
+
+def test_the_cli_and_the_app_reach_the_store_only_through_the_facade() -> None:
+    reaching = ("provkb.kb.store", "provkb.kb.embedded", "provkb.kb.journal", "provkb.kb.export")
+    reaching += ("provkb.kb.provimport", "provkb.kb.lifecycle", "provkb.kb.quarantine")
+    for path in FACADE_USERS:
+        imported = _imports(path)
+        assert not [m for m in imported if m.startswith(reaching)], path.name
+        calls = ("Steering", "StudyQueue", "list_studies", "steer", "Store")
+        named = {m.rsplit(".", 1)[-1] for m in imported if m.startswith("provkb.kb")}
+        assert not named & set(calls), path.name
+
+
+CYPHER = re.compile(r"\b(OPTIONAL MATCH|MATCH|MERGE|CREATE|UNWIND)\s*\(|\bRETURN\s+[\w*`$]")
+
+
+def _cypher_strings(path: Path) -> list[str]:
+    """String literals of `path` that read as Cypher."""
+    tokens = tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline)
+    kinds = {tokenize.STRING, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING)}
+    return [t.string for t in tokens if t.type in kinds and CYPHER.search(t.string)]
+
+
+def test_no_module_outside_kb_and_queries_holds_cypher() -> None:
+    outside = [
+        p
+        for p in ROOT.rglob("*.py")
+        if p.relative_to(ROOT).parts[0] not in ("kb", "queries", "tests", "benchmarks")
+        and ".egg-info" not in str(p)
+    ]
+    assert ROOT / "ui" / "data.py" in outside
+    found = {str(p.relative_to(ROOT)): _cypher_strings(p) for p in outside}
+    assert {p: s for p, s in found.items() if s} == {}
+
+
+def test_one_key_value_parser() -> None:
+    assert parse_pairs(["run=a b", "k=5"]) == {"run": "a b", "k": "5"}
+    assert parse_pairs(["x=[1, 2]"], convert=lambda t: t.upper()) == {"x": "[1, 2]"}
+    with pytest.raises(ProvKBError, match="--param 'k' is not name=value"):
+        parse_pairs(["k"])
+    with pytest.raises(ProvKBError, match="--param names 'run' twice"):
+        parse_pairs(["run=a", "run=b"])
+    with pytest.raises(ProvKBError, match="--set 'lr=' is not name=value"):
+        parse_pairs(["lr="], "--set", need_value=True)
+
+
+# -- the real CLI -----------------------------------------------------------------------
+def _run(store: Store) -> str:
+    run_id = uuid.uuid4().hex[:12]
+    run = builders.RunBuilder(
+        run_id, name="cli-run", experiment="cli", started=datetime.now(UTC).isoformat()
+    )
+    run.epoch(1, {"loss": 0.5}).finish().write(store)
+    return run_id
+
+
+def test_tables_show_data_as_it_is(store: Store) -> None:
+    done = cli(store, "cypher", "RETURN '[bold]x[/bold]' AS a, [null, 64] AS b, '[red]' AS c")
+    assert done.returncode == 0, done.stderr
+    assert "[bold]x[/bold]" in done.stdout and "[null, 64]" in done.stdout
+    assert "[red]" in done.stdout
+
+
+def test_query_errors_are_clear(store: Store) -> None:
+    _run(store)
+    unknown = cli(store, "query", "epochs", "-p", "run=nosuch")
+    assert unknown.returncode == 1
+    assert "no run with id or name 'nosuch'" in unknown.stderr and "0 row" not in unknown.stdout
+    usage = cli(store, "query", "steering-impact")
+    assert usage.returncode == 1
+    assert "usage: steering-impact [run=<str>] [study=<str>]" in " ".join(usage.stderr.split())
+    big = cli(store, "query", "runs", "-p", f"limit={2**63}")
+    assert big.returncode == 1 and "Traceback" not in big.stderr
+    assert "must be a 64-bit integer" in big.stderr
+    console = cli(store, "cypher", "RETURN $x AS x", "-p", f"x={2**64}")
+    assert console.returncode == 1 and "Traceback" not in console.stderr
+    assert "does not fit in a 64-bit integer" in " ".join(console.stderr.split())
+    twice = cli(store, "query", "epochs", "-p", "run=a", "-p", "run=b")
+    assert twice.returncode == 1 and "--param names 'run' twice" in twice.stderr
+
+
+def test_import_prints_a_readable_report(store: Store, tmp_path: Path) -> None:
+    run_id = _run(store)
+    target = tmp_path / "run.json"
+    exported = cli(store, "export", "--run", run_id, "-o", str(target))
+    assert exported.returncode == 0, exported.stderr
+    done = cli(store, "import", str(target))
+    assert done.returncode == 0, done.stderr
+    assert "ImportReport(" not in done.stdout
+    assert "already has it" in done.stdout
