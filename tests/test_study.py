@@ -19,6 +19,7 @@ from provkb.capture.study import Study
 from provkb.errors import ProvKBError, StudyEditRefused
 from provkb.kb import study as kb
 from provkb.kb.store import Store
+from provkb.queries import registry
 
 
 def _name(prefix: str = "t") -> str:
@@ -528,9 +529,6 @@ def test_cli_lists_and_edits(store: Store) -> None:
 
 
 def test_gain_changes_names_the_respace(store: Store) -> None:
-    registry = pytest.importorskip("provkb.queries.registry")
-    if "gain-changes" not in registry.QUERIES:
-        pytest.skip("the gain-changes query is not there yet")
     name = _name("dlsteer")
     study = Study(name, {"lr": [1, 6, 1]}, gain="g", k=3, store=store)
     study.run(lambda p, cb: {"g": [0.1 * (p["lr"] > 10) + 0.3]}, max_iterations=3)
