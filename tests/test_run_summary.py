@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import math
+import uuid
+
+from builders import RunBuilder
+from helpers import one
 
 from provkb.capture.run_summary import RunSummary
-from provkb.ontology import Prop, SummaryStat, summary_prop
+from provkb.kb.store import Store
+from provkb.ontology import TRAINING_RUN, Prop, SummaryStat, summary_prop
 
 
 def stat(props: dict, name: str, metric: str):
@@ -52,3 +57,28 @@ def test_numpy_scalars_count_and_numpy_bools_do_not() -> None:
 
 def test_no_epochs_no_metric_statistics() -> None:
     assert RunSummary().props() == {Prop.EPOCH_SECONDS: 0.0}
+
+
+def test_the_stored_run_carries_the_summary_of_its_recorded_epochs(store: Store) -> None:
+    """What capture writes: the run node's summary is RunSummary's over the epochs, on
+    each engine (NaN left out, a name with a dot kept whole)."""
+    logs = [
+        {"val_accuracy": 0.5, "loss": 1.0, "a.b": 3.0},
+        {"val_accuracy": 0.8, "loss": math.nan, "a.b": 1.0},
+        {"val_accuracy": 0.8, "loss": 0.5, "a.b": 2.0},
+    ]
+    run = RunBuilder(uuid.uuid4().hex[:12])
+    expected = RunSummary()
+    for epoch, values in enumerate(logs, start=1):
+        run.epoch(epoch, values, elapsed=2.0)
+        expected.add(epoch, 2.0, values)
+    run.write(store)
+    query = f"MATCH (r:{TRAINING_RUN.label} {{id: $id}}) RETURN properties(r) AS p"
+    stored = one(store, query, id=run.node)
+    summary = {k: v for k, v in stored.items() if k.startswith("summary.")}
+    assert summary == {k: v for k, v in expected.props().items() if k.startswith("summary.")}
+    assert stat(stored, SummaryStat.MAX, "val_accuracy") == 0.8
+    assert stat(stored, SummaryStat.MAX_EPOCH, "val_accuracy") == 2
+    assert stat(stored, SummaryStat.COUNT, "loss") == 2
+    assert stat(stored, SummaryStat.MIN, "a.b") == 1.0
+    assert stored[Prop.EPOCH_SECONDS] == 6.0 and stored[Prop.EPOCHS_COMPLETED] == 3
