@@ -311,6 +311,14 @@ def _steering_cypher() -> dict[str, str]:
         "request_status": (
             f"MATCH (q:{req}) WHERE q.requestId = $request RETURN properties(q) AS request"
         ),
+        # The one write of a request's outcome (kb.steering `resolve`): only its
+        # claimer turns a claimed request into applied or rejected, once.
+        "resolve": (
+            f"MATCH (q:{ENTITY.label} {{{Prop.ID}: $id}}) WHERE q:{req} "
+            f"AND q.{Prop.STATUS} = $claimed AND q.claimedBy = $claimer "
+            f"SET q += $props, q.{Prop.STATUS} = $status, q.statusReason = $reason, "
+            f"q.resolvedAtTime = $now RETURN count(q) AS resolved"
+        ),
         "reject_pending": (
             f"MATCH (q:{req}) WHERE q.{Prop.RUN_ID} = $run "
             f"AND q.{Prop.STATUS} IN ['pending', 'claimed'] "
@@ -325,7 +333,7 @@ STEERING = _steering_cypher()
 
 # -- run liveness: heartbeats, interrupted runs, requests left behind (kb/lifecycle.py) --
 def _lifecycle_cypher() -> dict[str, str]:
-    from ..ontology import ACTIVITY, EPOCH, RunStatus
+    from ..ontology import ACTIVITY, EPOCH, STEERING_ACTION, USED, RunStatus
     from ..queries.library import shown_status
 
     run, req = TRAINING_RUN.label, STEERING_REQUEST.label
@@ -358,6 +366,14 @@ def _lifecycle_cypher() -> dict[str, str]:
             f"r.{Prop.STOPPED_EPOCH} = lastEpoch "
             f"RETURN r.{Prop.RUN_ID} AS runId, r.{Prop.NAME} AS name, lastEpoch, "
             f"r.{Prop.ENDED} AS lastSeen ORDER BY runId"
+        ),
+        # Claimed requests whose training recorded the action but not the outcome (it
+        # ended before the store took it): applied, as the action says.
+        "settle_applied": (
+            f"MATCH (q:{req}) WHERE q.{Prop.STATUS} = 'claimed' "
+            f"MATCH (a:{ACTIVITY.label})-[:{USED.rel_type}]->(q) WHERE a:{STEERING_ACTION.label} "
+            f"SET q.{Prop.STATUS} = 'applied', q.appliedEpoch = a.{Prop.EPOCH}, "
+            f"q.actionId = a.{Prop.ID}, q.resolvedAtTime = $now RETURN count(q) AS applied"
         ),
         # Requests no training will ever apply: of runs that are not live.
         "reject_orphaned": (
