@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import QueryError
+from ..errors import QueryError, StoreUnavailable
 from .journal import Journal, describe_os_error
 from .records import GraphBatch
 from .store import DanglingRelation, Store
@@ -32,6 +32,13 @@ DEFAULT_MAX_BACKLOG = 500_000  # records kept in memory while the store is unrea
 DEFAULT_LINGER = 1.0  # seconds a first batch waits for others to share its transaction
 DANGLING_RETRIES = 3  # tries a batch gets after its relations missed their nodes
 _WAKE = object()  # queued by flush/close: stop lingering, send now
+
+
+@dataclass
+class _After:
+    """A store task queued by `after`: runs once what was submitted before it is written."""
+
+    task: Callable[[Store], object]
 
 
 @dataclass
@@ -88,6 +95,7 @@ class BackgroundWriter:
         self._backoff = 0.5
         self._dangling: dict[int, int] = {}  # id(batch) -> refusals for missing nodes
         self._periodic: dict[str, _Periodic] = {}  # key -> task run from the thread
+        self._after: list[_After] = []  # tasks queued by `after`, in order, not run yet
 
     def start(self) -> BackgroundWriter:
         """Start the sending thread (idempotent)."""
@@ -110,6 +118,16 @@ class BackgroundWriter:
             self._in_flight += 1
         self.stats.submitted += len(batch)
         self._queue.put((seq, batch))
+        self.start()
+
+    def after(self, task: Callable[[Store], object]) -> None:
+        """Queue `task(store)` to run from the writer's thread once every batch submitted
+        before it is written (tasks in the order given; `flush` waits for them too).
+        While the store is unreachable it is retried with the batches; another error
+        is logged and the task dropped. Not journaled: lost if the process ends first."""
+        with self._idle:
+            self._in_flight += 1
+        self._queue.put(_After(task))
         self.start()
 
     def _journal_failed(self, batch: GraphBatch, exc: Exception) -> None:
@@ -136,11 +154,11 @@ class BackgroundWriter:
         self._retry_at = 0.0  # try again now
         self._queue.put(_WAKE)  # and don't linger
         with self._idle:
-            while self._in_flight or self._backlog_size or self._replay_journal:
+            while self._in_flight or self._backlog_size or self._replay_journal or self._after:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                waiting = self._backlog_size or self._replay_journal
+                waiting = self._backlog_size or self._replay_journal or self._after
                 backing_off = self._retry_at > time.monotonic()
                 if waiting and not self._in_flight and backing_off and not wait_while_unreachable:
                     return False  # store unreachable: don't keep the caller waiting
@@ -233,6 +251,8 @@ class BackgroundWriter:
             batches, stopping = self._collect()
             self._absorb(batches)
             self._send_backlog()
+            if self._after:
+                self._run_after()
             if self._periodic:
                 self._run_periodic()
 
@@ -261,6 +281,13 @@ class BackgroundWriter:
                 return batches, True
             if item is _WAKE:
                 hurry = True
+                continue
+            if isinstance(item, _After):  # the batches before it go first
+                with self._idle:
+                    self._after.append(item)
+                    self._in_flight -= 1
+                if batches:
+                    break
                 continue
             batches.append(item)
             size += len(item[1])
@@ -317,6 +344,22 @@ class BackgroundWriter:
             self._on_failure(exc)
             return
         self._done(pending, written=len(merged))
+
+    def _run_after(self) -> None:
+        """Run the queued tasks in order once the backlog before them is written."""
+        while self._after and not self._backlog and not self._replay_journal:
+            if time.monotonic() < self._retry_at:
+                return
+            try:
+                self._after[0].task(self.store)
+            except StoreUnavailable as exc:  # kept, retried with the batches
+                self._on_failure(exc)
+                return
+            except Exception as exc:
+                log.warning("provkb: a store task failed and was dropped: %s", exc)
+            with self._idle:
+                self._after.pop(0)
+                self._idle.notify_all()
 
     def _send_one_by_one(self, pending: list[tuple[int, GraphBatch]]) -> None:
         """Write batches singly; drop (with a warning) those the store refuses outright."""

@@ -7,6 +7,7 @@ import uuid
 
 from provkb import ontology as o
 from provkb.config import resolve_settings
+from provkb.errors import StoreUnavailable
 from provkb.kb.records import GraphBatch
 from provkb.kb.store import Store
 from provkb.kb.writer import DANGLING_RETRIES, BackgroundWriter
@@ -86,3 +87,43 @@ def test_a_batch_missing_its_nodes_is_retried_then_dropped_and_the_rest_written(
     rows = store.read("MATCH (e:Epoch) WHERE e.runId = $run RETURN count(e) AS c", run=run).rows
     assert rows == [{"c": 2}]
     writer.close(timeout=10)
+
+
+# -- store tasks ordered with the batches (`after`) -----------------------------------
+def test_a_task_runs_after_the_batches_submitted_before_it(store: Store) -> None:
+    run = uuid.uuid4().hex[:12]
+    writer = BackgroundWriter(store, linger=60)  # batches would wait a minute for others
+    seen: list[int] = []
+    count = "MATCH (e:Epoch) WHERE e.runId = $run RETURN count(e) AS c"
+    for i in range(1, 6):
+        writer.submit(_batch(run, i))
+    writer.after(lambda s: seen.append(s.read(count, run=run).rows[0]["c"]))
+    writer.submit(_batch(run, 6))
+    writer.after(lambda s: seen.append(s.read(count, run=run).rows[0]["c"]))
+    assert writer.flush(timeout=60)  # waits for the tasks too
+    assert seen[0] >= 5 and seen[1] == 6
+    assert writer.close(timeout=30)
+
+
+def test_a_task_is_retried_while_the_store_is_away_and_a_broken_one_dropped(
+    store: Store, caplog
+) -> None:
+    writer = BackgroundWriter(store)
+    calls: list[str] = []
+
+    def away_once(s: Store) -> None:
+        calls.append("away")
+        if calls.count("away") == 1:
+            raise StoreUnavailable("the store went away")
+
+    def broken(s: Store) -> None:
+        calls.append("broken")
+        raise ValueError("a bug in the task")
+
+    writer.after(away_once)
+    writer.after(broken)
+    writer.after(lambda s: calls.append("last"))
+    assert writer.flush(timeout=60, wait_while_unreachable=True)
+    assert calls == ["away", "away", "broken", "last"]
+    assert any("a bug in the task" in r.getMessage() for r in caplog.records)
+    assert writer.close(timeout=30)
