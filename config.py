@@ -1,11 +1,18 @@
 """Where the knowledge base lives and how to reach it, resolved when asked (never at import).
 
-Precedence: explicit arguments, then environment (`PROVKB_URI`, `PROVKB_USER`,
-`PROVKB_PASSWORD`, `PROVKB_DATABASE`, `PROVKB_HOME`, `PROVKB_CONSOLE_TIMEOUT`,
-`PROVKB_CONSOLE_ROWS`, `PROVKB_CONSOLE_USER`, `PROVKB_CONSOLE_PASSWORD`), then a TOML
-config file (`PROVKB_CONFIG`, default `~/.config/provkb/config.toml`, section `[store]`;
-keys without the `PROVKB_` prefix).
-A config file that holds a password must not be readable by group or others.
+Every setting is taken from the first of these layers that gives it (`LAYERS`), setting
+by setting:
+
+1. an argument of `resolve_settings` (the CLI's `--store`, a `Store(...)` override);
+2. the environment: `PROVKB_<NAME>` (`SOURCES` names each variable);
+3. the TOML config file `PROVKB_CONFIG` (default `~/.config/provkb/config.toml`),
+   table `[store]`, key `<name>`;
+4. the default (`DEFAULT_*`).
+
+An empty environment variable counts as not set. One rule crosses settings: an explicit
+`store` argument means the embedded store in that folder, so `PROVKB_URI` and the file's
+`uri` are ignored then (only a `uri` argument still counts). A config file that holds a
+password must not be readable by group or others.
 """
 
 from __future__ import annotations
@@ -22,6 +29,23 @@ DEFAULT_HOME = ".provkb"
 DEFAULT_USER = "neo4j"
 DEFAULT_CONSOLE_TIMEOUT_S = 30.0  # the read-only console's time limit per query
 DEFAULT_CONSOLE_ROWS = 1000  # and the rows it returns at most
+
+LAYERS = ("argument", "environment", "config file", "default")  # first one given wins
+# setting -> (environment variable, config file key)
+SOURCES: dict[str, tuple[str, str]] = {
+    name: (f"PROVKB_{name.upper()}", name)
+    for name in (
+        "home",
+        "uri",
+        "user",
+        "password",
+        "database",
+        "console_timeout",
+        "console_rows",
+        "console_user",
+        "console_password",
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -85,40 +109,39 @@ def resolve_settings(
     password: str | None = None,
     database: str | None = None,
 ) -> Settings:
-    """Resolve settings from arguments, environment and config file."""
+    """Resolve every setting from the first layer that gives it: arguments, then
+    environment, then config file, then defaults (see the module docstring)."""
     file_cfg = _read_config(_config_file())
     env = os.environ
+    arguments = {"home": store, "uri": uri, "user": user, "password": password}
+    arguments["database"] = database
 
-    def pick(arg, env_key, cfg_key):
-        if arg is not None:
-            return arg
-        if env.get(env_key):
-            return env[env_key]
-        return file_cfg.get(cfg_key)
+    def pick(name: str):
+        """The setting `name` from the first layer that gives it (None: the default)."""
+        variable, key = SOURCES[name]
+        if arguments.get(name) is not None:
+            return arguments[name]
+        if env.get(variable):
+            return env[variable]
+        return file_cfg.get(key)
 
-    home_value = pick(store, "PROVKB_HOME", "home") or DEFAULT_HOME
-    # An explicit --store means the embedded store there, whatever the environment says.
-    chosen_uri = uri if store is not None else pick(uri, "PROVKB_URI", "uri")
+    home_value = pick("home") or DEFAULT_HOME
+    # An explicit store means the embedded store there, whatever the environment says.
+    chosen_uri = uri if store is not None else pick("uri")
     return Settings(
         home=Path(home_value).expanduser().resolve(),
         uri=chosen_uri or None,
-        user=pick(user, "PROVKB_USER", "user") or DEFAULT_USER,
-        password=pick(password, "PROVKB_PASSWORD", "password"),
-        database=pick(database, "PROVKB_DATABASE", "database"),
+        user=pick("user") or DEFAULT_USER,
+        password=pick("password"),
+        database=pick("database"),
         console_timeout=_positive(
-            pick(None, "PROVKB_CONSOLE_TIMEOUT", "console_timeout"),
-            "PROVKB_CONSOLE_TIMEOUT",
-            float,
-            DEFAULT_CONSOLE_TIMEOUT_S,
+            pick("console_timeout"), "PROVKB_CONSOLE_TIMEOUT", float, DEFAULT_CONSOLE_TIMEOUT_S
         ),
         console_rows=_positive(
-            pick(None, "PROVKB_CONSOLE_ROWS", "console_rows"),
-            "PROVKB_CONSOLE_ROWS",
-            int,
-            DEFAULT_CONSOLE_ROWS,
+            pick("console_rows"), "PROVKB_CONSOLE_ROWS", int, DEFAULT_CONSOLE_ROWS
         ),
-        console_user=pick(None, "PROVKB_CONSOLE_USER", "console_user"),
-        console_password=pick(None, "PROVKB_CONSOLE_PASSWORD", "console_password"),
+        console_user=pick("console_user"),
+        console_password=pick("console_password"),
     )
 
 

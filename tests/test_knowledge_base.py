@@ -157,3 +157,14 @@ def test_status_lists_the_capture_backlog(store: Store, tmp_path: Path) -> None:
     journal.close()
     (backlog,) = kb.status().journals
     assert backlog.name == "train-1" and backlog.status.pending_by_run == {"r1": 1}
+
+
+def test_every_setting_names_its_layers() -> None:
+    """config.SOURCES names each setting's environment variable and file key."""
+    from dataclasses import fields
+
+    from provkb import config
+
+    assert config.LAYERS == ("argument", "environment", "config file", "default")
+    assert set(config.SOURCES) == {f.name for f in fields(config.Settings)}
+    assert config.SOURCES["console_rows"] == ("PROVKB_CONSOLE_ROWS", "console_rows")
