@@ -163,21 +163,26 @@ def test_capture_overhead_and_memory_in_process(
     assert _is_stats(mem["added"]["provkb"]) and mem["variants"]["none"]["peak_rss_mb"]["n"] == 1
 
 
+def _meta(packages: dict[str, str], neo4j_server: dict[str, Any]) -> dict[str, Any]:
+    """The `meta` of a quick run's results on a 2-core machine."""
+    return {
+        "command": "python -m benchmarks run --quick",
+        "mode": "quick",
+        "started": "now",
+        "duration_seconds": 1.0,
+        "kb_runs": SPEC.runs,
+        "machine": {"cpu": "x", "cores": 2, "packages": packages},
+        "neo4j_server": neo4j_server,
+    }
+
+
 def test_report_renders_every_section(
     engine: str, kb: dict[str, Any], bench_store: engines.Handle, tmp_path: Path
 ) -> None:
     """One engine's figures: its engine column, its server and its targets."""
     name = ENGINE_OF[engine]
     results = {
-        "meta": {
-            "command": "python -m benchmarks run --quick",
-            "mode": "quick",
-            "started": "now",
-            "duration_seconds": 1.0,
-            "kb_runs": SPEC.runs,
-            "machine": {"cpu": "x", "cores": 2, "packages": {}},
-            "neo4j_server": engines.neo4j_server_settings(),
-        },
+        "meta": _meta({}, engines.neo4j_server_settings()),
         "engines": {
             name: {
                 "engine": name,
@@ -215,15 +220,7 @@ def _figures(kb: dict[str, Any]) -> dict[str, Any]:
 def test_report_has_an_engine_column_for_both_engines(kb: dict[str, Any], tmp_path: Path) -> None:
     """Both engines in one session: every figure shows both, side by side."""
     results = {
-        "meta": {
-            "command": "python -m benchmarks run --quick",
-            "mode": "quick",
-            "started": "now",
-            "duration_seconds": 1.0,
-            "kb_runs": SPEC.runs,
-            "machine": {"cpu": "x", "cores": 2, "packages": {"arcadedb-embedded": "1"}},
-            "neo4j_server": {"heap_max": "1g", "page_cache_mib": 256},
-        },
+        "meta": _meta({"arcadedb-embedded": "1"}, {"heap_max": "1g", "page_cache_mib": 256}),
         "engines": {
             engines.ARCADEDB: {**_figures(kb), "seconds": 60.0},
             engines.NEO4J: {**_figures(kb), "seconds": 90.0, "errors": {"export_import": "E"}},

@@ -457,6 +457,14 @@ def test_embedded_store_uses_its_own_accounts_not_root(embedded_home: Path) -> N
             run_as(embedded_home, "root", password, "RETURN 1")
 
 
+def _all_forbidden(home: Path, account: tuple[str, str], *statements: str) -> None:
+    """The engine refuses `account` each statement as forbidden (not as any error)."""
+    for statement in statements:
+        with pytest.raises(Neo4jError) as refused:
+            run_as(home, *account, statement)
+        assert refused.value.code == "Neo.ClientError.Security.Forbidden", statement
+
+
 def test_engine_itself_refuses_the_reader_every_write(embedded_home: Path) -> None:
     kb = Store(resolve_settings(store=embedded_home)).connect()
     kb.write_namespaces({"readertest": "http://example.org/reader#"})  # something to change
@@ -464,28 +472,25 @@ def test_engine_itself_refuses_the_reader_every_write(embedded_home: Path) -> No
     creds = credentials(embedded_home)
     reader = (creds["reader_user"], creds["reader_password"])
     assert run_as(embedded_home, *reader, "RETURN 1 AS one") == [{"one": 1}]
-    forbidden = "Neo.ClientError.Security.Forbidden"
-    for statement in (
+    _all_forbidden(
+        embedded_home,
+        reader,
         "CREATE (n:Entity {id: 'provkb:reader-write'})",
         "MATCH (n {prefix: 'readertest'}) SET n.readerWrote = true",
         "MATCH (n {prefix: 'readertest'}) DETACH DELETE n",
         "CREATE INDEX reader_idx IF NOT EXISTS FOR (n:Entity) ON (n.readerWrote)",
         "CREATE USER eve SET PASSWORD 'secret-pass'",
         "LOAD CSV FROM 'file:///etc/passwd' AS l RETURN l",
-    ):
-        with pytest.raises(Neo4jError) as refused:
-            run_as(embedded_home, *reader, statement)
-        assert refused.value.code == forbidden, statement
+    )
     writer = (creds["user"], creds["password"])
-    for statement in (  # the writer writes data, but administers nothing
+    _all_forbidden(  # the writer writes data, but administers nothing
+        embedded_home,
+        writer,
         "CREATE USER eve SET PASSWORD 'secret-pass'",
         "ALTER USER root SET PASSWORD 'taken-over'",
         "SHOW USERS",
         "LOAD CSV FROM 'file:///etc/passwd' AS l RETURN l",
-    ):
-        with pytest.raises(Neo4jError) as refused:
-            run_as(embedded_home, *writer, statement)
-        assert refused.value.code == forbidden, statement
+    )
     left = run_as(
         embedded_home, *writer, "MATCH (n {prefix: 'readertest'}) RETURN n.readerWrote AS w"
     )
