@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..kb.steering import rules
 from ..ontology import HyperparameterName
 from .facts import Hyperparameter, Layer, Model, Plan, Source
 
@@ -18,26 +19,10 @@ OPTIMIZER_CLASS = "optimizer_class"  # its class ("Adam")
 LEARNING_RATE = HyperparameterName.LEARNING_RATE
 LEARNING_RATE_SCHEDULE = "learning_rate_schedule"
 
-# Optimizer hyperparameters a person may set while training runs. Anything else (e.g.
-# `amsgrad`, `centered`, `use_ema`) decides which slot variables the optimizer builds,
-# so changing it mid-run cannot work.
-STEERABLE_OPTIMIZER = frozenset(
-    {
-        LEARNING_RATE,
-        "momentum",
-        "nesterov",
-        "beta_1",
-        "beta_2",
-        "epsilon",
-        "rho",
-        "weight_decay",
-        "clipnorm",
-        "clipvalue",
-        "global_clipnorm",
-    }
-)
-# Those that may also be set to None (switched off).
-_NULLABLE = frozenset({"weight_decay", "clipnorm", "clipvalue", "global_clipnorm"})
+# Optimizer hyperparameters a person may set while training runs, and what each takes:
+# the one rule table, `kb.steering.rules.VALUE_RULES`.
+STEERABLE_OPTIMIZER = rules.STEERABLE_OPTIMIZER
+_NULLABLE = rules.NULLABLE
 
 
 def base_name(obj: Any, name: str | None) -> str | None:
@@ -240,12 +225,9 @@ def steering_refusal(optimizer: Any, key: str, value: Any) -> str | None:
                 f"the learning rate of this run is a LearningRateSchedule "
                 f"({type(schedule).__name__}): it cannot be set while training"
             )
-    if value is None:
-        return None if key in _NULLABLE else f"{key} cannot be None"
-    if key == "nesterov":
-        return None if isinstance(value, bool) else f"nesterov must be true or false, got {value!r}"
-    if not _is_number(value):
-        return f"{key} must be a number, got {value!r}"
+    problem = rules.optimizer_value_problem(key, value)
+    if problem or value is None:
+        return problem
     if key == "momentum" and _without_momentum_slots(optimizer):
         return (
             f"{name} was built with momentum 0 and has no momentum slots, so its momentum "

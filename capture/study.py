@@ -30,9 +30,10 @@ from typing import Any
 
 from ..errors import ProvKBError
 from ..kb import study as kb
+from ..kb.identity import default_person, now_iso
 from ..kb.records import GraphBatch
 from ..kb.store import Store
-from ..ontology import ACTIVITY, TRAINING_RUN, USED, WAS_INFORMED_BY, Prop, RunStatus
+from ..ontology import ACTIVITY, TRAINING_RUN, USED, WAS_INFORMED_BY, Prop, RunStatus, ids
 
 log = logging.getLogger("provkb.study")
 
@@ -137,7 +138,7 @@ class Study:
         self.name = name
         self.store = _as_store(store)
         self.queue = kb.StudyQueue(self.store, name)
-        self.person = kb.default_person(person)
+        self.person = default_person(person)
         self.gain = gain
         self.created = False
         self.iteration: int | None = None  # the iteration being evaluated (in train_fn)
@@ -153,17 +154,19 @@ class Study:
                 normalized,
                 combos,
                 self.person,
-                gainMetric=gain if isinstance(gain, str) else None,
-                gainFunction=getattr(gain_fn, "__qualname__", None) if gain_fn else None,
-                mode=mode,
-                k=k,
-                sampler=sampler,
-                nSamples=n_samples,
-                seed=seed,
-                experiment=experiment or name,
+                **{
+                    Prop.GAIN_METRIC: gain if isinstance(gain, str) else None,
+                    Prop.GAIN_FUNCTION: getattr(gain_fn, "__qualname__", None) if gain_fn else None,
+                    Prop.MODE: mode,
+                    Prop.K: k,
+                    Prop.SAMPLER: sampler,
+                    Prop.N_SAMPLES: n_samples,
+                    Prop.SEED: seed,
+                    Prop.EXPERIMENT: experiment or name,
+                },
             )
             if not self.created:
-                stored = self.queue.settings()["space"]
+                stored = self.queue.settings()[Prop.SPACE]
                 if stored != normalized:
                     log.warning(
                         "provkb: study %r exists with another space (%s); resuming it as "
@@ -172,11 +175,11 @@ class Study:
                         stored,
                     )
         settings = self.queue.settings()
-        self.mode = settings.get("mode") or mode
-        self.k = int(settings.get("k") or k)
-        self.experiment = settings.get("experiment") or experiment or name
+        self.mode = settings.get(Prop.MODE) or mode
+        self.k = int(settings.get(Prop.K) or k)
+        self.experiment = settings.get(Prop.EXPERIMENT) or experiment or name
         if self.gain is None:
-            self.gain = settings.get("gainMetric")
+            self.gain = settings.get(Prop.GAIN_METRIC)
 
     @classmethod
     def open(
@@ -299,8 +302,8 @@ class Study:
             failed += outcome == kb.FAILED
         pending = len(self.pending())
         status = kb.COMPLETED if not pending else kb.PAUSED
-        extra = {Prop.ENDED: kb.now_iso()} if status == kb.COMPLETED else {}
-        self.queue.update(status=status, **extra)
+        extra = {Prop.ENDED: now_iso()} if status == kb.COMPLETED else {}
+        self.queue.update(**{Prop.STATUS: status, **extra})
         best = self.best()
         return StudySummary(
             study=self.name,
@@ -399,13 +402,13 @@ class Study:
     ) -> None:
         """Link the iteration's run to the study and its item version; finish the item."""
         run_id = callback.run_id
-        run_node = f"provkb:run/{run_id}"
+        run_node = ids.run(run_id)
         batch = GraphBatch()
         props: dict[str, Any] = {
-            "study": self.name,
-            "iteration": iteration,
-            "itemId": item.item_id,
-            "gain": gain,
+            Prop.STUDY: self.name,
+            Prop.ITERATION: iteration,
+            Prop.ITEM_ID: item.item_id,
+            Prop.GAIN: gain,
         }
         if callback.recorder is None or callback.recorder.run_id != run_id:
             # train_fn never trained with the callback: record the iteration as a run anyway
@@ -416,7 +419,7 @@ class Study:
                     Prop.EXPERIMENT: self.experiment,
                     Prop.STATUS: RunStatus.FAILED if status == kb.FAILED else RunStatus.COMPLETED,
                     Prop.STARTED: item.started,
-                    Prop.ENDED: kb.now_iso(),
+                    Prop.ENDED: now_iso(),
                     Prop.ERROR: error,
                 }
             )

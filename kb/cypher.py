@@ -258,11 +258,13 @@ def read_node_labels(kind: Kind) -> str:
 
 # -- steering requests (kb/steering.py) -------------------------------------------------
 def _steering_cypher() -> dict[str, str]:
-    from ..ontology import HYPERPARAMETER, METRICS, STEERING_REQUEST
+    from ..ontology import HYPERPARAMETER, METRICS, STEERING_REQUEST, SteeringStatus
     from ..queries.library import shown_status
 
     run, req, met = TRAINING_RUN.label, STEERING_REQUEST.label, METRICS.label
     hp = HYPERPARAMETER.label
+    pending, claimed = f"'{SteeringStatus.PENDING}'", f"'{SteeringStatus.CLAIMED}'"
+    rejected = f"'{SteeringStatus.REJECTED}'"
     return {
         # The shown status: a run whose process went silent is `interrupted` (not live).
         "find_run": (
@@ -278,7 +280,8 @@ def _steering_cypher() -> dict[str, str]:
             f"WITH name, collect(h) AS versions "
             f"WITH name, versions[0] AS h "
             f"RETURN name, h.{Prop.ID} AS id, h.{Prop.VALUE} AS value, "
-            f"h.valueType AS valueType, h.steerable AS steerable, h.{Prop.VERSION} AS version"
+            f"h.{Prop.VALUE_TYPE} AS valueType, h.{Prop.STEERABLE} AS steerable, "
+            f"h.{Prop.VERSION} AS version"
         ),
         "latest_metrics": (
             f"MATCH (m:{met}) WHERE m.{Prop.RUN_ID} = $run AND m.{Prop.EPOCH} IS NOT NULL "
@@ -286,30 +289,32 @@ def _steering_cypher() -> dict[str, str]:
             f"ORDER BY m.{Prop.EPOCH} DESC LIMIT 1"
         ),
         "pending": (
-            f"MATCH (q:{req}) WHERE q.{Prop.RUN_ID} = $run AND q.{Prop.STATUS} = 'pending' "
-            f"RETURN q.{Prop.ID} AS id ORDER BY q.requestedAtTime, q.{Prop.ID} LIMIT $limit"
+            f"MATCH (q:{req}) WHERE q.{Prop.RUN_ID} = $run AND q.{Prop.STATUS} = {pending} "
+            f"RETURN q.{Prop.ID} AS id ORDER BY q.{Prop.REQUESTED_AT}, q.{Prop.ID} LIMIT $limit"
         ),
         # Engine difference: a conditional SET alone let two concurrent ArcadeDB
         # transactions both claim a request; the claim token's unique id refuses the
         # second on both engines.
         "claim_one": (
             f"MATCH (q:{ENTITY.label} {{{Prop.ID}: $id}}) WHERE q:{req} "
-            f"AND q.{Prop.STATUS} = 'pending' "
-            f"CREATE (c:{CLAIM_LABEL} {{{Prop.ID}: $token, requestId: q.requestId, "
-            f"claimedBy: $claimer, claimedAtTime: $now}}) "
-            f"SET q.{Prop.STATUS} = 'claimed', q.claimedBy = $claimer, q.claimedAtTime = $now "
+            f"AND q.{Prop.STATUS} = {pending} "
+            f"CREATE (c:{CLAIM_LABEL} {{{Prop.ID}: $token, "
+            f"{Prop.REQUEST_ID}: q.{Prop.REQUEST_ID}, {Prop.CLAIMED_BY}: $claimer, "
+            f"{Prop.CLAIMED_AT}: $now}}) "
+            f"SET q.{Prop.STATUS} = {claimed}, q.{Prop.CLAIMED_BY} = $claimer, "
+            f"q.{Prop.CLAIMED_AT} = $now "
             f"RETURN properties(q) AS request"
         ),
         "run_steerable": (
             f"MATCH (r:{TRAINING_RUN.label}) WHERE r.{Prop.RUN_ID} = $run "
-            f"RETURN r.steerable AS steerable LIMIT 1"
+            f"RETURN r.{Prop.STEERABLE} AS steerable LIMIT 1"
         ),
         "pending_count": (
-            f"MATCH (q:{req}) WHERE q.{Prop.RUN_ID} = $run AND q.{Prop.STATUS} = 'pending' "
+            f"MATCH (q:{req}) WHERE q.{Prop.RUN_ID} = $run AND q.{Prop.STATUS} = {pending} "
             f"RETURN count(q) AS pending"
         ),
         "request_status": (
-            f"MATCH (q:{req}) WHERE q.requestId = $request RETURN properties(q) AS request"
+            f"MATCH (q:{req}) WHERE q.{Prop.REQUEST_ID} = $request RETURN properties(q) AS request"
         ),
         # The one write of a request's outcome (kb.steering `resolve`): only its
         # claimer turns a claimed request into applied or rejected, once.
@@ -321,9 +326,9 @@ def _steering_cypher() -> dict[str, str]:
         ),
         "reject_pending": (
             f"MATCH (q:{req}) WHERE q.{Prop.RUN_ID} = $run "
-            f"AND q.{Prop.STATUS} IN ['pending', 'claimed'] "
-            f"SET q.{Prop.STATUS} = 'rejected', q.statusReason = $reason, "
-            f"q.resolvedAtTime = $now RETURN count(q) AS rejected"
+            f"AND q.{Prop.STATUS} IN [{pending}, {claimed}] "
+            f"SET q.{Prop.STATUS} = {rejected}, q.{Prop.STATUS_REASON} = $reason, "
+            f"q.{Prop.RESOLVED_AT} = $now RETURN count(q) AS rejected"
         ),
     }
 
@@ -391,15 +396,26 @@ RUN_LIFECYCLE = _lifecycle_cypher()
 
 # -- studies: steerable trial queues (kb/study.py) --------------------------------------
 def _study_cypher() -> dict[str, str]:
-    from ..ontology import ACTIVITY, ENTITY, STEERING_ACTION, STUDY, TRIAL_ITEM, WAS_INFORMED_BY
+    from ..ontology import (
+        ACTIVITY,
+        ENTITY,
+        STEERING_ACTION,
+        STUDY,
+        TRIAL_ITEM,
+        WAS_INFORMED_BY,
+        ItemStatus,
+    )
 
+    P = Prop
     study = f"{ACTIVITY.label}:{STUDY.label}"
     item = f"{ENTITY.label}:{TRIAL_ITEM.label}"
     action = f"{ACTIVITY.label}:{STEERING_ACTION.label}"
     # Lookups by id match the core label (its id index), the domain label is a filter.
     the_study = f"MATCH (s:{ACTIVITY.label} {{{Prop.ID}: $study}}) WHERE s:{STUDY.label} "
     the_item = f"MATCH (i:{ENTITY.label} {{{Prop.ID}: $item}}) WHERE i:{TRIAL_ITEM.label} "
-    current_items = f"MATCH (i:{item}) WHERE i.study = $name AND i.current = true "
+    current_items = f"MATCH (i:{item}) WHERE i.{P.STUDY} = $name AND i.{P.CURRENT} = true "
+    pending, running = f"'{ItemStatus.PENDING}'", f"'{ItemStatus.RUNNING}'"
+    finished = f"['{ItemStatus.DONE}', '{ItemStatus.FAILED}']"
     return {
         "get": f"{the_study}RETURN properties(s) AS study",
         "list": f"MATCH (s:{study}) RETURN properties(s) AS study ORDER BY s.{Prop.NAME}",
@@ -407,43 +423,43 @@ def _study_cypher() -> dict[str, str]:
         # one study conflict there and serialise (ArcadeDB: optimistic retry; Neo4j: lock).
         "lock": (
             f"{the_study}"
-            f"SET s.queueRevision = coalesce(s.queueRevision, 0) + 1 "
+            f"SET s.{P.QUEUE_REVISION} = coalesce(s.{P.QUEUE_REVISION}, 0) + 1 "
             f"RETURN properties(s) AS study"
         ),
         "update_study": f"{the_study}SET s += $props",
         "items": (
-            f"MATCH (i:{item}) WHERE i.study = $name AND ($all OR i.current = true) "
-            f"RETURN properties(i) AS item ORDER BY i.itemId, i.{Prop.VERSION}"
+            f"MATCH (i:{item}) WHERE i.{P.STUDY} = $name AND ($all OR i.{P.CURRENT} = true) "
+            f"RETURN properties(i) AS item ORDER BY i.{P.ITEM_ID}, i.{P.VERSION}"
         ),
         "item_versions": (
-            f"MATCH (i:{item}) WHERE i.study = $name AND i.itemId = $item "
-            f"RETURN properties(i) AS item ORDER BY i.{Prop.VERSION}"
+            f"MATCH (i:{item}) WHERE i.{P.STUDY} = $name AND i.{P.ITEM_ID} = $item "
+            f"RETURN properties(i) AS item ORDER BY i.{P.VERSION}"
         ),
         "next_pending": (
-            f"{current_items}AND i.{Prop.STATUS} = 'pending' "
-            f"RETURN properties(i) AS item ORDER BY i.position, i.itemId LIMIT 1"
+            f"{current_items}AND i.{P.STATUS} = {pending} "
+            f"RETURN properties(i) AS item ORDER BY i.{P.POSITION}, i.{P.ITEM_ID} LIMIT 1"
         ),
         "start_item": (
-            f"{the_item}AND i.current = true AND i.{Prop.STATUS} = 'pending' "
-            f"SET i.{Prop.STATUS} = 'running', i += $props RETURN count(i) AS changed"
+            f"{the_item}AND i.{P.CURRENT} = true AND i.{P.STATUS} = {pending} "
+            f"SET i.{P.STATUS} = {running}, i += $props RETURN count(i) AS changed"
         ),
         "finish_item": (
-            f"{the_item}AND i.{Prop.STATUS} = 'running' SET i += $props RETURN count(i) AS changed"
+            f"{the_item}AND i.{P.STATUS} = {running} SET i += $props RETURN count(i) AS changed"
         ),
         # Retire the current version of a pending item, if it is still the one expected.
         "retire": (
-            f"{the_item}AND i.current = true "
-            f"AND i.{Prop.STATUS} = 'pending' AND i.{Prop.VERSION} = $version "
-            f"SET i.current = false RETURN count(i) AS changed"
+            f"{the_item}AND i.{P.CURRENT} = true "
+            f"AND i.{P.STATUS} = {pending} AND i.{P.VERSION} = $version "
+            f"SET i.{P.CURRENT} = false RETURN count(i) AS changed"
         ),
         "finished": (
-            f"{current_items}AND i.iteration IS NOT NULL "
-            f"AND i.{Prop.STATUS} IN ['done', 'failed'] "
-            f"RETURN i.iteration AS iteration, i.gain AS gain ORDER BY iteration"
+            f"{current_items}AND i.{P.ITERATION} IS NOT NULL "
+            f"AND i.{P.STATUS} IN {finished} "
+            f"RETURN i.{P.ITERATION} AS iteration, i.{P.GAIN} AS gain ORDER BY iteration"
         ),
         "edits": (
             f"{the_study}MATCH (a:{action})-[:{WAS_INFORMED_BY.rel_type}]->(s) "
-            f"RETURN properties(a) AS edit ORDER BY a.{Prop.STARTED}, a.{Prop.ID}"
+            f"RETURN properties(a) AS edit ORDER BY a.{P.STARTED}, a.{P.ID}"
         ),
     }
 

@@ -159,6 +159,46 @@ class Prop:
     OS_USER = "osUser"  # the OS account of the requesting process
     HOST = "host"  # the host name of the requesting machine
     CLIENT_ADDRESS = "clientAddress"  # the app: the browser's address, when known
+    # Steering requests and actions (kb/steering, capture/steering; docs/graph-model.md)
+    STEERABLE = "steerable"  # on a run and on a Hyperparameter: may a person change it
+    REQUEST_ID = "requestId"
+    ACTION = "action"  # `SteeringActionKind` (runs) or `QueueEdit` (studies)
+    REQUESTED_VALUE = "requestedValue"  # JSON text
+    REASON = "reason"
+    NOTE = "note"
+    PERSON = "person"  # the name a request or edit says asked (the agent: its relation)
+    REQUESTED_AT = "requestedAtTime"
+    STATUS_REASON = "statusReason"
+    SEEN_METRICS = "seenMetrics"  # id of the latest epoch Metrics the person could see
+    SEEN_EPOCH = "seenEpoch"
+    CLAIMED_BY = "claimedBy"
+    CLAIMED_AT = "claimedAtTime"
+    RESOLVED_AT = "resolvedAtTime"
+    APPLIED_EPOCH = "appliedEpoch"
+    ACTION_ID = "actionId"  # on a request: the SteeringAction that applied it
+    CREATED = "createdAtTime"
+    # Studies, their queue items and edits (kb/study, capture/study)
+    STUDY = "study"  # the study's name, on its items, edits, states and iteration runs
+    SPACE = "space"  # JSON text
+    SAMPLER = "sampler"
+    N_SAMPLES = "nSamples"
+    SEED = "seed"
+    MODE = "mode"  # max or min: which gain is better
+    K = "k"  # window of the moving average of gains
+    GAIN_METRIC = "gainMetric"
+    GAIN_FUNCTION = "gainFunction"
+    ITERATIONS = "iterations"  # on a study: iterations started
+    QUEUE_REVISION = "queueRevision"  # on a study: bumped by every write (serialises them)
+    ITEM_ID = "itemId"
+    POSITION = "position"  # sort key among pending items
+    CURRENT = "current"  # the item's current version
+    ITERATION = "iteration"
+    GAIN = "gain"
+    RUN = "run"  # on a TrialItem: the run id that evaluated it
+    LAST_GAIN = "lastGain"
+    MOVING_AVERAGE = "movingAverage"
+    BEFORE = "before"  # JSON text
+    AFTER = "after"  # JSON text
     # On an Import activity (kb/provimport.py; its file: name, path, sha256).
     FORMAT = "format"
     ON_CONFLICT = "onConflict"  # refuse, skip or replace (`ImportMode`)
@@ -299,7 +339,7 @@ CAPTURE_PROPS = frozenset(
         Prop.ELAPSED,
         Prop.ERROR,
         Prop.COMMAND_LINE,
-        "steerable",
+        Prop.STEERABLE,
     }
 )
 IMPORTED_PREFIX = "imported."
@@ -332,6 +372,60 @@ class RunStatus:
     STOPPED = "stopped"  # stopped by a person's steering request
     FAILED = "failed"
     INTERRUPTED = "interrupted"  # its process stopped without ending it (heartbeat)
+
+
+class SteeringStatus:
+    """Values of `SteeringRequest.status`."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"  # taken by one training process, not applied yet
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+
+class SteeringActionKind:
+    """What a person asks a running training (`SteeringRequest.action`)."""
+
+    SET = "set"
+    STOP = "stop"
+    NOTE = "note"
+
+
+class ItemStatus:
+    """Values of `TrialItem.status`."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    REMOVED = "removed"
+
+
+class StudyStatus:
+    """Values of `Study.status`: created (never run), running, paused (run() returned,
+    items pending), completed (nothing pending when run() returned)."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+
+
+class QueueEdit:
+    """Actions of a study's queue edits (`SteeringAction.action` of a study)."""
+
+    ADD = "add"
+    EDIT = "edit"
+    REMOVE = "remove"
+    MOVE = "move"
+    RESPACE = "respace"
+
+
+class Sampler:
+    """How a study expands its space (`Study.sampler`)."""
+
+    GRID = "grid"
+    RANDOM = "random"
 
 
 class HyperparameterName:

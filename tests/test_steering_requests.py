@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import getpass
 import threading
 import uuid
 
 import pytest
 
 from provkb import ontology as o
-from provkb.errors import ProvKBError, SteeringRejected
+from provkb.errors import ClaimConflict, DanglingRelation, ProvKBError, SteeringRejected
+from provkb.kb.identity import default_person
 from provkb.kb.records import GraphBatch
-from provkb.kb.steering import APPLIED, PENDING, REJECTED, Steering, check_value, parse_value
+from provkb.kb.steering import (
+    APPLIED,
+    PENDING,
+    REJECTED,
+    VALUE_RULES,
+    Steering,
+    check_value,
+    optimizer_value_problem,
+    parse_value,
+    person_node_id,
+    steer,
+)
 from provkb.kb.store import Store
 
 
@@ -142,3 +155,79 @@ def test_value_rules() -> None:
     assert check_value("learning_rate", 0.1, 0.01) is None
     assert "must be in" in check_value("beta_2", 1.5, 0.999)
     assert "bool" in check_value("nesterov", 1, True)
+
+
+def test_a_rejection_carries_every_request_of_the_call(store: Store) -> None:
+    run = _running_run(store)
+    with pytest.raises(SteeringRejected) as caught:
+        steer(run, set={"learning_rate": -1.0, "momentum": 0.5}, store=store)
+    assert [r.status for r in caught.value.requests] == [REJECTED, PENDING]
+    assert "learning_rate must be in (0, inf)" in str(caught.value)
+    assert SteeringRejected("refused", []).requests == []  # a field, not patched on
+
+
+def test_an_unnamed_person_is_provkb_person(store: Store, monkeypatch) -> None:
+    monkeypatch.setenv("PROVKB_PERSON", "grace")
+    run = _running_run(store)
+    request = Steering(store).submit(run, "note", note="looks good")
+    assert Steering(store).get(request.request_id).person == "grace"
+    named = Steering(store).submit(run, "note", note="mine", person="ada")
+    assert Steering(store).get(named.request_id).person == "ada"
+
+
+def _node_name(store: Store, node: str) -> list[dict]:
+    return store.read("MATCH (n:Entity {id: $id}) RETURN n.name AS name", id=node).rows
+
+
+def test_a_transaction_that_loses_a_create_race_writes_nothing(store: Store) -> None:
+    taken, other = (f"provkb:test/{uuid.uuid4().hex}" for _ in range(2))
+    first = GraphBatch()
+    first.add_node(taken, o.ENTITY, name="first")
+    assert store.transaction(lambda tx: tx.create(first)) == 1
+    again, extra = GraphBatch(), GraphBatch()
+    again.add_node(taken, o.ENTITY, name="second")
+    extra.add_node(other, o.ENTITY, name="other")
+
+    def work(tx) -> None:
+        tx.write(extra)
+        tx.create(again)
+
+    with pytest.raises(ClaimConflict):
+        store.transaction(work)
+    assert _node_name(store, taken) == [{"name": "first"}]
+    assert _node_name(store, other) == []  # rolled back with the rest
+
+
+def test_relations_without_their_ends_are_refused_whole(store: Store) -> None:
+    node, missing = (f"provkb:test/{uuid.uuid4().hex}" for _ in range(2))
+    batch = GraphBatch()
+    batch.add_node(node, o.ENTITY, name="orphan")
+    batch.add_edge(o.USED, missing, node)
+    with pytest.raises(DanglingRelation, match="1 of 1 relations"):
+        store.write(batch)
+    assert _node_name(store, node) == []
+
+
+def test_one_value_rule_set_for_requests_and_optimizers() -> None:
+    from provkb.capture import model_info
+
+    assert frozenset(VALUE_RULES) == model_info.STEERABLE_OPTIMIZER
+    assert check_value("momentum", 1.0, 0.9) == "momentum must be in [0, 1), got 1.0"
+    assert check_value("nesterov", False, True) is None
+    assert optimizer_value_problem("clipnorm", None) is None
+    assert optimizer_value_problem("momentum", None) == "momentum cannot be None"
+    assert "true or false" in optimizer_value_problem("nesterov", 1)
+    assert "cannot be changed while training" in optimizer_value_problem("amsgrad", True)
+
+
+def test_one_person_rule_and_one_person_id(monkeypatch) -> None:
+    from provkb.capture import ids as capture_ids
+    from provkb.kb import study
+
+    monkeypatch.setenv("PROVKB_PERSON", "grace")
+    assert default_person("ada") == "ada" and default_person() == "grace"
+    monkeypatch.delenv("PROVKB_PERSON")
+    assert default_person() == getpass.getuser()
+    long = "é " + "x" * 400  # escaped and shortened alike by every writer
+    assert person_node_id(long) == capture_ids.person(long) == study.person_node_id(long)
+    assert len(person_node_id(long)) < 300

@@ -562,3 +562,20 @@ def test_concurrent_creates_of_one_study_let_exactly_one_win(store: Store) -> No
         thread.join(timeout=120)
     assert sorted(answers) == [False, False, False, True]
     assert len(kb.StudyQueue(store, name).items()) == 1
+
+
+def test_an_unnamed_person_is_provkb_person(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVKB_PERSON", "grace")
+    name = _name("who")
+    queue = kb.StudyQueue(store, name)
+    assert queue.create({"x": [1, 2]}, kb.expand({"x": [1, 2]}), "ada")
+    queue.edit(1, {"x": 5})
+    queue.remove(2, person="ada")
+    assert [e["person"] for e in queue.edits()] == ["grace", "ada"]
+    assert Study.open(name, store=store).person == "grace"
+    who = store.read(
+        "MATCH (a:SteeringAction)-[:WAS_ASSOCIATED_WITH]->(p:Person) WHERE a.study = $name "
+        "RETURN p.id AS id ORDER BY id",
+        name=name,
+    ).rows
+    assert [r["id"] for r in who] == [kb.person_node_id("ada"), kb.person_node_id("grace")]
