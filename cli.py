@@ -197,7 +197,8 @@ class _RowStream:
 
 
 # -- export / import ----------------------------------------------------------------
-EXPORT_FORMATS = ["provjson", "provn", "provxml", "turtle", "trig", "jsonld", "dot", "svg", "png"]
+# Formats come from the one registry, kb/formats.py (imported when a command runs: it
+# loads prov and rdflib); an unknown name is refused with the list of known ones.
 
 
 @app.command("export")
@@ -206,7 +207,10 @@ def export_cmd(
     fmt: Annotated[
         str | None,
         typer.Option(
-            "--format", "-f", help=f"One of {', '.join(EXPORT_FORMATS)} (default: from suffix)."
+            "--format",
+            "-f",
+            help="A format name, e.g. provjson, provjsonld, provn, provxml, turtle, svg "
+            "(default: from the file's suffix; an unknown name lists them all).",
         ),
     ] = None,
     run: Annotated[str | None, typer.Option("--run", help="Only this run (id).")] = None,
@@ -216,11 +220,12 @@ def export_cmd(
     store: StoreOpt = None,
 ) -> None:
     """Export provenance as PROV-JSON, PROV-N, PROV-XML, RDF (Turtle, ...) or a diagram."""
-    chosen = fmt or _format_from_suffix(output)
-    if chosen not in EXPORT_FORMATS:
-        raise fail(f"unknown export format {chosen!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    from .kb import formats
+
     started = time.monotonic()
     try:
+        spec = formats.export_format(fmt) if fmt else formats.for_path(output, "export")
+        chosen = spec.name
         count = open_kb(store).export(chosen, output, run_id=run, experiment=experiment)
     except ProvKBError as exc:
         raise fail(exc) from exc
@@ -229,21 +234,6 @@ def export_cmd(
         markup=False,
         highlight=False,
     )
-
-
-def _format_from_suffix(path: Path) -> str:
-    suffixes = {
-        ".json": "provjson",
-        ".provn": "provn",
-        ".xml": "provxml",
-        ".ttl": "turtle",
-        ".trig": "trig",
-        ".jsonld": "jsonld",
-        ".dot": "dot",
-        ".svg": "svg",
-        ".png": "png",
-    }
-    return suffixes.get(path.suffix.lower(), "provjson")
 
 
 class OnConflict(StrEnum):
@@ -256,8 +246,19 @@ IMPORT_CONFLICT_EXIT = 3  # `provkb import` refused: the file would change store
 
 @app.command("import")
 def import_cmd(
-    path: Annotated[Path, typer.Argument(help="PROV-JSON (.json), Turtle (.ttl) or other RDF.")],
-    fmt: Annotated[str | None, typer.Option("--format", "-f", help="Override the format.")] = None,
+    path: Annotated[
+        Path,
+        typer.Argument(help="A PROV file (format from its suffix: .json, .ttl, .provn, ...)."),
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="A format name, e.g. provjson, provn, provxml, turtle (default: from the "
+            "file's suffix; an unknown name lists them all).",
+        ),
+    ] = None,
     on_conflict: Annotated[
         OnConflict,
         typer.Option(

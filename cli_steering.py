@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
                 )
                 rejected = False
             except SteeringRejected as exc:
-                requests = getattr(exc, "requests", [])
+                requests = exc.requests
                 rejected = True
                 if not requests:
                     raise

@@ -146,3 +146,21 @@ def test_import_prints_a_readable_report(store: Store, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "ImportReport(" not in done.stdout
     assert "already has it" in done.stdout
+
+
+def test_export_writes_every_format_of_the_registry(store: Store, tmp_path: Path) -> None:
+    from provkb.kb import formats
+
+    run_id = _run(store)
+    jsonld = tmp_path / "run.provjsonld"  # the format from the suffix
+    done = cli(store, "export", "--run", run_id, "-o", str(jsonld))
+    assert done.returncode == 0, done.stderr
+    assert "(provjsonld," in done.stdout and jsonld.stat().st_size > 0
+    assert cli(store, "import", str(jsonld)).returncode == 0
+    named = cli(store, "export", "--run", run_id, "-f", "provjsonld", "-o", str(tmp_path / "x"))
+    assert named.returncode == 0, named.stderr
+    unknown = cli(store, "export", "--run", run_id, "-o", str(tmp_path / "run.nope"))
+    assert unknown.returncode == 1
+    message = " ".join(unknown.stderr.split())
+    assert "cannot tell the PROV format of 'run.nope'" in message
+    assert all(name in message for name in formats.EXPORT_FORMATS)

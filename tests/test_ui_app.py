@@ -24,6 +24,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from provkb.capture.recorder import metric_props
+from provkb.kb.formats import FORMATS
 from provkb.kb.records import GraphBatch
 from provkb.kb.store import Store
 from provkb.ontology import (
@@ -827,6 +828,7 @@ def test_queries_page_runs_named_queries_and_read_only_cypher(known_store, app_e
 
 def test_export_page_prepares_downloads(known_store, app_env) -> None:
     at = open_page("page_export.py", **{common.SELECTED_RUN: ADAM})
+    assert at.selectbox(key="ex_format").options == [f.label for f in FORMATS.values()]
     at.selectbox(key="ex_format").set_value("provjson").run()
     button(at, "Prepare PROV-JSON").click().run()
     assert any("PROV-JSON ready" in s.value for s in at.success)

@@ -9,7 +9,6 @@ that many pages and reruns share them while live data still shows within seconds
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
 import math
@@ -22,6 +21,7 @@ import streamlit as st
 
 from ..config import Settings, resolve_settings
 from ..errors import ProvKBError, StoreUnavailable
+from ..kb.identity import default_person
 from ..knowledge_base import KnowledgeBase
 from . import data
 
@@ -212,8 +212,6 @@ def show_flash(key: str) -> None:
 
 
 def user_name() -> str:
-    """The OS user, the default person of steering requests and queue edits."""
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in this environment
-        return "someone"
+    """The default person of steering requests and queue edits (`kb.identity`'s one
+    rule: PROVKB_PERSON, else the OS user, else `unknown`)."""
+    return default_person()

@@ -1,5 +1,6 @@
-"""Export: a run, an experiment or the whole knowledge base as PROV-JSON, Turtle (PROV-O),
-PROV-N, PROV-XML or an SVG diagram, written by `kb.export` (the `prov` library)."""
+"""Export: a run, an experiment or the whole knowledge base in every format of the one
+format registry (`kb.formats`: PROV-JSON, PROV-JSONLD, PROV-N, PROV-XML, PROV-O in
+Turtle, TriG or JSON-LD, DOT, SVG and PNG diagrams), written through `KnowledgeBase`."""
 
 from __future__ import annotations
 
@@ -8,19 +9,13 @@ import json
 import streamlit as st
 
 from provkb.errors import ProvKBError
+from provkb.kb.formats import FORMATS, Scope
 from provkb.ui import common
 from provkb.ui.common import load
 
-FORMATS = {
-    "provjson": ("PROV-JSON", "json", "application/json"),
-    "turtle": ("Turtle (PROV-O)", "ttl", "text/turtle"),
-    "provn": ("PROV-N", "provn", "text/provenance-notation"),
-    "provxml": ("PROV-XML", "xml", "application/xml"),
-    "svg": ("SVG diagram (Graphviz)", "svg", "image/svg+xml"),
-    "trig": ("TriG (PROV-O)", "trig", "application/trig"),
-    "jsonld": ("JSON-LD (PROV-O)", "jsonld", "application/ld+json"),
-}
 SCOPES = ("a run", "an experiment", "the whole knowledge base")
+SCOPE_OF = dict(zip(SCOPES, (Scope.RUN, Scope.EXPERIMENT, Scope.KNOWLEDGE_BASE), strict=True))
+JSON_PREVIEW = ("provjson", "provjsonld", "jsonld")
 PREPARED = "export_prepared"
 WHOLE_KB_WARNING = 2000  # runs: above this, warn that a whole-KB export takes a while
 
@@ -69,10 +64,10 @@ def main() -> None:
         total = sum(load("status_counts").values())
         if total > WHOLE_KB_WARNING:
             st.warning(f"The knowledge base holds {total} runs: exporting it takes a while.")
-    fmt = st.selectbox(
-        "Format", list(FORMATS), format_func=lambda f: FORMATS[f][0], key="ex_format"
-    )
-    label, suffix, mime = FORMATS[fmt]
+    offered = [name for name, f in FORMATS.items() if SCOPE_OF[scope] in f.scopes]
+    fmt = st.selectbox("Format", offered, format_func=lambda f: FORMATS[f].label, key="ex_format")
+    spec = FORMATS[fmt]
+    label, suffix, mime = spec.label, spec.suffix, spec.mime
     target = (scope, run_id, experiment, fmt)
     if st.button(f"Prepare {label}", type="primary", key="ex_prepare"):
         try:
@@ -90,23 +85,25 @@ def main() -> None:
         content = prepared["content"]
         st.success(f"{label} ready: {len(content):,} bytes.")
         st.download_button(
-            f"Download {name}.{suffix}",
+            f"Download {name}{suffix}",
             content,
-            file_name=f"{name}.{suffix}",
+            file_name=f"{name}{suffix}",
             mime=mime,
             type="primary",
             key="ex_download",
         )
-        if fmt != "svg":
+        if fmt in ("svg", "png"):
+            if len(content) < 3_000_000:
+                image = content.decode("utf-8") if fmt == "svg" else content
+                st.image(image, caption="PROV diagram")
+        else:
             preview = content[:3000].decode("utf-8", errors="replace")
-            if fmt == "provjson" and len(content) < 2_000_000:
+            if fmt in JSON_PREVIEW and len(content) < 2_000_000:
                 preview = json.dumps(json.loads(content), indent=2)[:3000]
             st.code(
                 preview + ("\n..." if len(content) > 3000 else ""),
-                language="json" if fmt in ("provjson", "jsonld") else None,
+                language="json" if fmt in JSON_PREVIEW else None,
             )
-        elif len(content) < 3_000_000:
-            st.image(content.decode("utf-8"), caption="PROV diagram")
 
 
 common.run_page(main)
