@@ -3,8 +3,9 @@
 A `RunBuilder` drives `capture.recorder.RunRecorder` step by step, in the order a
 training writes (start, epochs and the adaptations or steering between them, finish,
 evaluations), and `write` sends its batches through `Store.write`, the store's one
-write path. Node ids come from the id builders (`ids`, i.e. `provkb.capture.ids`), so a
-test's graph cannot drift from what capture records.
+write path. Node ids come from the id builders (`ids`, i.e. `provkb.capture.ids`) and
+the facts are capture's own (`facts`), so a test's graph cannot drift from what capture
+records.
 """
 
 from __future__ import annotations
@@ -13,52 +14,14 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from provkb.capture import ids
-from provkb.capture.facts import (
-    AdaptationKind,
-    Dataset,
-    Environment,
-    Hyperparameter,
-    Layer,
-    Machine,
-    Model,
-    Plan,
-    Role,
-    Run,
-    RunContext,
-    Script,
-    Software,
-    Source,
-)
+from provkb.capture import facts, ids
 from provkb.capture.recorder import RunRecorder
 from provkb.kb.records import GraphBatch
 from provkb.kb.steering import SteeringRequest
 from provkb.kb.store import Store
 from provkb.ontology import PERSON, STEERING_REQUEST, WAS_ATTRIBUTED_TO, Prop, RunStatus
 
-__all__ = [
-    "AdaptationKind",
-    "Dataset",
-    "Environment",
-    "Hyperparameter",
-    "Layer",
-    "Machine",
-    "Model",
-    "Plan",
-    "Role",
-    "Run",
-    "RunBuilder",
-    "RunStatus",
-    "Script",
-    "Software",
-    "Source",
-    "at",
-    "SteeringRequest",
-    "dataset",
-    "ids",
-    "steering_request",
-    "write",
-]
+__all__ = ["RunBuilder", "at", "dataset", "facts", "ids", "steering_request", "write"]
 
 T0 = datetime(2026, 1, 1, 10, tzinfo=UTC)
 
@@ -68,9 +31,9 @@ def at(start: datetime = T0, seconds: float = 0.0) -> str:
     return (start + timedelta(seconds=seconds)).isoformat()
 
 
-def dataset(fingerprint: str, name: str, samples: int = 1000) -> Dataset:
+def dataset(fingerprint: str, name: str, samples: int = 1000) -> facts.Dataset:
     """A float32 image dataset of `samples` 28x28 arrays."""
-    return Dataset(fingerprint, name, (samples, 28, 28), "float32", samples)
+    return facts.Dataset(fingerprint, name, (samples, 28, 28), "float32", samples)
 
 
 class RunBuilder:
@@ -93,17 +56,17 @@ class RunBuilder:
         epochs_planned: int | None = None,
         command_line: str | None = None,
         steerable: bool = True,
-        hyperparameters: Iterable[Hyperparameter] = (),
-        datasets: Mapping[str, Dataset] | None = None,
-        software: Software | None = None,
-        machine: Machine | None = None,
-        environment: Environment | None = None,
-        script: Script | None = None,
-        plan: Plan | None = None,
-        model: Model | None = None,
+        hyperparameters: Iterable[facts.Hyperparameter] = (),
+        datasets: Mapping[str, facts.Dataset] | None = None,
+        software: facts.Software | None = None,
+        machine: facts.Machine | None = None,
+        environment: facts.Environment | None = None,
+        script: facts.Script | None = None,
+        plan: facts.Plan | None = None,
+        model: facts.Model | None = None,
     ) -> None:
         self.started = started or at()
-        self.run = Run(
+        self.run = facts.Run(
             run_id,
             name,
             experiment,
@@ -115,7 +78,7 @@ class RunBuilder:
             steerable=steerable,
         )
         self.recorder = RunRecorder(self.run)
-        context = RunContext(
+        context = facts.RunContext(
             self.run,
             software=software,
             machine=machine,
@@ -173,7 +136,7 @@ class RunBuilder:
         value: Any,
         from_epoch: int,
         callback: str,
-        kind: str = AdaptationKind.SCHEDULE,
+        kind: str = facts.AdaptationKind.SCHEDULE,
     ) -> RunBuilder:
         """A callback set `name` to `value` from epoch `from_epoch` on (now)."""
         batch = self.recorder.adaptation(name, value, from_epoch, callback, self.now, kind=kind)
@@ -201,7 +164,7 @@ class RunBuilder:
         return self._add(batch)
 
     def evaluation(
-        self, logs: Mapping[str, Any], on: Dataset | None = None, *, started: str, ended: str
+        self, logs: Mapping[str, Any], on: facts.Dataset | None = None, *, started: str, ended: str
     ) -> RunBuilder:
         """An evaluation of the run's model with test metrics `logs`."""
         return self._add(self.recorder.evaluation(started, ended, logs, on))

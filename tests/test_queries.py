@@ -16,22 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 import pytest
-from builders import (
-    Environment,
-    Hyperparameter,
-    Layer,
-    Machine,
-    Model,
-    Plan,
-    Role,
-    RunBuilder,
-    Script,
-    Software,
-    Source,
-    dataset,
-    ids,
-    write,
-)
+from builders import RunBuilder, dataset, facts, ids, write
 from helpers import query_rows as rows
 
 from provkb.errors import QueryError
@@ -46,9 +31,9 @@ from provkb.queries import QUERIES, coerce_params, get, names, run
 
 # -- the known graph ---------------------------------------------------------------
 PERSON_ID = ids.person("alice")
-SOFTWARE = Software("3.3.3", "tensorflow", "2.16.1", "0.1.0")
-MACHINE = Machine("host1", "Linux", "x86_64", 8)
-ENVIRONMENT = Environment(
+SOFTWARE = facts.Software("3.3.3", "tensorflow", "2.16.1", "0.1.0")
+MACHINE = facts.Machine("host1", "Linux", "x86_64", 8)
+ENVIRONMENT = facts.Environment(
     "3.11.9", "Linux-x86_64", "Linux", "x86_64", packages=("keras==3.3.3", "tensorflow==2.16.1")
 )
 SOFTWARE_ID = ids.software(SOFTWARE.version, SOFTWARE.backend)
@@ -165,24 +150,27 @@ def hp_id(spec: RunSpec, name: str, version: int = 1) -> str:
     return ids.hyperparameter(spec.run_id, name, version)
 
 
-def hyperparameters(spec: RunSpec) -> list[Hyperparameter]:
+def hyperparameters(spec: RunSpec) -> list[facts.Hyperparameter]:
     """What capture finds: the optimizer's values (numbers tracked), fit's arguments."""
     optimizer = {"learning_rate": spec.lr, **spec.extra_hp}
     return [
-        Hyperparameter("optimizer", spec.optimizer, Source.OPTIMIZER),
-        *(Hyperparameter(k, v, Source.OPTIMIZER, tracked=True) for k, v in optimizer.items()),
-        Hyperparameter("batch_size", spec.batch, Source.FIT),
-        Hyperparameter("epochs", spec.planned, Source.FIT),
+        facts.Hyperparameter("optimizer", spec.optimizer, facts.Source.OPTIMIZER),
+        *(
+            facts.Hyperparameter(k, v, facts.Source.OPTIMIZER, tracked=True)
+            for k, v in optimizer.items()
+        ),
+        facts.Hyperparameter("batch_size", spec.batch, facts.Source.FIT),
+        facts.Hyperparameter("epochs", spec.planned, facts.Source.FIT),
     ]
 
 
-def model(spec: RunSpec) -> Model | None:
+def model(spec: RunSpec) -> facts.Model | None:
     if not spec.layers:
         return None
     layers = tuple(
-        Layer(index, params=1000 * index, **layer) for index, layer in enumerate(spec.layers)
+        facts.Layer(index, params=1000 * index, **layer) for index, layer in enumerate(spec.layers)
     )
-    return Model("sequential", "Sequential", 101770, 101770, layers)
+    return facts.Model("sequential", "Sequential", 101770, 101770, layers)
 
 
 def recorded_run(spec: RunSpec) -> RunBuilder:
@@ -196,12 +184,12 @@ def recorded_run(spec: RunSpec) -> RunBuilder:
         epochs_planned=spec.planned,
         command_line="python train.py",
         hyperparameters=hyperparameters(spec),
-        datasets={Role.TRAIN: DATASETS[spec.train], Role.VALIDATION: DATASETS[VAL_FP]},
+        datasets={facts.Role.TRAIN: DATASETS[spec.train], facts.Role.VALIDATION: DATASETS[VAL_FP]},
         software=SOFTWARE,
         machine=MACHINE,
         environment=ENVIRONMENT,
-        script=Script("train.py", spec.script, spec.script[:40], False),
-        plan=Plan("{}", "{}", "{}"),
+        script=facts.Script("train.py", spec.script, spec.script[:40], False),
+        plan=facts.Plan("{}", "{}", "{}"),
         model=model(spec),
     )
     schedule = dict(spec.lr_schedule)

@@ -28,18 +28,11 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from builders import (
-    Hyperparameter,
-    RunBuilder,
-    Source,
-    SteeringRequest,
-    ids,
-    steering_request,
-    write,
-)
+from builders import RunBuilder, facts, ids, steering_request, write
 from helpers import query_rows as rows
 
 from provkb.errors import QueryError
+from provkb.kb import steering
 from provkb.kb.records import GraphBatch
 from provkb.kb.store import Store
 from provkb.ontology import (
@@ -124,7 +117,7 @@ def as_submitted(request: tuple, run_id: str = RUN, minutes: float | None = None
     (req, who, at_minutes, action, hp, value, reason, note, status, why, epoch, _) = request
     minutes = at_minutes if minutes is None else minutes
     seen = ids.epoch_metrics(run_id, int(minutes)) if minutes > 0 else None
-    return SteeringRequest(
+    return steering.SteeringRequest(
         req, run_id, action, hp, value, reason, note, who, iso(T_RUN, minutes), status, why,
         seen_metrics=seen, seen_epoch=int(minutes), extra={"appliedEpoch": epoch},
     )  # fmt: skip
@@ -147,6 +140,9 @@ def apply(run: RunBuilder, request: tuple, started: float | None = None) -> None
     )  # fmt: skip
 
 
+OPTIMIZER = facts.Source.OPTIMIZER
+
+
 def build_run() -> GraphBatch:
     steer_a = RunBuilder(
         RUN,
@@ -157,9 +153,11 @@ def build_run() -> GraphBatch:
         started=iso(T_RUN, 0),
         epochs_planned=30,
         hyperparameters=[
-            Hyperparameter("learning_rate", 0.05, Source.OPTIMIZER, tracked=True, steerable=True),
-            Hyperparameter("momentum", 0.9, Source.OPTIMIZER, tracked=True, steerable=True),
-            Hyperparameter("batch_size", 64, Source.FIT),
+            *(
+                facts.Hyperparameter(name, value, OPTIMIZER, tracked=True, steerable=True)
+                for name, value in (("learning_rate", 0.05), ("momentum", 0.9))
+            ),
+            facts.Hyperparameter("batch_size", 64, facts.Source.FIT),
         ],
     )
     applied = {r[10]: r for r in REQUESTS if r[8] == "applied"}  # by the epoch it changed

@@ -6,7 +6,7 @@ import math
 import uuid
 
 import pytest
-from builders import Hyperparameter, RunBuilder, Source, ids
+from builders import RunBuilder, facts, ids
 
 from provkb import ontology as o
 from provkb.config import resolve_settings
@@ -15,7 +15,7 @@ from provkb.kb import cypher
 from provkb.kb.records import GraphBatch, encode_value
 from provkb.kb.store import Store
 
-LR = Hyperparameter("learning_rate", 0.01, Source.OPTIMIZER, tracked=True)
+LR = facts.Hyperparameter("learning_rate", 0.01, facts.Source.OPTIMIZER, tracked=True)
 
 
 def _run_batch(run: str, epochs: int = 3) -> GraphBatch:
