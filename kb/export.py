@@ -46,7 +46,7 @@ from ..ontology import (
     Prop,
     Relation,
 )
-from . import cypher, formats
+from . import cypher, formats, prov_exact
 from .formats import FORMATS, Format
 from .prov_diagram import DIAGRAM_VALUE_CHARS, diagram_document
 from .prov_rdf import prov_o_graph, qualify_mixed_relations
@@ -198,7 +198,7 @@ def _types(names: _Names, labels: Iterable[str], props: Mapping[str, Any]) -> li
 def _other_attributes(
     names: _Names, props: Mapping[str, Any], skip: Iterable[str]
 ) -> list[tuple[QualifiedName, Any]]:
-    skipped = {Prop.ID, PROV_TYPE_PROP, Prop.LABEL, *skip}
+    skipped = {Prop.ID, PROV_TYPE_PROP, Prop.LABEL, *prov_exact.EXACT_PROPS, *skip}
     attributes = [
         (names.attribute(key), attribute_value(value))
         for key, value in sorted(props.items())
@@ -352,12 +352,22 @@ def build_document(
     try:
         selected = ids is not None
         chosen = set(ids or ())
+        exact = prov_exact.Merger(doc)
         for kind in KINDS:
             for node in store.read(cypher.read_nodes(kind, selected), ids=ids).rows:
-                add_node(doc, names, node)
+                kept = prov_exact.exact_records(node["props"])
+                if kept is not None:
+                    exact.add(kept)
+                else:
+                    add_node(doc, names, node)
         for relation in RELATIONS:
             for edge in store.read(cypher.read_edges(relation, selected), ids=ids).rows:
-                if not selected or edge["dst"] in chosen:
+                if selected and edge["dst"] not in chosen:
+                    continue
+                kept = prov_exact.exact_records(edge["props"])
+                if kept is not None:
+                    exact.add(kept)
+                else:
                     add_edge(doc, names, relation, edge)
     except ProvException as exc:
         raise ExportError(f"cannot build the PROV document: {exc}") from exc

@@ -48,7 +48,7 @@ from prov.model import (
     ProvWarning,
 )
 
-from ..errors import ImportConflict, ProvImportError, QueryError
+from ..errors import ImportConflict, ProvImportError, ProvKBError, QueryError
 from ..ontology import (
     ACTIVITY,
     AGENT,
@@ -78,16 +78,19 @@ from ..ontology import (
     imported_prop,
     is_capture_prop,
 )
-from . import cypher, formats
+from . import cypher, formats, prov_exact
 from .export import (
     DEFAULT_PREFIXES,
     JSON_DATATYPE,
     PROV_TYPE_PROP,
     RELATION_ID_PROP,
+    add_edge,
+    add_node,
     as_list,
     property_name,
     prov_time,
 )
+from .export import _Names as export_Names
 from .records import Edge, GraphBatch, Node, encode_props
 from .store import Store
 from .study import default_person, person_node_id
@@ -301,6 +304,8 @@ class _Pending:
     edges: dict[tuple[str, str, str], Edge] = field(default_factory=dict)
     implicit: dict[str, Node] = field(default_factory=dict)
     merged: int = 0
+    loose: list[ProvRecord] = field(default_factory=list)  # relations without a relationship
+    mixed: set[str] = field(default_factory=set)  # ids declared as two kinds
 
 
 def _record_name(record: ProvRecord) -> str:
@@ -373,8 +378,11 @@ def _node(names: _Names, record: ProvRecord, kind: Kind) -> Node:
     return Node(names.text(record.identifier), kind, tuple(subtypes), props)
 
 
-def _edge(names: _Names, record: ProvRecord, relation: Relation) -> tuple[Edge, dict[str, str]]:
-    """The relationship of a relation record and its secondary references {key: id}."""
+def _edge(
+    names: _Names, record: ProvRecord, relation: Relation
+) -> tuple[Edge, dict[str, str]] | None:
+    """The relationship of a relation record and its secondary references {key: id};
+    None if an end is absent (such a relation is kept exactly, see `kb.prov_exact`)."""
     ends: dict[str, str] = {}
     refs: dict[str, str] = {}
     props: dict[str, Any] = {}
@@ -396,14 +404,39 @@ def _edge(names: _Names, record: ProvRecord, relation: Relation) -> tuple[Edge, 
             props[prop] = refs[key] = names.text(value)
         elif attr.uri != PROV_NS + "type" or not _is_type(value, relation.provjson_type):
             _annotate(names, props, attr, value, reserved, relation.name)
-    missing = [k for k in (relation.source_key, relation.target_key) if _prov_uri(k) not in ends]
-    if missing:
-        raise ProvImportError(
-            f"{relation.name} {_record_name(record)} has no {missing[0]}: ProvKB stores a "
-            f"relation only between two elements"
-        )
+    if any(_prov_uri(k) not in ends for k in (relation.source_key, relation.target_key)):
+        return None
     src, dst = ends[_prov_uri(relation.source_key)], ends[_prov_uri(relation.target_key)]
     return Edge(relation, src, dst, props), refs
+
+
+def _natural_edge(
+    names: _Names, record: ProvRecord, pending: _Pending
+) -> tuple[Edge, dict[str, str]] | None:
+    """The relationship a relation record becomes, or None when ProvKB has no
+    relationship for it (no such type, an absent end, an end of another kind)."""
+    try:
+        relation = _relation_of(record)
+    except ProvImportError:
+        return None
+    found = _edge(names, record, relation)
+    if found is None:
+        return None
+    edge = found[0]
+    for node_id, key, wanted in (
+        (edge.src, relation.source_key, relation.source),
+        (edge.dst, relation.target_key, relation.target),
+    ):
+        declared = pending.nodes.get(node_id)
+        if declared is None or declared.kind is wanted:
+            continue
+        if node_id in pending.mixed:  # declared as two kinds: the relation is kept exactly
+            return None
+        raise ProvImportError(
+            f"{relation.name}({edge.src}, {edge.dst}): {key} {node_id} is an "
+            f"{declared.kind.name}, not an {wanted.name} (PROV's kinds are disjoint)"
+        )
+    return found
 
 
 def _add_element(pending: _Pending, node: Node) -> None:
@@ -411,11 +444,11 @@ def _add_element(pending: _Pending, node: Node) -> None:
     if existing is None:
         pending.nodes[node.id] = node
         return
-    if existing.kind is not node.kind:
-        raise ProvImportError(
-            f"{node.id} is declared both as {existing.kind.name} and as {node.kind.name}; "
-            f"a ProvKB node has exactly one PROV kind"
-        )
+    if existing.kind is not node.kind:  # e.g. an Entity and an Agent: kept exactly
+        pending.mixed.add(node.id)
+        for key, value in node.props.items():
+            _collect(existing.props, key, value)
+        return
     existing.subtypes = tuple(dict.fromkeys((*existing.subtypes, *node.subtypes)))
     for key, value in node.props.items():
         _collect(existing.props, key, value)
@@ -450,8 +483,98 @@ def convert(doc: ProvDocument, names: _Names) -> _Pending:
         else:
             raise ProvImportError(f"unsupported PROV record {record.get_type()}")
     for record in relations:
-        _add_relation(pending, *_edge(names, record, _relation_of(record)))
+        natural = _natural_edge(names, record, pending)
+        if natural is None:
+            pending.loose.append(record)
+        else:
+            _add_relation(pending, *natural)
     return pending
+
+
+# -- exact records (kb.prov_exact) ------------------------------------------------------
+Owner = tuple[str, Any]  # ("node", id) or ("edge", (type, src, dst))
+
+
+def _placed(doc: ProvDocument) -> list[tuple[QualifiedName | None, ProvRecord]]:
+    """Every record of a document with its bundle (None: the document itself)."""
+    out: list[tuple[QualifiedName | None, ProvRecord]] = [(None, r) for r in doc.get_records()]
+    for bundle in doc.bundles:
+        out += [(bundle.identifier, r) for r in bundle.get_records()]
+    return out
+
+
+def _source_end(names: _Names, record: ProvRecord) -> str:
+    for _attr, value in record.formal_attributes:
+        if isinstance(value, QualifiedName):
+            return names.text(value)
+    raise ProvImportError(
+        f"{_record_name(record)} names none of its ends: ProvKB keeps a relation on an element"
+    )
+
+
+def _owner(names: _Names, record: ProvRecord, pending: _Pending) -> Owner:
+    """Which node or relationship represents a record (and so keeps it exactly)."""
+    if _kind_of(record) is not None:
+        return ("node", names.text(record.identifier))
+    natural = _natural_edge(names, record, pending)
+    if natural is not None:
+        edge = natural[0]
+        key = (edge.relation.rel_type, edge.src, edge.dst)
+        if key in pending.edges:  # else e.g. a PROV-XML hadMember of several entities
+            return ("edge", key)
+    return ("node", _source_end(names, record))
+
+
+def _natural_records(names: _Names, pending: _Pending) -> dict[Owner, set[ProvRecord]]:
+    """What export makes of the pending nodes and edges, by owner (as stored: encoded)."""
+    doc = ProvDocument()
+    out: dict[Owner, set[ProvRecord]] = {}
+    export_names = export_Names(doc, names.uri_by_prefix)
+    for node in [*pending.nodes.values(), *pending.implicit.values()]:
+        row = {"id": node.id, "labels": [node.kind.label, *node.extra_labels]}
+        row["props"] = encode_props(node.props, node.id)
+        before = len(doc.get_records())
+        try:
+            add_node(doc, export_names, row)
+        except (ProvKBError, ProvException, ValueError):
+            continue  # not expressible naturally: kept exactly
+        out[("node", node.id)] = set(doc.get_records()[before:])
+    for key, edge in pending.edges.items():
+        row = {"src": edge.src, "dst": edge.dst, "props": encode_props(edge.props)}
+        before = len(doc.get_records())
+        try:
+            add_edge(doc, export_names, edge.relation, row)
+        except (ProvKBError, ProvException, ValueError):
+            continue
+        out[("edge", key)] = set(doc.get_records()[before:])
+    return out
+
+
+def keep_exact(doc: ProvDocument, pending: _Pending, names: _Names) -> int:
+    """Keep the records of `doc` exactly on the nodes and relationships whose natural
+    form says them otherwise (`kb.prov_exact`); returns how many keep records."""
+    owned: dict[Owner, list[tuple[QualifiedName | None, ProvRecord]]] = {}
+    for bundle_id, record in _placed(doc):
+        owned.setdefault(_owner(names, record, pending), []).append((bundle_id, record))
+    for (what, key), _records in owned.items():
+        if what == "node" and key not in pending.nodes and key not in pending.implicit:
+            pending.implicit[key] = Node(key, ENTITY, (), {})
+    natural = _natural_records(names, pending)
+    kept = 0
+    targets: list[tuple[Owner, Node | Edge]] = [
+        *((("node", n.id), n) for n in (*pending.nodes.values(), *pending.implicit.values())),
+        *((("edge", k), e) for k, e in pending.edges.items()),
+    ]
+    for owner, target in targets:
+        mine = owned.get(owner, [])
+        exact = all(b is None for b, _ in mine) and owner in natural
+        if exact and {r for _, r in mine} == natural[owner]:
+            continue
+        props = encode_props(target.props, owner[1] if owner[0] == "node" else "")
+        prov_exact.attach(props, mine)
+        target.props = props
+        kept += 1
+    return kept
 
 
 # -- conflicts ------------------------------------------------------------------------
@@ -669,7 +792,11 @@ class ImportPlan:
 
 
 def build_batch(
-    store: Store, doc: ProvDocument, names: _Names, mode: str = ImportMode.REFUSE
+    store: Store,
+    doc: ProvDocument,
+    names: _Names,
+    mode: str = ImportMode.REFUSE,
+    original: ProvDocument | None = None,
 ) -> ImportPlan:
     """The document as one batch against what is stored, by `mode` (`ImportMode`).
 
@@ -683,6 +810,7 @@ def build_batch(
     REPLACE writes the file's values over the stored ones (never labels).
     """
     pending = convert(doc, names)
+    keep_exact(original if original is not None else doc, pending, names)
     stored = _stored_nodes(store, [*pending.nodes, *pending.implicit])
     kinds: dict[str, Kind] = {}
     conflicts: list[Conflict] = []
@@ -774,10 +902,14 @@ def _prepare(doc: ProvDocument) -> ProvDocument:
         raise ProvImportError(f"expected a prov ProvDocument, got {type(doc).__name__}")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ProvFutureRejectionWarning)
+        flat = doc.flattened()
         try:
-            return doc.flattened().unified()
-        except (ProvException, ProvWarning) as exc:
-            raise ProvImportError(f"inconsistent PROV document: {_short(exc)}") from exc
+            return flat.unified()
+        except (ProvException, ProvWarning):
+            # descriptions PROV cannot merge (two times of one usage, an id that is an
+            # Entity in one bundle and an Activity in another): stored as they are, the
+            # records themselves kept exactly (`keep_exact`)
+            return flat
 
 
 def _now() -> str:
@@ -864,7 +996,7 @@ def import_document(
     flat = _prepare(doc)
     stored = {row["prefix"]: row["uri"] for row in store.read(cypher.READ_NAMESPACES).rows}
     names = _Names(stored)
-    plan = build_batch(store, flat, names, mode)
+    plan = build_batch(store, flat, names, mode, original=doc)
     where = source.name if source is not None else "the document"
     if plan.conflicts and mode == ImportMode.REFUSE:
         raise ImportConflict(

@@ -87,6 +87,10 @@ class Prop:
     ENDED = "endedAtTime"
     GENERATED = "generatedAtTime"
     TIME = "time"  # on relationships carrying a PROV time
+    # An imported record the natural mapping cannot say exactly (kb/prov_exact.py): its
+    # PROV records as PROV-JSON text, valid while the digest matches the other properties.
+    PROV_RECORDS = "provRecords"
+    PROV_RECORDS_OF = "provRecordsOf"
     STATUS = "status"
     RUN_ID = "runId"
     EXPERIMENT = "experiment"
