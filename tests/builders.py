@@ -130,17 +130,9 @@ class RunBuilder:
         start, end = self._times(elapsed, started, ended)
         return self._add(self.recorder.epoch(n, start, end, elapsed, logs))
 
-    def adaptation(
-        self,
-        name: str,
-        value: Any,
-        from_epoch: int,
-        callback: str,
-        kind: str = facts.AdaptationKind.SCHEDULE,
-    ) -> RunBuilder:
-        """A callback set `name` to `value` from epoch `from_epoch` on (now)."""
-        batch = self.recorder.adaptation(name, value, from_epoch, callback, self.now, kind=kind)
-        return self._add(batch)
+    def adaptation(self, name: str, value: Any, from_epoch: int, callback: str) -> RunBuilder:
+        """A scheduling callback set `name` to `value` from epoch `from_epoch` on (now)."""
+        return self._add(self.recorder.adaptation(name, value, from_epoch, callback, self.now))
 
     def steering(self, request_id: str, action: str, person: str, epoch: int | None, **kw: Any):
         """A person's steering request applied now (`RunRecorder.steering`'s keywords)."""

@@ -16,6 +16,7 @@ from provkb.config import (
     DEFAULT_CONSOLE_TIMEOUT_S,
     DEFAULT_HOME,
     DEFAULT_USER,
+    Settings,
     resolve_settings,
 )
 from provkb.errors import ConfigError
@@ -70,13 +71,17 @@ ENV = {
 }
 
 
+def connection(s: Settings) -> tuple[str | None, str, str | None, str | None]:
+    return s.uri, s.user, s.password, s.database
+
+
 def test_without_any_source_the_defaults_apply(
     config: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("PROVKB_CONFIG", str(tmp_path / "absent.toml"))
     monkeypatch.chdir(tmp_path)
     s = resolve_settings()
-    assert (s.uri, s.user, s.password, s.database) == (None, DEFAULT_USER, None, None)
+    assert connection(s) == (None, DEFAULT_USER, None, None)
     assert s.embedded and s.home == (tmp_path / DEFAULT_HOME).resolve()
     assert (s.console_timeout, s.console_rows) == (DEFAULT_CONSOLE_TIMEOUT_S, DEFAULT_CONSOLE_ROWS)
     assert (s.console_user, s.console_password) == (None, None)
@@ -84,12 +89,7 @@ def test_without_any_source_the_defaults_apply(
 
 def test_the_file_sets_what_nothing_else_does(config: Path, tmp_path: Path) -> None:
     s = resolve_settings()
-    assert (s.uri, s.user, s.password, s.database) == (
-        "bolt://file:7687",
-        "file-user",
-        "file-password",
-        "filedb",
-    )
+    assert connection(s) == ("bolt://file:7687", "file-user", "file-password", "filedb")
     assert s.home == tmp_path / "file-home" and not s.embedded
     assert (s.console_timeout, s.console_rows) == (7.5, 70)
     assert (s.console_user, s.console_password) == ("file-reader", "file-reader-password")
@@ -101,12 +101,7 @@ def test_the_environment_overrides_the_file(
     for variable, value in {**ENV, "PROVKB_HOME": str(tmp_path / "env-home")}.items():
         monkeypatch.setenv(variable, value)
     s = resolve_settings()
-    assert (s.uri, s.user, s.password, s.database) == (
-        "bolt://env:7687",
-        "env-user",
-        "env-password",
-        "envdb",
-    )
+    assert connection(s) == ("bolt://env:7687", "env-user", "env-password", "envdb")
     assert s.home == tmp_path / "env-home"
     assert (s.console_timeout, s.console_rows) == (3.0, 30)
     assert (s.console_user, s.console_password) == ("env-reader", "env-reader-password")
@@ -130,7 +125,7 @@ def test_arguments_override_the_environment_and_the_file(
     for variable, value in ENV.items():
         monkeypatch.setenv(variable, value)
     s = resolve_settings(uri="bolt://arg:7687", user="arg-user", password="arg-pw", database="a")
-    assert (s.uri, s.user, s.password, s.database) == ("bolt://arg:7687", "arg-user", "arg-pw", "a")
+    assert connection(s) == ("bolt://arg:7687", "arg-user", "arg-pw", "a")
     # what the arguments leave open still comes from the environment
     assert (s.console_timeout, s.console_user) == (3.0, "env-reader")
 

@@ -217,14 +217,21 @@ def kb(store: Store) -> Store:
 
 
 # -- runs ---------------------------------------------------------------------------
-def run_row(spec: RunSpec) -> dict:
-    last = metrics(spec, spec.done)
+def run_columns(spec: RunSpec) -> dict:
+    """The columns that name a run in the rows of `runs` and `runs-using`."""
     return {
         "runId": spec.run_id,
         "name": spec.name,
         "experiment": spec.experiment,
         "status": spec.status,
         "startedAtTime": spec.started,
+    }
+
+
+def run_row(spec: RunSpec) -> dict:
+    last = metrics(spec, spec.done)
+    return {
+        **run_columns(spec),
         "epochsCompleted": spec.done,
         "optimizer": spec.optimizer,
         "learning_rate": spec.lr,
@@ -511,11 +518,7 @@ def test_seed_q7_combinations_by_average_training_time(kb):
 # -- runs-using ---------------------------------------------------------------------------
 def using_row(spec: RunSpec, entity: str, entity_type: str, role: str | None) -> dict:
     return {
-        "runId": spec.run_id,
-        "name": spec.name,
-        "experiment": spec.experiment,
-        "status": spec.status,
-        "startedAtTime": spec.started,
+        **run_columns(spec),
         "entityType": entity_type,
         "entity": entity,
         "role": role,

@@ -31,28 +31,11 @@ import pytest
 from builders import RunBuilder, facts, ids, steering_request, write
 from helpers import query_rows as rows
 
+from provkb import ontology as o
 from provkb.errors import QueryError
 from provkb.kb import steering
 from provkb.kb.records import GraphBatch
 from provkb.kb.store import Store
-from provkb.ontology import (
-    ACTIVITY,
-    AGENT,
-    ENTITY,
-    PERSON,
-    STEERING_ACTION,
-    STUDY,
-    STUDY_STATE,
-    TRAINING_RUN,
-    TRIAL_ITEM,
-    USED,
-    WAS_ASSOCIATED_WITH,
-    WAS_GENERATED_BY,
-    WAS_INFORMED_BY,
-    WAS_REVISION_OF,
-    Prop,
-    metric_prop,
-)
 from provkb.queries import QUERIES, coerce_params, run
 from provkb.queries.library import EXACTLY_ONE_OF
 
@@ -251,8 +234,8 @@ def item_params(i: int, version: int) -> str:
 def build_study(b: GraphBatch) -> None:
     b.add_node(
         STUDY_NODE,
-        ACTIVITY,
-        STUDY,
+        o.ACTIVITY,
+        o.STUDY,
         name=STUDY_NAME,
         gainMetric="val_accuracy",
         mode="max",
@@ -268,8 +251,8 @@ def build_study(b: GraphBatch) -> None:
     def item(i: int, version: int) -> str:
         node = b.add_node(
             f"{STUDY_NODE}/item/{i}/v{version}",
-            ENTITY,
-            TRIAL_ITEM,
+            o.ENTITY,
+            o.TRIAL_ITEM,
             study=STUDY_NAME,
             itemId=i,
             version=version,
@@ -279,18 +262,18 @@ def build_study(b: GraphBatch) -> None:
             current=False,
         )
         if version > 1:
-            b.add_edge(WAS_REVISION_OF, node, f"{STUDY_NODE}/item/{i}/v{version - 1}")
+            b.add_edge(o.WAS_REVISION_OF, node, f"{STUDY_NODE}/item/{i}/v{version - 1}")
         current[i] = version
         return node
 
     for i in range(1, 61):
-        b.add_edge(WAS_GENERATED_BY, item(i, 1), STUDY_NODE)
+        b.add_edge(o.WAS_GENERATED_BY, item(i, 1), STUDY_NODE)
     for req, action, item_id, done, before, after, reason in EDITS:
         node = edit_id((req,))
         b.add_node(
             node,
-            ACTIVITY,
-            STEERING_ACTION,
+            o.ACTIVITY,
+            o.STEERING_ACTION,
             study=STUDY_NAME,
             requestId=req,
             action=action,
@@ -304,26 +287,26 @@ def build_study(b: GraphBatch) -> None:
         )
         state = b.add_node(
             f"{STUDY_NODE}/state/{req}",
-            ENTITY,
-            STUDY_STATE,
+            o.ENTITY,
+            o.STUDY_STATE,
             study=STUDY_NAME,
             iteration=done,
             lastGain=gain(done),
             movingAverage=mean(gain(i) for i in range(done - 9, done + 1)),
             k=10,
         )
-        b.add_edge(WAS_INFORMED_BY, node, STUDY_NODE)
-        b.add_edge(WAS_ASSOCIATED_WITH, node, "provkb:person/ada", plan=req)
-        b.add_edge(USED, node, state)
+        b.add_edge(o.WAS_INFORMED_BY, node, STUDY_NODE)
+        b.add_edge(o.WAS_ASSOCIATED_WITH, node, "provkb:person/ada", plan=req)
+        b.add_edge(o.USED, node, state)
         for i in range(done + 1, 61) if item_id is None else [item_id]:
             old = f"{STUDY_NODE}/item/{i}/v{current[i]}"
-            b.add_edge(USED, node, old)
-            b.add_edge(WAS_GENERATED_BY, item(i, current[i] + 1), node)
+            b.add_edge(o.USED, node, old)
+            b.add_edge(o.WAS_GENERATED_BY, item(i, current[i] + 1), node)
     for i in range(1, 61):
         node = b.add_node(
             f"provkb:run/{iteration_run(i)}",
-            ACTIVITY,
-            TRAINING_RUN,
+            o.ACTIVITY,
+            o.TRAINING_RUN,
             runId=iteration_run(i),
             name=f"{STUDY_NAME}-{i}",
             status="completed",
@@ -334,14 +317,14 @@ def build_study(b: GraphBatch) -> None:
             itemId=i,
             gain=gain(i),
         )
-        b.add_edge(WAS_INFORMED_BY, node, STUDY_NODE)
+        b.add_edge(o.WAS_INFORMED_BY, node, STUDY_NODE)
         # the version in force when it ran (edits come after iterations 20 and 54)
         version = 1 if i <= 20 else 2 if i != 55 else 3
-        b.add_edge(USED, node, f"{STUDY_NODE}/item/{i}/v{version}")
+        b.add_edge(o.USED, node, f"{STUDY_NODE}/item/{i}/v{version}")
     # minutes after T_RUN: just after iteration 30 ended
     b.extend(request_batch(STOP_30, iteration_run(30), 24 * 60 + 30.2))
     for name in ("ada", "carol"):  # who edited the queue
-        b.add_node(ids.person(name), AGENT, PERSON, **{Prop.NAME: name})
+        b.add_node(ids.person(name), o.AGENT, o.PERSON, **{o.Prop.NAME: name})
 
 
 @pytest.fixture(scope="module")
@@ -633,5 +616,5 @@ def test_steering_queries_are_registered():
         "metric": "val_accuracy",
         "k": 5,
         "threshold": 0.05,
-        "metricPrefix": metric_prop(""),  # a constant: metric keys are `metric.<key>`
+        "metricPrefix": o.metric_prop(""),  # a constant: metric keys are `metric.<key>`
     }
