@@ -17,11 +17,10 @@ from typing import Any
 from provkb.capture import facts, ids
 from provkb.capture.recorder import RunRecorder
 from provkb.kb.records import GraphBatch
-from provkb.kb.steering import SteeringRequest
 from provkb.kb.store import Store
-from provkb.ontology import PERSON, STEERING_REQUEST, WAS_ATTRIBUTED_TO, Prop, RunStatus
+from provkb.ontology import RunStatus
 
-__all__ = ["RunBuilder", "at", "dataset", "facts", "ids", "steering_request", "write"]
+__all__ = ["RunBuilder", "at", "dataset", "facts", "ids", "write"]
 
 T0 = datetime(2026, 1, 1, 10, tzinfo=UTC)
 
@@ -134,7 +133,9 @@ class RunBuilder:
         """A scheduling callback set `name` to `value` from epoch `from_epoch` on (now)."""
         return self._add(self.recorder.adaptation(name, value, from_epoch, callback, self.now))
 
-    def steering(self, request_id: str, action: str, person: str, epoch: int | None, **kw: Any):
+    def steering(
+        self, request_id: str, action: str, person: str, epoch: int | None, **kw: Any
+    ) -> RunBuilder:
         """A person's steering request applied now (`RunRecorder.steering`'s keywords)."""
         started = kw.pop("started", self.now)
         return self._add(self.recorder.steering(request_id, action, person, epoch, started, **kw))
@@ -165,20 +166,6 @@ class RunBuilder:
         """Write everything so far (`Store.write`)."""
         store.write(self.batch)
         return self
-
-
-def steering_request(request: SteeringRequest) -> GraphBatch:
-    """A steering request as `Steering` submits it: its node (the model's own
-    properties, whatever its status) attributed to the person who asked."""
-    batch = GraphBatch()
-    person = batch.add_node(
-        ids.person(request.person), PERSON.kind, PERSON, **{Prop.NAME: request.person}
-    )
-    node = batch.add_node(
-        request.node_id, STEERING_REQUEST.kind, STEERING_REQUEST, **request.props()
-    )
-    batch.add_edge(WAS_ATTRIBUTED_TO, node, person)
-    return batch
 
 
 def write(store: Store, *parts: RunBuilder | GraphBatch) -> int:

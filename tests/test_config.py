@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from provkb import config as config_module
 from provkb.config import (
     DEFAULT_CONSOLE_ROWS,
     DEFAULT_CONSOLE_TIMEOUT_S,
@@ -69,6 +70,11 @@ ENV = {
     "PROVKB_CONSOLE_USER": "env-reader",
     "PROVKB_CONSOLE_PASSWORD": "env-reader-password",
 }
+
+
+def test_every_setting_has_its_variable_and_file_key() -> None:
+    assert config_module.SOURCES == SOURCES
+    assert config_module.LAYERS == ("argument", "environment", "config file", "default")
 
 
 def connection(s: Settings) -> tuple[str | None, str, str | None, str | None]:

@@ -28,7 +28,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from builders import RunBuilder, facts, ids, steering_request, write
+from builders import RunBuilder, facts, ids, write
 from helpers import query_rows as rows
 
 from provkb import ontology as o
@@ -107,7 +107,7 @@ def as_submitted(request: tuple, run_id: str = RUN, minutes: float | None = None
 
 
 def request_batch(request: tuple, run_id: str = RUN, minutes: float | None = None) -> GraphBatch:
-    return steering_request(as_submitted(request, run_id, minutes))
+    return steering.request_batch(as_submitted(request, run_id, minutes))
 
 
 def apply(run: RunBuilder, request: tuple, started: float | None = None) -> None:
