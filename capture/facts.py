@@ -4,10 +4,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from . import redaction
+
+
+def shortest_float32(value: float) -> float:
+    """The shortest decimal that reads back as the same float32 (0.01, not
+    0.009999999776482582, for a learning-rate variable holding 0.01)."""
+    if not math.isfinite(value):
+        return value
+    return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
+
+
+def float32_raw(value: Any) -> float | None:
+    """The float32 `value` as the variable holds it (widened to float64), when that
+    differs from `value` (a shortest decimal); None otherwise."""
+    if not isinstance(value, float) or not math.isfinite(value):
+        return None
+    raw = float(np.float32(value))
+    return raw if raw != value else None
 
 
 class Source:
@@ -102,10 +122,30 @@ class Hyperparameter:
     source: str
     tracked: bool = False
     steerable: bool = False
+    float32: bool = False  # held in a float32 variable: `value` is its shortest decimal
 
     def __post_init__(self) -> None:
         if self.source == Source.USER:  # the user's values may hold secrets
             object.__setattr__(self, "value", redaction.redact_value(self.name, self.value))
+
+
+class FingerprintBasis:
+    """What a dataset's fingerprint hashes (`Dataset.fingerprintBasis`)."""
+
+    CONTENT = "content"  # every array's dtype, shape and bytes
+    FIRST_BATCHES = "first-batches"  # element spec, cardinality and the first batches
+    TYPE = "type"  # type, structure and the run: no content could be read
+
+
+@dataclass(frozen=True)
+class DataPart:
+    """One input or target array (or tensor spec) of a dataset."""
+
+    role: str  # "input" or "target"
+    name: str | None  # the key of a dict input, its position among several, else None
+    shape: tuple[int | None, ...] | None  # None for the batch dimension of a pipeline
+    dtype: str | None
+    samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +157,14 @@ class Dataset:
     samples: int | None
     target_shape: tuple[int | None, ...] | None = None
     target_dtype: str | None = None
+    parts: tuple[DataPart, ...] = ()  # every input and target, in a stable order
+    fingerprint_basis: str = FingerprintBasis.CONTENT
+
+    def parts_json(self) -> str | None:
+        """`parts` as JSON text (the node's `inputs`), None when there are none."""
+        if not self.parts:
+            return None
+        return json.dumps([asdict(p) for p in self.parts], sort_keys=True)
 
 
 @dataclass(frozen=True)

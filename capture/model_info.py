@@ -12,7 +12,7 @@ import numpy as np
 
 from ..kb.steering import rules
 from ..ontology import HyperparameterName
-from .facts import Hyperparameter, Layer, Model, Plan, Source
+from .facts import Hyperparameter, Layer, Model, Plan, Source, shortest_float32
 
 OPTIMIZER = HyperparameterName.OPTIMIZER  # the optimizer's configured name ("adam")
 OPTIMIZER_CLASS = "optimizer_class"  # its class ("Adam")
@@ -54,6 +54,8 @@ def _scalar(value: Any) -> Any:
     if arr.ndim != 0:
         return value
     item = arr.item()
+    if arr.dtype in (np.float32, np.float16):  # as written: 0.01, not 0.009999999776482582
+        return shortest_float32(item)
     return float(item) if isinstance(item, float) else item
 
 
@@ -183,6 +185,12 @@ def live_value(optimizer: Any, key: str) -> Any:
     return _scalar(getattr(optimizer, key))
 
 
+def _is_float32(optimizer: Any, key: str) -> bool:
+    """Is optimizer attribute `key` a float32 variable (the learning rate)?"""
+    held = getattr(optimizer, key, None)
+    return not isinstance(held, bool | int | float) and "float32" in str(getattr(held, "dtype", ""))
+
+
 def optimizer_hyperparameters(optimizer: Any) -> list[Hyperparameter]:
     """Every key of `optimizer.get_config()`; numeric live ones are tracked."""
     config = dict(optimizer.get_config())
@@ -205,8 +213,11 @@ def optimizer_hyperparameters(optimizer: Any) -> list[Hyperparameter]:
         elif isinstance(value, Mapping | list | tuple):
             value = _json(value)
         steerable = _safe(lambda k=key, v=live: steering_refusal(optimizer, k, v)) is None
+        held32 = bool(tracked and _safe(lambda k=key: _is_float32(optimizer, k)))
         out.append(
-            Hyperparameter(key, value, Source.OPTIMIZER, tracked=tracked, steerable=steerable)
+            Hyperparameter(
+                key, value, Source.OPTIMIZER, tracked=tracked, steerable=steerable, float32=held32
+            )
         )
     return out
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from ..kb.records import GraphBatch, Node
 from ..ontology import (
-    ACTED_ON_BEHALF_OF,
     ADAPTATION,
     DATASET,
     ENVIRONMENT,
@@ -62,6 +61,7 @@ from .facts import (
     Script,
     Software,
     Source,
+    float32_raw,
 )
 from .run_summary import RunSummary
 
@@ -120,6 +120,7 @@ class HpVersion:
     from_epoch: int
     tracked: bool
     steerable: bool = False
+    float32: bool = False  # held in a float32 variable (its rawValue is kept: h6)
 
 
 class HyperparameterLedger:
@@ -142,6 +143,7 @@ class HyperparameterLedger:
             from_epoch,
             hp.tracked,
             hp.steerable,
+            hp.float32,
         )
         self._versions[hp.name] = [version]
         return version
@@ -166,6 +168,7 @@ class HyperparameterLedger:
             from_epoch,
             old.tracked,
             old.steerable,
+            old.float32,
         )
         self._versions[name].append(new)
         return old, new
@@ -206,10 +209,17 @@ class RunRecorder:
         _add(batch, self.run_node, TRAINING_RUN, **props)
 
     def callback_agent(self, batch: GraphBatch, class_name: str) -> str:
-        """A callback's software agent, acting on behalf of the person."""
-        agent = _add(batch, ids.callback_agent(class_name), SOFTWARE_AGENT, name=class_name)
-        batch.add_edge(ACTED_ON_BEHALF_OF, agent, self._person(batch))
-        return agent
+        """A callback's software agent (shared by runs: it acts on behalf of a run's
+        person only in that run's activities, `associate`)."""
+        return _add(batch, ids.callback_agent(class_name), SOFTWARE_AGENT, name=class_name)
+
+    def associate(self, batch: GraphBatch, activity: str, agent: str) -> None:
+        """`activity` WAS_ASSOCIATED_WITH a shared `agent` acting on behalf of the run's
+        person in it: PROV's actedOnBehalfOf(agent, person, activity), kept on the
+        association (docs/graph-model.md, "Delegation": h6)."""
+        batch.add_edge(
+            WAS_ASSOCIATED_WITH, activity, agent, **{Prop.ON_BEHALF_OF: self._person(batch)}
+        )
 
     def _hp_node(self, batch: GraphBatch, v: HpVersion) -> str:
         return _add(
@@ -221,6 +231,7 @@ class RunRecorder:
                 Prop.NAME: v.name,
                 Prop.VALUE: v.value,
                 Prop.VALUE_TYPE: value_type(v.value),
+                Prop.RAW_VALUE: float32_raw(v.value) if v.float32 else None,
                 Prop.SOURCE: v.source,
                 Prop.FROM_EPOCH: v.from_epoch,
                 Prop.VERSION: v.version,
@@ -241,6 +252,8 @@ class RunRecorder:
                 Prop.FINGERPRINT: ds.fingerprint,
                 Prop.TARGET_SHAPE: list(ds.target_shape) if ds.target_shape is not None else None,
                 Prop.TARGET_DTYPE: ds.target_dtype,
+                Prop.INPUTS: ds.parts_json(),  # every input and target (h6)
+                Prop.FINGERPRINT_BASIS: ds.fingerprint_basis,
             },
         )
 
@@ -277,8 +290,7 @@ class RunRecorder:
         b.add_edge(WAS_ASSOCIATED_WITH, self.run_node, person, **{Prop.PLAN: plan_id})
         for agent in (self._software(b, ctx.software), self._machine(b, ctx.machine)):
             if agent:
-                b.add_edge(WAS_ASSOCIATED_WITH, self.run_node, agent)
-                b.add_edge(ACTED_ON_BEHALF_OF, agent, person)
+                self.associate(b, self.run_node, agent)
         for hp in ctx.hyperparameters:
             version = self.ledger.add(hp, run.first_epoch)
             if version is not None:
@@ -600,7 +612,7 @@ class RunRecorder:
         self, b: GraphBatch, activity: str, callback: str, metrics_epoch: int
     ) -> None:
         b.add_edge(WAS_INFORMED_BY, activity, self.run_node)
-        b.add_edge(WAS_ASSOCIATED_WITH, activity, self.callback_agent(b, callback))
+        self.associate(b, activity, self.callback_agent(b, callback))
         if metrics_epoch in self.epochs:
             b.add_edge(USED, activity, ids.epoch_metrics(self.run_id, metrics_epoch))
 

@@ -98,6 +98,7 @@ class Prop:
     EPOCH = "epoch"  # 1-based, as Keras prints it
     VALUE = "value"
     VALUE_TYPE = "valueType"
+    RAW_VALUE = "rawValue"  # a float32 value as the variable holds it, when `value` is shorter
     SOURCE = "source"  # where a hyperparameter came from: optimizer, fit, compile, user
     FROM_EPOCH = "fromEpoch"  # first epoch (1-based) a hyperparameter value is in force
     VERSION = "version"
@@ -141,6 +142,9 @@ class Prop:
     FINGERPRINT = "fingerprint"
     TARGET_SHAPE = "targetShape"
     TARGET_DTYPE = "targetDtype"
+    INPUTS = "inputs"  # on Dataset: JSON list of every input and target {role, name, shape, dtype}
+    FINGERPRINT_BASIS = "fingerprintBasis"  # on Dataset: content, first-batches or type
+    ON_BEHALF_OF = "onBehalfOf"  # on WAS_ASSOCIATED_WITH: the agent it acted for (delegation)
     TOTAL_PARAMS = "totalParams"
     TRAINABLE_PARAMS = "trainableParams"
     LAYER_COUNT = "layerCount"

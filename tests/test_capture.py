@@ -238,9 +238,8 @@ def test_every_node_has_one_core_label(store: Store, main_run: MainRun) -> None:
 def test_agents(store: Store, main_run: MainRun) -> None:
     agents = rows(
         store,
-        f"MATCH (r:{RUN} {{runId: $runId}})-[a:{ASSOC}]->(g) "
-        f"OPTIONAL MATCH (g)-[:{BEHALF}]->(p:{PERSON}) "
-        f"RETURN labels(g) AS labels, properties(g) AS g, a.plan AS plan, p.name AS boss",
+        f"MATCH (r:{RUN} {{runId: $runId}})-[a:{ASSOC}]->(g) "  # delegation per activity
+        f"RETURN labels(g) AS labels, properties(g) AS g, a.plan AS plan, a.onBehalfOf AS boss",
         runId=main_run.run_id,
     )
     by_label = {next(label for label in a["labels"] if label != o.AGENT.label): a for a in agents}
@@ -256,7 +255,7 @@ def test_agents(store: Store, main_run: MainRun) -> None:
     machine = by_label[MACHINE]["g"]
     assert machine["hostname"] == socket.gethostname() and machine["cpuCount"] >= 1
     assert machine["os"] and machine["cpu"]
-    assert by_label[SOFTWARE]["boss"] == "ada" and by_label[MACHINE]["boss"] == "ada"
+    assert by_label[SOFTWARE]["boss"] == by_label[MACHINE]["boss"] == "provkb:person/ada"
 
 
 def test_plan(store: Store, main_run: MainRun) -> None:
@@ -486,7 +485,8 @@ def adaptations(store: Store, run_id: str) -> list[dict[str, Any]]:
     return rows(
         store,
         f"MATCH (a:{ADAPT} {{runId: $runId}}) "
-        f"OPTIONAL MATCH (a)-[:{ASSOC}]->(g:{SOFTWARE})-[:{BEHALF}]->(p:{PERSON}) "
+        f"OPTIONAL MATCH (a)-[w:{ASSOC}]->(g:{SOFTWARE}) "  # acting for the run's person
+        f"OPTIONAL MATCH (p:{PERSON}) WHERE p.id = w.onBehalfOf "
         f"RETURN properties(a) AS a, g.id AS agent, p.name AS person ORDER BY a.epoch",
         runId=run_id,
     )

@@ -324,7 +324,12 @@ def hp_rows(lr: tuple[float, int, int]) -> list[dict]:
     ],
 )
 def test_hyperparameters_at_epoch(kb, epoch, lr):
-    assert rows(kb, "hyperparameters-at", run=R1.run_id, epoch=str(epoch)) == hp_rows(lr)
+    beyond = (  # R1 recorded 35 epochs: a later one is said to be beyond them
+        f"epoch {epoch} is beyond the last epoch of the run (35): these values were in force "
+        "at its end"
+    )
+    expected = [{**row, "note": beyond if epoch > 35 else None} for row in hp_rows(lr)]
+    assert rows(kb, "hyperparameters-at", run=R1.run_id, epoch=str(epoch)) == expected
 
 
 def test_hyperparameters_at_needs_an_epoch_from_one(kb):
@@ -370,7 +375,23 @@ def lineage_rows(spec: RunSpec) -> list[dict]:
         (MACHINE_ID, "Agent", "Machine", "host1", None, 2),
         (PROJECT_ID, "Activity", "Project", "mnist", None, 3),
     ]
-    keys = ("id", "kind", "label", "name", "value", "distance")
+    expected = [(*row, None) for row in expected]  # `via`: derived directly
+    # every later learning rate, the adaptation that generated it, the metrics it read
+    # and its callback agent, each grouped under (`via`) its adaptation
+    changes = [ids.adaptation(spec.run_id, at, "learning_rate") for at, _ in spec.lr_schedule]
+    for k, ((at, value), change) in enumerate(zip(spec.lr_schedule, changes, strict=True)):
+        expected += [
+            (hp_id(spec, "learning_rate", k + 2), "Entity", "Hyperparameter", "learning_rate",
+             value, 2, change),
+            (change, "Activity", "Adaptation", None, None, 3, change),
+            (ids.epoch_metrics(spec.run_id, at - 1), "Entity", "Metrics", None, None, 4, change),
+        ]  # fmt: skip
+    if changes:
+        callback = ids.callback_agent("LearningRateScheduler")
+        expected.append(
+            (callback, "Agent", "SoftwareAgent", "LearningRateScheduler", None, 4, changes[0])
+        )
+    keys = ("id", "kind", "label", "name", "value", "distance", "via")
     return [
         dict(zip(keys, row, strict=True)) for row in sorted(expected, key=lambda r: (r[5], r[0]))
     ]
@@ -606,6 +627,7 @@ def test_coerce_params_converts_cli_strings_and_fills_defaults():
         "epoch": 12,
         "learning_rate": 0.001,
         "tolerance": 1e-6,
+        "experiment": None,
         "hpLearningRate": "learning_rate",
         "hpOptimizer": "optimizer",
     }
@@ -622,7 +644,7 @@ def test_coerce_params_converts_cli_strings_and_fills_defaults():
         ("epochs", {}, "needs parameter 'run'"),
         ("hyperparameters-at", {"run": "x"}, "needs parameter 'epoch'"),
         ("epochs", {"run": "x", "rnu": "y"}, "no parameter 'rnu'.*did you mean 'run'"),
-        ("seed-q3", {"epoch": 3}, "no parameter 'epoch'; its parameters: none"),
+        ("seed-q3", {"epoch": 3}, "no parameter 'epoch'; its parameters: experiment"),
         ("runs", {"hpOptimizer": "x"}, "no parameter 'hpOptimizer'"),
         ("seed-q1", {"epoch": "thirty"}, "'epoch' of query 'seed-q1' must be an integer"),
         ("seed-q1", {"epoch": 2.5}, "'epoch'.*must be an integer"),

@@ -341,7 +341,7 @@ def kb(store: Store) -> Store:
 def action_columns(request: tuple | None, run_id: str = RUN) -> dict:
     if request is None:
         keys = ("actionId", "action", "hyperparameter", "itemId", "oldValue", "newValue")
-        return dict.fromkeys((*keys, "person", "reason", "actionAt"))
+        return dict.fromkeys((*keys, "person", "reason", "automatic", "callback", "actionAt"))
     change = request[11]
     return {
         "actionId": action_id(request, run_id),
@@ -352,6 +352,8 @@ def action_columns(request: tuple | None, run_id: str = RUN) -> dict:
         "newValue": change[1] if change else None,
         "person": request[1],
         "reason": request[6],
+        "automatic": False,  # a person's action, not an adaptation
+        "callback": None,
         "actionAt": request[10],
     }
 
@@ -367,6 +369,8 @@ def edit_columns(edit: tuple) -> dict:
         "newValue": json.dumps(after),
         "person": "ada",
         "reason": reason,
+        "automatic": False,
+        "callback": None,
         "actionAt": done + 1,
     }
 
