@@ -423,6 +423,48 @@ def _settle_runs(kb: KnowledgeBase) -> None:
         _plain(f"  {settled.rejected_requests} steering request(s) of ended runs rejected")
 
 
+# -- delete -----------------------------------------------------------------------
+@app.command("delete")
+def delete_cmd(
+    run: Annotated[str | None, typer.Option("--run", help="A run (id).")] = None,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", help="Every run of this experiment.")
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", help="A study: its queue and iteration runs.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    person: Annotated[
+        str | None, typer.Option("--person", help="Who deletes (default: the OS user).")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Delete a run, an experiment's runs or a study with everything only they produced.
+
+    Shared datasets, scripts and agents stay while other runs use them; the deletion is
+    recorded as a Deletion activity (who, when, what) that outlives it."""
+    try:
+        kb = open_kb(store)
+        plan = kb.deletion_plan(run, experiment, study)
+    except ProvKBError as exc:
+        raise fail(exc) from exc
+    what = f"{plan.scope} {plan.name!r}: {len(plan.runs)} run(s)"
+    if plan.runs:
+        what += f" ({', '.join(plan.runs[:10])}{' ...' if len(plan.runs) > 10 else ''})"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise fail(f"deleting {what} needs --yes (no terminal to confirm on); nothing deleted")
+        if not typer.confirm(f"Delete {what} and everything only they produced?"):
+            raise fail("nothing deleted")
+    try:
+        report = kb.delete(run, experiment, study, person=person)
+    except ProvKBError as exc:
+        raise fail(f"{exc} (nothing deleted)") from exc
+    _plain(
+        f"deleted {what}: {report.nodes} nodes; recorded as {report.record_id} (by {report.person})"
+    )
+
+
 # -- demo ---------------------------------------------------------------------------
 @app.command("demo")
 def demo_cmd(

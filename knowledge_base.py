@@ -27,6 +27,7 @@ from .errors import JournalError, ProvKBError, QueryError
 if TYPE_CHECKING:
     from prov.model import ProvDocument
 
+    from .kb.deletion import DeletionPlan, DeletionReport
     from .kb.embedded import ServerInfo
     from .kb.journal import JournalStatus, ReplayReport
     from .kb.provimport import ImportReport
@@ -379,6 +380,34 @@ class KnowledgeBase:
             experiment=experiment or name,
         )
         return queue
+
+    # -- deleting ---------------------------------------------------------------------------
+    def deletion_plan(
+        self, run: str | None = None, experiment: str | None = None, study: str | None = None
+    ) -> DeletionPlan:
+        """What `delete` would remove (exactly one of run id, experiment, study name);
+        ProvKBError when it names nothing. Changes nothing."""
+        from .kb import deletion
+
+        named = zip(deletion.SCOPES, (run, experiment, study), strict=True)
+        given = [(scope, name) for scope, name in named if name]
+        if len(given) != 1:
+            raise ProvKBError("delete exactly one of: a run (id), an experiment, a study")
+        return deletion.plan(self.store, *given[0])
+
+    def delete(
+        self,
+        run: str | None = None,
+        experiment: str | None = None,
+        study: str | None = None,
+        person: str | None = None,
+    ) -> DeletionReport:
+        """Remove a run, an experiment's runs or a study with everything only they
+        produced (shared datasets, scripts and agents stay while used), recorded as a
+        Deletion activity (who, when, what) that outlives them."""
+        from .kb import deletion
+
+        return deletion.delete(self.store, self.deletion_plan(run, experiment, study), person)
 
     # -- the capture journal ------------------------------------------------------------------
     @property

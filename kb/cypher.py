@@ -465,3 +465,42 @@ def _study_cypher() -> dict[str, str]:
 
 
 STUDY = _study_cypher()
+
+
+def _deletion_cypher() -> dict[str, str]:
+    """`provkb delete` (kb/deletion.py): the runs a scope names, what they own, and
+    the removal. `*:<Kind>` statements exist once per PROV kind (its id/runId index)."""
+    from ..ontology import ACTIVITY, KINDS, PERSON, STUDY, TRAINING_RUN
+
+    P = Prop
+    run = f"MATCH (r:{ACTIVITY.label}) WHERE r:{TRAINING_RUN.label} "
+    out = {
+        "run": f"{run}AND (r.{P.RUN_ID} = $name OR r.{P.ID} = $name) RETURN r.{P.RUN_ID} AS runId",
+        "experiment": f"{run}AND r.{P.EXPERIMENT} = $name RETURN r.{P.RUN_ID} AS runId",
+        "study": f"{run}AND r.{P.STUDY} = $name RETURN r.{P.RUN_ID} AS runId",
+        "study_node": (
+            f"MATCH (s:{ACTIVITY.label} {{{P.ID}: $id}}) WHERE s:{STUDY.label} "
+            f"RETURN count(s) AS found"
+        ),
+    }
+    # A node is the runs' (or the study's) own when it carries their runId (or the
+    # study's name and no runId); the nodes next to them without one are shared
+    # (datasets, scripts, agents, the experiment) and go only once nothing uses them.
+    owned = f"n.{P.RUN_ID} IN $runs OR (n.{P.RUN_ID} IS NULL AND n.{P.STUDY} = $study)"
+    owned += f" OR n.{P.ID} = $studyId"
+    for kind in KINDS:
+        k = kind.label
+        out[f"count:{k}"] = f"MATCH (n:{k}) WHERE {owned} RETURN count(n) AS nodes"
+        out[f"touched:{k}"] = (
+            f"MATCH (n:{k}) WHERE {owned} MATCH (n)--(m) "
+            f"WHERE m.{P.RUN_ID} IS NULL AND m.{P.STUDY} IS NULL AND NOT m:{PERSON.label} "
+            f"RETURN DISTINCT m.{P.ID} AS id"
+        )
+        out[f"delete:{k}"] = f"MATCH (n:{k}) WHERE {owned} DETACH DELETE n"
+        unused = f"MATCH (n:{k}) WHERE n.{P.ID} IN $ids AND NOT EXISTS {{ MATCH (n)--() }} "
+        out[f"count_unused:{k}"] = f"{unused}RETURN count(n) AS nodes"
+        out[f"delete_unused:{k}"] = f"{unused}DELETE n"
+    return out
+
+
+DELETION = _deletion_cypher()

@@ -5,6 +5,7 @@ from .domain import (
     CAPTURE_PROPS,
     CLAIM_LABEL,
     DATASET,
+    DELETION,
     DOMAIN_SUBTYPE_BY_LABEL,
     DOMAIN_SUBTYPES,
     ENVIRONMENT,

@@ -30,6 +30,7 @@ EVALUATION = _domain("Evaluation", ACTIVITY)
 STEERING_ACTION = _domain("SteeringAction", ACTIVITY)
 STUDY = _domain("Study", ACTIVITY)
 IMPORT = _domain("Import", ACTIVITY)  # an import of a PROV file (kb/provimport.py)
+DELETION = _domain("Deletion", ACTIVITY)  # provkb delete: what it removed, who, when
 
 # Entities
 METRICS = _domain("Metrics", ENTITY)
@@ -57,6 +58,7 @@ DOMAIN_SUBTYPES: tuple[Subtype, ...] = (
     STEERING_ACTION,
     STUDY,
     IMPORT,
+    DELETION,
     METRICS,
     HYPERPARAMETER,
     DATASET,
@@ -160,6 +162,11 @@ class Prop:
     OLD_VALUE = "oldValue"
     NEW_VALUE = "newValue"
     CALLBACK = "callback"  # on Adaptation: class name of the responsible callback
+    # On a Deletion (provkb delete): what it removed (it outlives what it removed)
+    DELETED_SCOPE = "deletedScope"  # run, experiment or study
+    DELETED_NAME = "deletedName"  # the run id, experiment name or study name given
+    DELETED_RUNS = "deletedRuns"  # the run ids removed
+    DELETED_NODES = "deletedNodes"  # how many nodes were removed
     # Liveness of a run (capture writes them; queries show a silent run as interrupted)
     HEARTBEAT = "heartbeat"  # on a run: when its training process last said it lives
     HEARTBEAT_TIMEOUT = "heartbeatTimeout"  # on a run: seconds of silence = interrupted

@@ -76,3 +76,8 @@ def study_state(study_name: str, request_id: str) -> str:
 def study_edit(study_name: str, request_id: str) -> str:
     """A queue edit (a SteeringAction of the study)."""
     return f"{study(study_name)}/steering/{request_id}"
+
+
+def deletion(deletion_id: str) -> str:
+    """A deletion (provkb delete): `provkb:deletion/<deletion id>`."""
+    return qualified(f"deletion/{segment(deletion_id)}")

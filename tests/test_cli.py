@@ -164,3 +164,15 @@ def test_export_writes_every_format_of_the_registry(store: Store, tmp_path: Path
     message = " ".join(unknown.stderr.split())
     assert "cannot tell the PROV format of 'run.nope'" in message
     assert all(name in message for name in formats.EXPORT_FORMATS)
+
+
+def test_delete_needs_yes_without_a_terminal_and_reports(store: Store) -> None:
+    run_id = _run(store)
+    refused = cli(store, "delete", "--run", run_id)
+    assert refused.returncode == 1 and "needs --yes" in refused.stderr
+    assert cli(store, "query", "epochs", "-p", f"run={run_id}").returncode == 0
+    done = cli(store, "delete", "--run", run_id, "--yes", "--person", "ada")
+    assert done.returncode == 0, done.stderr
+    assert f"deleted run '{run_id}': 1 run(s)" in done.stdout and "(by ada)" in done.stdout
+    gone = cli(store, "query", "epochs", "-p", f"run={run_id}")
+    assert gone.returncode == 1 and "no run with id or name" in gone.stderr

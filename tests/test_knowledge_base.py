@@ -34,8 +34,8 @@ def _run(store: Store, finished: bool = True, name: str = "kb-run") -> str:
         experiment="facade",
         started=datetime.now(UTC).isoformat(),
         hyperparameters=[
-            builders.Hyperparameter(
-                "learning_rate", 0.01, builders.Source.OPTIMIZER, tracked=True, steerable=True
+            builders.facts.Hyperparameter(
+                "learning_rate", 0.01, builders.facts.Source.OPTIMIZER, tracked=True, steerable=True
             ),
         ],
     )
@@ -168,3 +168,53 @@ def test_every_setting_names_its_layers() -> None:
     assert config.LAYERS == ("argument", "environment", "config file", "default")
     assert set(config.SOURCES) == {f.name for f in fields(config.Settings)}
     assert config.SOURCES["console_rows"] == ("PROVKB_CONSOLE_ROWS", "console_rows")
+
+
+def _dataset_run(store: Store, experiment: str, *fingerprints: str) -> str:
+    run_id = uuid.uuid4().hex[:12]
+    roles = ("train", "validation")[: len(fingerprints)]
+    datasets = {
+        r: builders.dataset(f, f"data-{f}") for r, f in zip(roles, fingerprints, strict=True)
+    }
+    run = builders.RunBuilder(
+        run_id,
+        experiment=experiment,
+        started=datetime.now(UTC).isoformat(),
+        datasets=datasets,
+    )
+    run.epoch(1, {"loss": 0.5}).finish().write(store)
+    return run_id
+
+
+def test_delete_removes_only_what_the_runs_produced_and_records_it(clean_store: Store) -> None:
+    shared, own = "f" * 16, "e" * 16
+    a1 = _dataset_run(clean_store, "del-a", shared)
+    a2 = _dataset_run(clean_store, "del-a", shared)
+    b1 = _dataset_run(clean_store, "del-b", shared, own)
+    fingerprints = "MATCH (d:Entity) WHERE d:Dataset RETURN d.fingerprint AS f ORDER BY f"
+    with KnowledgeBase(clean_store) as kb:
+        assert kb.deletion_plan(experiment="del-a").runs == sorted([a1, a2])
+        report = kb.delete(run=a1, person="ada")
+        assert report.plan.runs == [a1] and report.nodes >= 3 and report.person == "ada"
+        with pytest.raises(QueryError, match="no run with id or name"):
+            kb.query("epochs", run=a1)
+        assert len(kb.query("epochs", run=a2).rows) == 1
+        assert [r["f"] for r in kb.cypher(fingerprints).rows] == [own, shared]
+        kb.delete(experiment="del-b")
+        assert [r["f"] for r in kb.cypher(fingerprints).rows] == [shared]  # a2 uses it
+        records = kb.cypher(
+            "MATCH (d:Activity)-[:WAS_ASSOCIATED_WITH]->(p:Agent) WHERE d:Deletion "
+            "RETURN d.deletedScope AS scope, d.deletedName AS name, d.deletedRuns AS runs, "
+            "p.name AS person ORDER BY d.startedAtTime"
+        ).rows
+        assert [(r["scope"], r["runs"]) for r in records] == [("run", [a1]), ("experiment", [b1])]
+        assert records[0]["person"] == "ada" and records[1]["name"] == "del-b"
+        kb.create_study("del-study", {"learning_rate": [0.1, 0.2]})
+        kb.delete(study="del-study")
+        assert kb.studies() == []
+        left = kb.cypher("MATCH (n) WHERE n.study = 'del-study' RETURN count(n) AS n").rows
+        assert left == [{"n": 0}]
+        with pytest.raises(ProvKBError, match="no run with id 'nosuch'; nothing deleted"):
+            kb.delete(run="nosuch")
+        with pytest.raises(ProvKBError, match="delete exactly one of"):
+            kb.delete(run=a2, experiment="del-a")
