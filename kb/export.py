@@ -42,6 +42,7 @@ from ..ontology import (
     PROVKB_PREFIX,
     RELATIONS,
     SUBTYPE_BY_LABEL,
+    WAS_GENERATED_BY,
     Kind,
     Prop,
     Relation,
@@ -58,6 +59,9 @@ JSON_DATATYPE = PROVKB["json"]  # datatype of list properties, written as JSON t
 PROV_TYPE_PROP = "provType"  # prov:type values that are no ontology subtype
 RELATION_ID_PROP = Prop.ID  # identifier of an identified PROV relation
 DEFAULT_PREFIXES = frozenset({"prov", "xsd", "xsi"})
+# Properties that are PROV attributes themselves: a usage's role is `prov:role` (PROV-O
+# `prov:hadRole`), read back by kb.provimport as the same property.
+PROV_ATTRIBUTES = {Prop.ROLE: PROV["role"]}
 
 
 # -- names ----------------------------------------------------------------------------
@@ -141,6 +145,8 @@ class _Names:
 
     def attribute(self, prop: str) -> QualifiedName:
         """The attribute name of a property: `provkb:<prop>` or a reversed `p:local`."""
+        if prop in PROV_ATTRIBUTES:
+            return PROV_ATTRIBUTES[prop]
         prefix, sep, local = prop.partition("_")
         namespace = self.reversed.get(prefix) if sep and local else None
         if namespace is None:
@@ -263,10 +269,23 @@ def _formal_attributes(
     return formal, used
 
 
-def add_edge(doc: ProvDocument, names: _Names, relation: Relation, edge: Mapping) -> None:
-    """Add one relationship row {src, dst, props} as its PROV relation."""
+def add_edge(
+    doc: ProvDocument,
+    names: _Names,
+    relation: Relation,
+    edge: Mapping,
+    generated: Mapping[str, Any] | None = None,
+) -> None:
+    """Add one relationship row {src, dst, props} as its PROV relation.
+
+    A generation without a time of its own gets its entity's `generatedAtTime` (from
+    `generated`, {entity id: time}): PROV-O's `prov:atTime` / `prov:generatedAtTime`."""
     props = edge["props"]
     formal, used = _formal_attributes(names, relation, edge)
+    if relation is WAS_GENERATED_BY and relation.time_key not in formal and generated:
+        time = prov_time(generated.get(edge["src"]))
+        if time is not None:
+            formal[relation.time_key] = time
     identifier = props.get(RELATION_ID_PROP)
     identifier = names.qname(identifier) if isinstance(identifier, str) else None
     attributes = [(PROV["type"], t) for t in _types(names, (), props)]
@@ -353,8 +372,11 @@ def build_document(
         selected = ids is not None
         chosen = set(ids or ())
         exact = prov_exact.Merger(doc)
+        generated: dict[str, Any] = {}
         for kind in KINDS:
             for node in store.read(cypher.read_nodes(kind, selected), ids=ids).rows:
+                if Prop.GENERATED in node["props"]:
+                    generated[node["id"]] = node["props"][Prop.GENERATED]
                 kept = prov_exact.exact_records(node["props"])
                 if kept is not None:
                     exact.add(kept)
@@ -368,7 +390,7 @@ def build_document(
                 if kept is not None:
                     exact.add(kept)
                 else:
-                    add_edge(doc, names, relation, edge)
+                    add_edge(doc, names, relation, edge, generated)
     except ProvException as exc:
         raise ExportError(f"cannot build the PROV document: {exc}") from exc
     return doc

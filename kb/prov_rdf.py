@@ -1,7 +1,8 @@
 """PROV-O (RDF) reading and writing through prov's RDF codec and rdflib.
 
 prov encodes a `ProvDocument` as an rdflib graph and decodes one back; this module
-adds the fix-ups ProvKB needs around it (`qualify_mixed_relations`).
+adds the fix-ups ProvKB needs around it: the unqualified shortcuts PROV-O users query
+(`add_shortcuts`, dropped again on reading) and `qualify_mixed_relations`.
 """
 
 from __future__ import annotations
@@ -53,10 +54,66 @@ def qualify_mixed_relations(graph: rdflib.Dataset) -> int:
     return len(added) // 3
 
 
+# PROV-O: the unqualified shortcut of each qualified influence prov's encoder writes
+# alone (`prov:qualifiedUsage [prov:entity :e]` -> `prov:used :e`), and the times of
+# generations and invalidations on their entity (`prov:generatedAtTime`).
+# qualification predicate -> (influencer predicate on the node, shortcut predicates)
+_SHORTCUTS = {
+    _PROV_O.qualifiedUsage: (_PROV_O.entity, (_PROV_O.used,)),
+    _PROV_O.qualifiedGeneration: (_PROV_O.activity, (_PROV_O.wasGeneratedBy,)),
+    _PROV_O.qualifiedInvalidation: (_PROV_O.activity, (_PROV_O.wasInvalidatedBy,)),
+    _PROV_O.qualifiedDerivation: (_PROV_O.entity, (_PROV_O.wasDerivedFrom,)),
+    _PROV_O.qualifiedRevision: (_PROV_O.entity, (_PROV_O.wasRevisionOf, _PROV_O.wasDerivedFrom)),
+    _PROV_O.qualifiedQuotation: (_PROV_O.entity, (_PROV_O.wasQuotedFrom, _PROV_O.wasDerivedFrom)),
+    _PROV_O.qualifiedPrimarySource: (
+        _PROV_O.entity,
+        (_PROV_O.hadPrimarySource, _PROV_O.wasDerivedFrom),
+    ),
+    _PROV_O.qualifiedAssociation: (_PROV_O.agent, (_PROV_O.wasAssociatedWith,)),
+    _PROV_O.qualifiedStart: (_PROV_O.entity, (_PROV_O.wasStartedBy,)),
+    _PROV_O.qualifiedEnd: (_PROV_O.entity, (_PROV_O.wasEndedBy,)),
+}
+_TIME_SHORTCUTS = {
+    _PROV_O.qualifiedGeneration: _PROV_O.generatedAtTime,
+    _PROV_O.qualifiedInvalidation: _PROV_O.invalidatedAtTime,
+}
+
+
+def _shortcuts(graph: rdflib.Dataset) -> list[tuple]:
+    """The shortcut quads a PROV-O graph's qualified influences imply."""
+    out: list[tuple] = []
+    for qualified, (influencer, shortcuts) in _SHORTCUTS.items():
+        for subject, _, node, context in graph.quads((None, qualified, None, None)):
+            for obj in graph.objects(node, influencer):
+                out += [(subject, shortcut, obj, context) for shortcut in shortcuts]
+            time = _TIME_SHORTCUTS.get(qualified)
+            if time is not None:
+                out += [(subject, time, t, context) for t in graph.objects(node, _PROV_O.atTime)]
+    return out
+
+
+def add_shortcuts(graph: rdflib.Dataset) -> int:
+    """Add the unqualified shortcuts (and entity times) of the qualified influences."""
+    added = [quad for quad in _shortcuts(graph) if quad not in graph]
+    graph.addN(added)
+    return len(added)
+
+
+def drop_shortcuts(graph: rdflib.Dataset) -> int:
+    """Remove what `add_shortcuts` adds (implied by a qualified node; prov's decoder
+    would read each as a relation of its own)."""
+    found = [quad for quad in _shortcuts(graph) if quad in graph]
+    for quad in found:
+        graph.remove(quad)
+    return len(found)
+
+
 def prov_o_graph(doc: ProvDocument) -> rdflib.Dataset:
-    """The PROV-O graph of a document (prov's encoder), safe to read back with prov."""
+    """The PROV-O graph of a document (prov's encoder) with the unqualified shortcuts
+    of its qualified influences, safe to read back with `read_rdf`."""
     graph = ProvRDFSerializer(doc).encode_document(doc)
     qualify_mixed_relations(graph)
+    add_shortcuts(graph)
     return graph
 
 
@@ -69,6 +126,7 @@ def read_rdf(text: str, rdf_format: str) -> ProvDocument:
     """A PROV document from PROV-O text in an rdflib format."""
     graph = rdflib.Dataset(default_union=True)
     graph.parse(data=text, format=rdf_format)
+    drop_shortcuts(graph)  # implied by the qualified nodes
     qualify_mixed_relations(graph)  # see there: prov's decoder mixes them up otherwise
     doc = ProvDocument()
     ProvRDFSerializer(doc).decode_document(graph, doc)

@@ -82,6 +82,7 @@ from . import cypher, formats, prov_exact
 from .export import (
     DEFAULT_PREFIXES,
     JSON_DATATYPE,
+    PROV_ATTRIBUTES,
     PROV_TYPE_PROP,
     RELATION_ID_PROP,
     add_edge,
@@ -96,6 +97,7 @@ from .store import Store
 from .study import default_person, person_node_id
 
 _KIND_BY_IRI: dict[str, Kind] = {k.iri: k for k in KINDS}
+_PROV_ATTRIBUTE_PROPS = {qn.uri: prop for prop, qn in PROV_ATTRIBUTES.items()}
 _SUBTYPE_BY_IRI: dict[str, Subtype] = {s.iri: s for s in SUBTYPE_BY_LABEL.values()}
 # Kinds of the secondary references of relations (Relation.extra_keys).
 _EXTRA_KINDS: dict[str, tuple[Kind, tuple[Subtype, ...]]] = {
@@ -353,6 +355,8 @@ def _annotate(
         key = PROV_TYPE_PROP
     elif attr.uri == PROV_NS + "label":
         key = Prop.LABEL
+    elif attr.uri in _PROV_ATTRIBUTE_PROPS and _PROV_ATTRIBUTE_PROPS[attr.uri] not in reserved:
+        key = _PROV_ATTRIBUTE_PROPS[attr.uri]
     else:
         key = names.property(attr, reserved)
     _collect(props, key, convert_value(names, value, f"{where}, attribute {attr}"))
@@ -488,7 +492,20 @@ def convert(doc: ProvDocument, names: _Names) -> _Pending:
             pending.loose.append(record)
         else:
             _add_relation(pending, *natural)
+    _drop_derived_times(pending)
     return pending
+
+
+def _drop_derived_times(pending: _Pending) -> None:
+    """A generation's time that is its entity's `generatedAtTime` (what export writes
+    for captured data) is not stored twice: the relationship keeps its captured shape."""
+    for (rel_type, src, _dst), edge in pending.edges.items():
+        entity = pending.nodes.get(src)
+        if rel_type != WAS_GENERATED_BY.rel_type or entity is None:
+            continue
+        time, generated = edge.props.get(Prop.TIME), entity.props.get(Prop.GENERATED)
+        if isinstance(time, str) and isinstance(generated, str) and _same(generated, time):
+            del edge.props[Prop.TIME]
 
 
 # -- exact records (kb.prov_exact) ------------------------------------------------------
@@ -530,6 +547,9 @@ def _natural_records(names: _Names, pending: _Pending) -> dict[Owner, set[ProvRe
     doc = ProvDocument()
     out: dict[Owner, set[ProvRecord]] = {}
     export_names = export_Names(doc, names.uri_by_prefix)
+    generated = {
+        n.id: n.props[Prop.GENERATED] for n in pending.nodes.values() if Prop.GENERATED in n.props
+    }
     for node in [*pending.nodes.values(), *pending.implicit.values()]:
         row = {"id": node.id, "labels": [node.kind.label, *node.extra_labels]}
         row["props"] = encode_props(node.props, node.id)
@@ -543,7 +563,7 @@ def _natural_records(names: _Names, pending: _Pending) -> dict[Owner, set[ProvRe
         row = {"src": edge.src, "dst": edge.dst, "props": encode_props(edge.props)}
         before = len(doc.get_records())
         try:
-            add_edge(doc, export_names, edge.relation, row)
+            add_edge(doc, export_names, edge.relation, row, generated)
         except (ProvKBError, ProvException, ValueError):
             continue
         out[("edge", key)] = set(doc.get_records()[before:])
@@ -734,12 +754,15 @@ def _reconcile(node: Node, stored: Mapping[str, Any]) -> list[Conflict]:
 def _property_conflicts(
     record: str, stored: Mapping[str, Any], given: Mapping[str, Any]
 ) -> list[Conflict]:
-    """Properties the file adds to a stored record or gives another value."""
-    return [
+    """Properties the file adds to a stored record or gives another value (its exact
+    records only when nothing else differs: they differ with any other property)."""
+    found = [
         Conflict(record, key, stored.get(key), value)
         for key, value in sorted(encode_props(given).items())
         if key not in stored or not _same(stored[key], value)
     ]
+    plain = [c for c in found if c.property not in prov_exact.EXACT_PROPS]
+    return plain or found
 
 
 def _check_ends(edges: list[Edge], kinds: Mapping[str, Kind]) -> None:

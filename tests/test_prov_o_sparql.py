@@ -1,0 +1,160 @@
+"""SPARQL over a captured run's Turtle export (PROV-O): the queries PROV-O users write
+return what the graph holds (unqualified shortcuts, xsd:dateTime times, prov:hadRole)."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pytest
+import rdflib
+from rdflib.namespace import XSD
+
+from provkb import ontology as o
+from provkb.capture.callback import ProvenanceCallback
+from provkb.kb.export import export
+from provkb.kb.store import Store
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+]
+PREFIXES = f"PREFIX prov: <{o.PROV_NS}>\nPREFIX provkb: <{o.PROVKB_NS}>\n"
+
+
+@dataclass
+class Captured:
+    store: Store
+    run_id: str
+    graph: rdflib.Graph
+
+    @property
+    def run(self) -> rdflib.URIRef:
+        return rdflib.URIRef(f"{o.PROVKB_NS}run/{self.run_id}")
+
+    def sparql(self, query: str, **bindings: rdflib.term.Node) -> list[tuple]:
+        return [tuple(row) for row in self.graph.query(PREFIXES + query, initBindings=bindings)]
+
+    def cypher(self, query: str) -> list[dict]:
+        return self.store.read(query, runId=self.run_id).rows
+
+
+def _iri(node_id: str) -> rdflib.URIRef:
+    prefix, _, local = node_id.partition(":")
+    assert prefix == o.PROVKB_PREFIX, node_id
+    return rdflib.URIRef(o.PROVKB_NS + local)
+
+
+@pytest.fixture(scope="module")
+def captured(store: Store) -> Captured:
+    rng = np.random.default_rng(3)
+    x, y = rng.random((96, 8), dtype="float32"), rng.integers(0, 3, 96)
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    cb = ProvenanceCallback(
+        experiment=f"sparql-{uuid.uuid4().hex[:8]}",
+        person="ada",
+        store=store,
+        datasets={"train": "random-8"},
+    )
+    halve = keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr / 2 if epoch else lr)
+    model.fit(
+        x, y, epochs=3, batch_size=32, validation_split=0.25, callbacks=[cb, halve], verbose=0
+    )
+    assert cb.writer.flush(30)
+    out = io.StringIO()
+    export(store, "turtle", out, run_id=cb.run_id)
+    graph = rdflib.Graph().parse(data=out.getvalue(), format="turtle")
+    return Captured(store, cb.run_id, graph)
+
+
+RUN_MATCH = f"MATCH (r:{o.TRAINING_RUN.label}) WHERE r.{o.Prop.RUN_ID} = $runId "  # the run
+
+
+def test_revisions(captured: Captured) -> None:
+    rows = captured.sparql("SELECT ?new ?old WHERE { ?new prov:wasRevisionOf ?old }")
+    stored = captured.cypher(
+        f"MATCH (n {{{o.Prop.RUN_ID}: $runId}})-[:{o.WAS_REVISION_OF.rel_type}]->(m) "
+        f"RETURN n.{o.Prop.ID} AS new, m.{o.Prop.ID} AS old"
+    )
+    assert stored  # the scheduler halved the learning rate: revised hyperparameters
+    assert sorted(rows) == sorted((_iri(r["new"]), _iri(r["old"])) for r in stored)
+    # a revision is a derivation: lineage queries on prov:wasDerivedFrom see it too
+    for new, old in rows:
+        assert (new, rdflib.URIRef(o.PROV_NS + "wasDerivedFrom"), old) in captured.graph
+
+
+def test_datasets_used_by_the_run_with_their_roles(captured: Captured) -> None:
+    used = captured.sparql(
+        "SELECT ?d WHERE { ?run prov:used ?d . ?d a provkb:Dataset }", run=captured.run
+    )
+    roles = captured.sparql(
+        "SELECT ?d ?role WHERE { ?run prov:qualifiedUsage ?u . "
+        "?u prov:entity ?d ; prov:hadRole ?role }",
+        run=captured.run,
+    )
+    stored = captured.cypher(
+        f"{RUN_MATCH}MATCH (r)-[u:{o.USED.rel_type}]->(d:{o.DATASET.label}) "
+        f"RETURN d.{o.Prop.ID} AS d, u.{o.Prop.ROLE} AS role"
+    )
+    assert {r["role"] for r in stored} == {"train", "validation"}
+    assert sorted(used) == sorted((_iri(r["d"]),) for r in stored)
+    assert sorted((d, str(role)) for d, role in roles) == sorted(
+        (_iri(r["d"]), r["role"]) for r in stored
+    )
+
+
+def test_generation_times_are_xsd_datetimes(captured: Captured) -> None:
+    rows = captured.sparql(
+        "SELECT ?e ?t ?g WHERE { ?e prov:generatedAtTime ?t ; "
+        "prov:qualifiedGeneration [ prov:atTime ?g ] }"
+    )
+    stored = captured.cypher(
+        f"MATCH (e {{{o.Prop.RUN_ID}: $runId}})-[:{o.WAS_GENERATED_BY.rel_type}]->() "
+        f"WHERE e.{o.Prop.GENERATED} IS NOT NULL RETURN e.{o.Prop.ID} AS e"
+    )
+    assert stored and sorted({e for e, _, _ in rows}) == sorted(_iri(r["e"]) for r in stored)
+    for _, t, g in rows:
+        assert t.datatype == XSD.dateTime and t == g
+    started = captured.sparql("SELECT ?t WHERE { ?run prov:startedAtTime ?t }", run=captured.run)
+    assert [t.datatype for (t,) in started] == [XSD.dateTime]
+
+
+def test_the_person_associated_with_the_run(captured: Captured) -> None:
+    rows = captured.sparql(
+        "SELECT ?p WHERE { ?run prov:wasAssociatedWith ?p . ?p a prov:Person }",
+        run=captured.run,
+    )
+    stored = captured.cypher(
+        f"{RUN_MATCH}MATCH (r)-[:{o.WAS_ASSOCIATED_WITH.rel_type}]->(p:{o.PERSON.label}) "
+        f"RETURN p.{o.Prop.ID} AS p"
+    )
+    assert len(stored) == 1 and rows == [(_iri(stored[0]["p"]),)]
+
+
+def test_lineage_paths(captured: Captured) -> None:
+    derived = captured.sparql("SELECT ?a ?b WHERE { ?a prov:wasDerivedFrom+ ?b }")
+    stored = captured.cypher(
+        f"MATCH (a {{{o.Prop.RUN_ID}: $runId}})"
+        f"-[:{o.WAS_DERIVED_FROM.rel_type}|{o.WAS_REVISION_OF.rel_type}*1..]->(b) "
+        f"RETURN DISTINCT a.{o.Prop.ID} AS a, b.{o.Prop.ID} AS b"
+    )
+    assert stored
+    assert sorted(set(derived)) == sorted({(_iri(r["a"]), _iri(r["b"])) for r in stored})
+    # what the run's activities used, and which activity generated it
+    chain = captured.sparql("SELECT DISTINCT ?a ?g WHERE { ?a prov:used/prov:wasGeneratedBy ?g }")
+    stored = captured.cypher(
+        f"MATCH (a:{o.ACTIVITY.label})-[:{o.USED.rel_type}]->(:{o.ENTITY.label})"
+        f"-[:{o.WAS_GENERATED_BY.rel_type}]->"
+        f"(g:{o.ACTIVITY.label}) WHERE a.{o.Prop.RUN_ID} = $runId OR g.{o.Prop.RUN_ID} = $runId "
+        f"RETURN DISTINCT a.{o.Prop.ID} AS a, g.{o.Prop.ID} AS g"
+    )
+    assert sorted(chain) == sorted((_iri(r["a"]), _iri(r["g"])) for r in stored)
