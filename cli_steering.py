@@ -77,7 +77,11 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
 
         from .errors import ProvKBError, SteeringRejected
-        from .kb.steering import APPLIED, FINAL, describe
+        from .kb.steering import describe
+        from .ontology import SteeringStatus
+
+        APPLIED = SteeringStatus.APPLIED
+        FINAL = (SteeringStatus.APPLIED, SteeringStatus.REJECTED)
 
         try:
             changes = _parse_sets(set_ or [])

@@ -141,7 +141,10 @@ def list_cmd(
     from rich.table import Table
 
     from .errors import ProvKBError
-    from .kb.study import PENDING, moving_average
+    from .kb.study import moving_average
+    from .ontology import ItemStatus
+
+    PENDING = ItemStatus.PENDING
 
     try:
         queue = _queue(name, store)
@@ -154,7 +157,7 @@ def list_cmd(
     gains: list[float | None] = []
     iterations = []
     for item in items:
-        if item.iteration is not None and item.status in ("done", "failed"):
+        if item.iteration is not None and item.status in (ItemStatus.DONE, ItemStatus.FAILED):
             gains.append(item.gain)
             iterations.append((item, moving_average(gains, k)))
     if as_json:

@@ -23,6 +23,7 @@ from ..config import Settings, resolve_settings
 from ..errors import ProvKBError, StoreUnavailable
 from ..kb.identity import default_person
 from ..knowledge_base import KnowledgeBase
+from ..ontology import RunStatus
 from . import data
 
 ENV_EMBEDDED = "PROVKB_UI_EMBEDDED"
@@ -169,12 +170,12 @@ def run_label(row: dict[str, Any]) -> str:
 
 def status_badge(status: str | None) -> str:
     colour = {
-        "running": "blue",
-        "completed": "green",
-        "stopped_early": "orange",
-        "stopped": "orange",
-        "failed": "red",
-        "interrupted": "red",
+        RunStatus.RUNNING: "blue",
+        RunStatus.COMPLETED: "green",
+        RunStatus.STOPPED_EARLY: "orange",
+        RunStatus.STOPPED: "orange",
+        RunStatus.FAILED: "red",
+        RunStatus.INTERRUPTED: "red",
     }.get(status or "", "gray")
     return f":{colour}-badge[{status or 'unknown'}]"
 

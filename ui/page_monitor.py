@@ -7,14 +7,17 @@ from __future__ import annotations
 import streamlit as st
 
 from provkb.errors import ProvKBError, SteeringRejected
-from provkb.kb.steering import ACTIONS, NOTE, SET, STOP, parse_value
+from provkb.kb.steering import parse_value
+from provkb.ontology import RunStatus, SteeringActionKind, SteeringStatus
 from provkb.ui import charts, common, data, series
 from provkb.ui.common import fmt, load
 
 REFRESH_SECONDS = 3
 PREFERRED_METRICS = ("val_accuracy", "accuracy", "val_loss", "loss")
 FLASH = "mon_flash"  # session key: the outcome of the last request, shown once
+SET, STOP, NOTE = SteeringActionKind.SET, SteeringActionKind.STOP, SteeringActionKind.NOTE
 ACTION_LABELS = {SET: "set a hyperparameter", STOP: "stop the run", NOTE: "annotate"}
+ACTIONS = tuple(ACTION_LABELS)
 
 
 def with_shown_status(run: dict) -> dict:
@@ -98,7 +101,7 @@ def live_view(run_id: str, was_running: bool) -> None:
         st.warning(f"Run {run_id} is no longer in the knowledge base.")
         return
     run = with_shown_status(run)
-    if was_running and run.get("status") != "running":
+    if was_running and run.get("status") != RunStatus.RUNNING:
         st.rerun(scope="app")  # the run ended: redraw once without auto-refresh
     metrics = load("run_metrics", run_id, live=True)
     events = load("run_events", run_id, live=True)
@@ -142,10 +145,10 @@ def live_view(run_id: str, was_running: bool) -> None:
                 f" {request.hyperparameter}={fmt(request.value)}" if request.action == SET else ""
             )
             text += f"): **{status}**"
-            if status == "applied":
+            if status == SteeringStatus.APPLIED:
                 applied = request.extra.get("appliedEpoch")
                 st.success(text + (f" from epoch {applied}" if applied else ""))
-            elif status == "rejected":
+            elif status == SteeringStatus.REJECTED:
                 st.error(f"{text}: {request.status_reason}")
             else:
                 st.info(text + " - the training applies it at its next epoch boundary")
@@ -221,8 +224,8 @@ def hyperparameters_section(hps: list[dict], events: list[dict], metrics: list[d
 
 def steering_panel(run_id: str, run: dict) -> None:
     st.subheader("Steer this run")
-    running = run.get("status") == "running"
-    if run.get("status") == "interrupted":
+    running = run.get("status") == RunStatus.RUNNING
+    if run.get("status") == RunStatus.INTERRUPTED:
         st.caption(
             "This run is interrupted: its training process stopped sending heartbeats "
             f"(last at {fmt(run.get('heartbeat')) or 'its start'}), so a request would be "
@@ -312,7 +315,7 @@ def main() -> None:
         return
     run = with_shown_status(run)
     header(run)
-    running = run.get("status") == "running"
+    running = run.get("status") == RunStatus.RUNNING
 
     @st.fragment(run_every=REFRESH_SECONDS if running else None)
     def live() -> None:

@@ -7,6 +7,7 @@ import math
 
 import streamlit as st
 
+from provkb.ontology import RunStatus as RS
 from provkb.ui import common
 from provkb.ui.common import load
 
@@ -42,11 +43,11 @@ def main() -> None:
     experiments = load("experiments")
     cols = st.columns(6)
     cols[0].metric("Runs", total)
-    cols[1].metric("Running", counts.get("running", 0))
-    cols[2].metric("Completed", counts.get("completed", 0))
+    cols[1].metric("Running", counts.get(RS.RUNNING, 0))
+    cols[2].metric("Completed", counts.get(RS.COMPLETED, 0))
     cols[3].metric(
         "Stopped / failed",
-        counts.get("stopped", 0) + counts.get("stopped_early", 0) + counts.get("failed", 0),
+        sum(counts.get(s, 0) for s in (RS.STOPPED, RS.STOPPED_EARLY, RS.FAILED)),
     )
     cols[4].metric("Experiments", len(experiments))
     cols[5].metric("Studies", load("study_count"))
@@ -58,11 +59,11 @@ def main() -> None:
             "project",
             "experiment",
             "runs",
-            "running",
-            "completed",
-            "stopped_early",
-            "stopped",
-            "failed",
+            RS.RUNNING,
+            RS.COMPLETED,
+            RS.STOPPED_EARLY,
+            RS.STOPPED,
+            RS.FAILED,
             "lastStarted",
         ],
     )

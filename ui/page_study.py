@@ -10,11 +10,13 @@ from typing import Any
 import streamlit as st
 
 from provkb.errors import ProvKBError
+from provkb.ontology import ItemStatus, StudyStatus
 from provkb.ui import charts, common
 from provkb.ui.common import fmt, load
 
 REFRESH_SECONDS = 5
-STATUS_ORDER = ("running", "pending", "done", "failed", "removed")
+_PENDING, _RUNNING = ItemStatus.PENDING, ItemStatus.RUNNING
+STATUS_ORDER = (_RUNNING, _PENDING, ItemStatus.DONE, ItemStatus.FAILED, ItemStatus.REMOVED)
 FLASH = "study_flash"  # session key: the outcome of the last edit, shown once
 
 
@@ -42,15 +44,15 @@ def queue_view(name: str, study: dict, live: bool) -> None:
     items = current_items(load("study_items", name, live=live))
     by_status: dict[str, list[dict]] = {}
     for item in items:
-        by_status.setdefault(item.get("status") or "pending", []).append(item)
-    for status in ("running", "done", "failed"):  # started items: by iteration
+        by_status.setdefault(item.get("status") or _PENDING, []).append(item)
+    for status in (_RUNNING, ItemStatus.DONE, ItemStatus.FAILED):  # started: by iteration
         by_status.get(status, []).sort(key=lambda i: (i.get("iteration") or 0, i.get("itemId")))
     gains = [r["gain"] for r in iterations if isinstance(r.get("gain"), int | float)]
     best = (min if study.get("mode") == "min" else max)(gains) if gains else None
     c = st.columns(5)
     c[0].metric("Iterations", len(iterations))
-    c[1].metric("Pending items", len(by_status.get("pending", [])))
-    c[2].metric("Running", len(by_status.get("running", [])))
+    c[1].metric("Pending items", len(by_status.get(_PENDING, [])))
+    c[2].metric("Running", len(by_status.get(_RUNNING, [])))
     c[3].metric(f"Best gain ({study.get('mode') or 'max'})", fmt(best))
     c[4].metric("Queue edits", len(edits))
     st.markdown(f"**Gain per iteration** (moving average of the last {k}; red: steering)")
@@ -68,7 +70,7 @@ def queue_view(name: str, study: dict, live: bool) -> None:
             rows.append(
                 {
                     "item": item.get("itemId"),
-                    "place": place if status == "pending" else None,
+                    "place": place if status == _PENDING else None,
                     "params": json.dumps(item.get("params"), default=str),
                     "version": item.get("version"),
                     "iteration": item.get("iteration") or run.get("iteration"),
@@ -77,7 +79,7 @@ def queue_view(name: str, study: dict, live: bool) -> None:
                     "created": item.get("createdAtTime"),
                 }
             )
-        if status != "pending":
+        if status != _PENDING:
             rows = [{k: v for k, v in r.items() if k != "place"} for r in rows]
         with tab:
             if rows:
@@ -148,7 +150,7 @@ def apply_edit(
 def edit_panel(name: str, study: dict, items: list[dict]) -> None:
     st.subheader("Edit the queue")
     common.show_flash(FLASH)
-    pending = [i for i in items if i.get("status") == "pending"]
+    pending = [i for i in items if i.get("status") == _PENDING]
     st.caption(
         "Only pending items can change; an edit takes effect at the next iteration and is "
         "recorded as a steering action with the study state you saw."
@@ -261,7 +263,9 @@ def main() -> None:
         with st.expander("Search space"):
             st.code(fmt(study.get("space")), language="json")
     items = current_items(load("study_items", name, live=True))
-    live = study.get("status") == "running" or any(i.get("status") == "running" for i in items)
+    live = study.get("status") == StudyStatus.RUNNING or any(
+        i.get("status") == _RUNNING for i in items
+    )
 
     @st.fragment(run_every=REFRESH_SECONDS if live else None)
     def view() -> None:
