@@ -256,7 +256,7 @@ def read_node_labels(kind: Kind) -> str:
     )
 
 
-# -- steering requests (kb/steering.py) -------------------------------------------------
+# -- steering requests (kb/steering/requests.py) ----------------------------------------
 def _steering_cypher() -> dict[str, str]:
     from ..ontology import HYPERPARAMETER, METRICS, STEERING_REQUEST, SteeringStatus
     from ..queries.library import shown_status
@@ -394,7 +394,7 @@ def _lifecycle_cypher() -> dict[str, str]:
 RUN_LIFECYCLE = _lifecycle_cypher()
 
 
-# -- studies: steerable trial queues (kb/study.py) --------------------------------------
+# -- studies: steerable trial queues (kb/study/queue.py) --------------------------------
 def _study_cypher() -> dict[str, str]:
     from ..ontology import (
         ACTIVITY,
