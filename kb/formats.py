@@ -21,6 +21,7 @@ from prov.model import ProvDocument
 from ..errors import UnknownFormat
 from .prov_diagram import write_diagram
 from .prov_rdf import read_rdf, write_rdf
+from .prov_xml import read_xml, write_xml
 
 Reader = Callable[[str], ProvDocument]
 Writer = Callable[[ProvDocument], "str | bytes"]
@@ -114,12 +115,13 @@ FORMATS: dict[str, Format] = {
     for f in (
         _prov("provjson", "PROV-JSON", "json", (".json",), "application/json", aliases=("json",)),
         _prov("provn", "PROV-N", "provn", (".provn",), "text/provenance-notation"),
-        _prov(
+        Format(
             "provxml",
             "PROV-XML",
-            "xml",
             (".xml", ".provx"),
             "application/provenance+xml",
+            writer=write_xml,
+            reader=read_xml,
             aliases=("xml",),
         ),
         _prov("provjsonld", "PROV-JSONLD", "jsonld", (".provjsonld",), "application/ld+json"),
