@@ -25,7 +25,6 @@ import pytest
 from helpers import rows, unique
 from hypothesis import given
 from hypothesis import strategies as st
-from prov.model import ProvDocument
 from test_capture import (
     BATCH,
     Data,
