@@ -19,7 +19,7 @@ import keras
 
 from . import fit_context, sink
 from .callback import ProvenanceCallback, callback_for
-from .safety import WarnOnce
+from .safety import WarnOnce, swallow
 
 _PATCHED = ("fit", "evaluate")
 
@@ -105,7 +105,12 @@ def _patched_fit(original: Callable[..., Any]) -> Callable[..., Any]:
                 callback = _prepare_fit(self, bound.arguments, state.config, sys._getframe(1))
             args, kwargs = bound.args[1:], bound.kwargs
         except Exception as exc:
-            _warn("provkb: autolog could not prepare fit (%s); training without it", exc, exc=exc)
+            swallow(
+                _warn,
+                "provkb: autolog could not prepare fit (%s); training without it",
+                exc,
+                exc=exc,
+            )
             callback = None
         try:
             return original(self, *args, **kwargs)
@@ -157,7 +162,7 @@ def _patched_evaluate(original: Callable[..., Any]) -> Callable[..., Any]:
             _prepare_evaluate(self, bound.arguments, sys._getframe(1))
             args, kwargs = bound.args[1:], bound.kwargs
         except Exception as exc:
-            _warn("provkb: autolog could not prepare evaluate (%s)", exc, exc=exc)
+            swallow(_warn, "provkb: autolog could not prepare evaluate (%s)", exc, exc=exc)
         return original(self, *args, **kwargs)
 
     return evaluate

@@ -1,10 +1,15 @@
-"""Capture must never break training: hooks swallow their own errors (warned once)."""
+"""Capture must never break training: hooks swallow their own errors (warned once).
+
+Strict mode (`PROVKB_STRICT=1`, what the test suite sets) re-raises them instead, so a
+crash inside a hook fails the test that caused it, as MLflow's autologging re-raises
+under `is_testing()`.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -12,6 +17,13 @@ from typing import Any, TypeVar
 log = logging.getLogger("provkb")
 
 F = TypeVar("F", bound=Callable[..., Any])
+STRICT_ENV = "PROVKB_STRICT"
+_OFF = ("", "0", "false", "no", "off")
+
+
+def strict() -> bool:
+    """Whether capture re-raises what it would swallow (`PROVKB_STRICT`, read each time)."""
+    return os.environ.get(STRICT_ENV, "").strip().lower() not in _OFF
 
 
 class WarnOnce:
@@ -30,8 +42,21 @@ class WarnOnce:
             log.debug(message, *args, exc_info=exc)
 
 
+def swallow(warn: Callable[..., None], message: str, *args: Any, exc: BaseException) -> None:
+    """Report a swallowed `exc` through `warn`; in strict mode re-raise it instead.
+
+    Call it inside the `except` block that caught `exc`."""
+    if strict():
+        raise exc
+    try:
+        warn(message, *args, exc=exc)
+    except Exception:  # reporting must not break training either
+        log.debug("provkb: could not report a capture problem", exc_info=True)
+
+
 def guarded(method: F) -> F:
-    """Run a hook; any exception is reported through `self._warn` and swallowed.
+    """Run a hook; any exception is reported through `self._warn` and swallowed
+    (re-raised in strict mode).
 
     The time spent in the outermost guarded call is added to `self.hook_seconds`: what
     capture costs the training thread."""
@@ -44,15 +69,15 @@ def guarded(method: F) -> F:
         try:
             return method(self, *args, **kwargs)
         except Exception as exc:
-            with contextlib.suppress(Exception):
-                self._warn(
-                    "provkb: capture failed in %s (%s: %s); training continues, "
-                    "provenance may be incomplete",
-                    method.__name__,
-                    type(exc).__name__,
-                    exc,
-                    exc=exc,
-                )
+            swallow(
+                self._warn,
+                "provkb: capture failed in %s (%s: %s); training continues, "
+                "provenance may be incomplete",
+                method.__name__,
+                type(exc).__name__,
+                exc,
+                exc=exc,
+            )
             return None
         finally:
             if outer:

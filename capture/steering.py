@@ -3,7 +3,8 @@
 `SteeringPoller` claims a run's pending requests from a background thread (one cheap
 write query every `interval` seconds, and right after each epoch end); the training
 thread drains what it claimed without ever waiting on the database, and
-`SteeringApplier` applies each request to the model and builds what to record.
+`SteeringApplier` applies each request to the model and builds what to record;
+`SteeringSession` (capture/steering_session.py) runs both for a run.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from ..kb.steering import (
     Steering,
     SteeringRequest,
     check_value,
-    resolution_batch,
 )
 from ..kb.store import Store
+from ..ontology import Prop
 from . import ids, model_info
 from .facts import Source
 from .recorder import RunRecorder
@@ -189,6 +190,13 @@ class Applied:
     reason: str | None = None  # why it was rejected
     claimed_by: str | None = None
     applied_at: float = 0.0  # time.time()
+    action_id: str | None = None  # the recorded SteeringAction (applied only)
+
+    def outcome_props(self) -> dict[str, Any]:
+        """What the request node stores besides its status and reason."""
+        if self.status != APPLIED:
+            return {}
+        return {Prop.APPLIED_EPOCH: self.epoch, Prop.ACTION_ID: self.action_id}
 
 
 class SteeringApplier:
@@ -212,7 +220,8 @@ class SteeringApplier:
         at: str,
         batch: int | None = None,
     ) -> tuple[GraphBatch, Applied]:
-        """Apply one request; the batch records the action or the rejection.
+        """Apply one request; the batch records the action (empty for a rejection:
+        the request's outcome is written by `Steering.resolve`, see `SteeringSession`).
 
         `next_epoch` is the first epoch the change affects, `last_epoch` the latest
         finished one (None before the first). `batch` is set when applied mid-epoch.
@@ -233,7 +242,7 @@ class SteeringApplier:
             claimed_by=request.extra.get("claimedBy"),
             applied_at=time.time(),
         )
-        return resolution_batch(request, REJECTED, reason), outcome
+        return GraphBatch(), outcome
 
     def _apply(
         self,
@@ -282,12 +291,8 @@ class SteeringApplier:
             seen_metrics=request.seen_metrics,
             **extra,
         )
-        action_id = ids.steering_action(self.recorder.run_id, request.request_id)
-        resolved = resolution_batch(
-            request, APPLIED, appliedEpoch=outcome.epoch, actionId=action_id
-        )
-        # The request node first: the action's USED edge refers to it.
-        return GraphBatch.concat([resolved, record]), outcome
+        outcome.action_id = ids.steering_action(self.recorder.run_id, request.request_id)
+        return record, outcome
 
     def _set(self, name: str | None, value: Any, from_epoch: int) -> Any:
         """Change the value in the training; returns what the optimizer now holds."""

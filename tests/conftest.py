@@ -37,6 +37,9 @@ def _neo4j_wanted() -> str | None:
 
 NEO4J_UNAVAILABLE = _neo4j_wanted()
 ENGINES = ["embedded"] + ([] if NEO4J_UNAVAILABLE else ["neo4j"])
+# Strict mode: a crash inside a capture hook fails the test instead of being swallowed
+# (child processes inherit it). Tests of the swallowing unset it with monkeypatch.
+os.environ.setdefault("PROVKB_STRICT", "1")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -25,7 +25,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from provkb import ontology as o
-from provkb.capture import attribution, environment, model_info
+from provkb.capture import attribution, environment, model_info, safety
 from provkb.capture.autolog import autolog
 from provkb.capture.callback import ProvenanceCallback, callback_for
 from provkb.capture.facts import Hyperparameter, Run, RunContext
@@ -822,6 +822,7 @@ def test_a_failing_extractor_loses_only_its_facts(
     def broken(model: Any) -> Any:
         raise ValueError("cannot describe")
 
+    monkeypatch.delenv(safety.STRICT_ENV, raising=False)  # swallowing is the subject
     monkeypatch.setattr(model_info, "describe_model", broken)
     with caplog.at_level(logging.WARNING, logger="provkb"):
         cb = train(store, data, [None], epochs=2)
@@ -833,6 +834,46 @@ def test_a_failing_extractor_loses_only_its_facts(
         one(store, f"MATCH (e:{EPOCH} {{runId: $runId}}) RETURN count(e) AS c", runId=cb.run_id)
         == 2
     )
+
+
+def test_strict_mode_raises_a_crash_inside_a_hook(
+    store: Store, data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PROVKB_STRICT=1 (the suite's setting) re-raises what capture would swallow, so
+    a test sees a crash inside a hook; without it training carries on (test above)."""
+
+    def broken(model: Any) -> Any:
+        raise ValueError("cannot describe")
+
+    monkeypatch.setenv(safety.STRICT_ENV, "1")
+    monkeypatch.setattr(model_info, "describe_model", broken)
+    with pytest.raises(ValueError, match="cannot describe"):
+        train(store, data, [None], epochs=1)
+
+
+def test_a_crashing_hook_is_swallowed_and_warned_once_outside_strict_mode(
+    store: Store, data: Data, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(safety.STRICT_ENV, raising=False)
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in an epoch hook")
+
+    monkeypatch.setattr(RunRecorder, "epoch", crash)
+    with caplog.at_level(logging.WARNING, logger="provkb"):
+        cb = train(store, data, [None], epochs=3)
+    crashes = [r for r in caplog.records if "a bug in an epoch hook" in r.getMessage()]
+    assert len(crashes) == 1 and "on_epoch_end" in crashes[0].getMessage()
+    status = one(store, f"MATCH (r:{RUN} {{runId: $runId}}) RETURN r.status AS s", runId=cb.run_id)
+    assert status == o.RunStatus.COMPLETED
+
+
+def test_strict_mode_reads_the_environment_each_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    for text, expected in (("1", True), ("yes", True), ("0", False), ("", False), ("off", False)):
+        monkeypatch.setenv(safety.STRICT_ENV, text)
+        assert safety.strict() is expected
+    monkeypatch.delenv(safety.STRICT_ENV)
+    assert safety.strict() is False
 
 
 # -- pure parts -------------------------------------------------------------------

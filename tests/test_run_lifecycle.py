@@ -29,14 +29,17 @@ import numpy as np
 import pytest
 
 from provkb import ontology as o
+from provkb.capture import ids
 from provkb.capture.callback import ProvenanceCallback
+from provkb.capture.facts import Hyperparameter, Run, RunContext, Source
+from provkb.capture.recorder import RunRecorder
 from provkb.config import resolve_settings
 from provkb.errors import ConfigError, EmbeddedServerError, SteeringRejected
 from provkb.kb import lifecycle
 from provkb.kb.embedded import EmbeddedServer, pid_alive
 from provkb.kb.journal import journal_folder, journals
 from provkb.kb.records import GraphBatch
-from provkb.kb.steering import APPLIED, FINAL, NOTE, PENDING, REJECTED, SET, Steering
+from provkb.kb.steering import APPLIED, CLAIMED, FINAL, NOTE, PENDING, REJECTED, SET, Steering
 from provkb.kb.store import Store
 from provkb.queries import registry
 
@@ -214,6 +217,52 @@ def test_sync_records_silent_runs_interrupted_and_rejects_their_requests(
     assert stored["status"] == o.RunStatus.INTERRUPTED and stored["stoppedEpoch"] == 3
     assert stored["endedAtTime"] == stored["heartbeat"]
     assert Steering(store).get(request.request_id).status == REJECTED
+
+
+def test_a_request_outcome_is_written_once_and_only_by_its_claimer(store: Store) -> None:
+    """One path changes a request's state: guarded statements, never a blind overwrite
+    (an outcome stays whatever is written after it)."""
+    run = _run_node(store, heartbeat=_iso())
+    steering = Steering(store)
+    request = steering.submit(run, NOTE, note="once")
+    [claimed] = steering.claim(run, "trainer-a")
+    stranger = Steering(store).get(request.request_id)
+    stranger.extra["claimedBy"] = "trainer-b"
+    assert steering.resolve(stranger, REJECTED, "not mine") is False
+    assert steering.get(request.request_id).status == CLAIMED
+    assert steering.resolve(claimed, APPLIED, appliedEpoch=3, actionId="a-1") is True
+    assert steering.reject_unapplied(run, lifecycle.RUN_ENDED) == 0  # the end sweep
+    assert steering.resolve(claimed, REJECTED, "too late") is False  # a second outcome
+    final = steering.get(request.request_id)
+    assert final.status == APPLIED and final.status_reason is None
+    assert final.extra["appliedEpoch"] == 3 and final.extra["actionId"] == "a-1"
+
+
+def test_sync_applies_a_claimed_request_whose_action_was_recorded(store: Store) -> None:
+    """A training that recorded an action but ended before the store took the request's
+    outcome: `sync` records the request applied (as its action says), not rejected."""
+    run_id = uuid.uuid4().hex[:12]
+    recorder = RunRecorder(Run(run_id, "r", "lifecycle", "proj", "ada", _iso(), 3))
+    ctx = RunContext(recorder.run)
+    ctx.hyperparameters = [Hyperparameter("learning_rate", 0.01, Source.OPTIMIZER, steerable=True)]
+    store.write(recorder.start(ctx))
+    steering = Steering(store)
+    applied = steering.submit(run_id, NOTE, note="recorded, outcome lost")
+    left = steering.submit(run_id, NOTE, note="never applied")
+    claimed = {r.request_id: r for r in steering.claim(run_id, "trainer")}
+    assert set(claimed) == {applied.request_id, left.request_id}
+    action = recorder.steering(
+        applied.request_id, NOTE, "ada", 2, _iso(), note=applied.note,
+        request_node=applied.node_id,
+    )  # fmt: skip
+    store.write(action)
+    store.write(recorder.finish(o.RunStatus.COMPLETED, _iso()))
+    assert lifecycle.reject_orphaned(store) == 1
+    done = steering.get(applied.request_id)
+    assert done.status == APPLIED and done.extra["appliedEpoch"] == 2
+    assert done.extra["actionId"] == ids.steering_action(run_id, applied.request_id)
+    rejected = steering.get(left.request_id)
+    assert rejected.status == REJECTED and rejected.status_reason == lifecycle.RUN_ENDED
 
 
 def test_heartbeat_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
