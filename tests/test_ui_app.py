@@ -911,6 +911,27 @@ def test_study_page_edits_pending_items_through_the_knowledge_base(known_store, 
     assert [p[0] for p in _pending(known_store)] == [29, 27]
 
 
+def test_monitor_deletes_a_run_after_confirmation(known_store, app_env) -> None:
+    import builders
+
+    doomed = "deadbeef0001"
+    run = builders.RunBuilder(doomed, name="doomed", experiment="ui-delete", started=iso(1))
+    run.epoch(1, {"loss": 0.5}).finish().write(known_store)
+    common.refresh()
+    at = open_page("page_monitor.py", **{common.SELECTED_RUN: doomed})
+    assert button(at, "Delete run").disabled  # not before the confirmation
+    at.checkbox(key=f"del_sure_{doomed}").check().run()
+    button(at, "Delete run").click().run()
+    assert any(f"Deleted run {doomed}" in s.value for s in at.success)
+    gone = known_store.read("MATCH (n {runId: $r}) RETURN count(n) AS n", r=doomed).rows
+    assert gone == [{"n": 0}]
+    record = known_store.read(
+        "MATCH (d:Activity) WHERE d:Deletion AND $r IN d.deletedRuns RETURN d.deletedScope AS s",
+        r=doomed,
+    ).rows
+    assert record == [{"s": "run"}]
+
+
 # -- no data, no store, many runs ----------------------------------------------------------
 ALL_PAGES = (
     "page_monitor.py",

@@ -15,6 +15,7 @@ from provkb.ui.common import fmt, load
 REFRESH_SECONDS = 3
 PREFERRED_METRICS = ("val_accuracy", "accuracy", "val_loss", "loss")
 FLASH = "mon_flash"  # session key: the outcome of the last request, shown once
+FLASH_DELETED = "mon_deleted"  # session key: the last deletion's outcome, shown once
 SET, STOP, NOTE = SteeringActionKind.SET, SteeringActionKind.STOP, SteeringActionKind.NOTE
 ACTION_LABELS = {SET: "set a hyperparameter", STOP: "stop the run", NOTE: "annotate"}
 ACTIONS = tuple(ACTION_LABELS)
@@ -303,6 +304,9 @@ def _client_address() -> str | None:
 
 def main() -> None:
     st.title("Run monitor")
+    deleted = st.session_state.pop(FLASH_DELETED, None)
+    if deleted:
+        st.success(deleted)
     if not common.has_runs():
         return
     run_id = pick_run()
@@ -329,6 +333,33 @@ def main() -> None:
         values = [t[data.METRICS_KEY] for t in tests]
         st.dataframe(common.cell_table(values, keys), hide_index=True, width="stretch")
     steering_panel(run_id, run)
+    delete_panel(run_id, run)
+
+
+def delete_panel(run_id: str, run: dict) -> None:
+    """Delete the run (after a confirmation), recorded as a Deletion activity."""
+    with st.expander("Delete this run"):
+        st.caption(
+            "Removes the run and everything only it produced (epochs, metrics, "
+            "hyperparameters, model, requests); datasets, scripts and agents other runs "
+            "use stay. The deletion itself is recorded (who, when, what)."
+        )
+        sure = st.checkbox(
+            f"Yes, delete run {run.get('name') or run_id} ({run_id})", key=f"del_sure_{run_id}"
+        )
+        if not st.button("Delete run", disabled=not sure, key=f"del_run_{run_id}"):
+            return
+        try:
+            report = common.kb().delete(run=run_id, person=common.user_name())
+        except ProvKBError as exc:
+            common.show_error(exc)
+            return
+        st.session_state.pop(common.SELECTED_RUN, None)
+        st.session_state[FLASH_DELETED] = (
+            f"Deleted run {run_id}: {report.nodes} nodes; recorded as {report.record_id}."
+        )
+        common.refresh()
+        st.rerun()
 
 
 common.run_page(main)
