@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 from builders import RunBuilder, facts, ids, write
 from helpers import one, query_rows, rows, unique
+from prov.model import ProvAgent
 from sklearn.datasets import load_digits
 
 from provkb import ontology as o
 from provkb.capture import datasets
 from provkb.capture.callback import ProvenanceCallback
+from provkb.kb import export
 from provkb.kb.steering import Steering, check_value, parse_value
 from provkb.kb.store import Store
 
@@ -81,6 +83,14 @@ def test_lineage_names_only_the_runs_own_person(store: Store, digits) -> None:
         )
         people = {r["name"] for r in lineage(store, run_id) if r["label"] == o.PERSON.label}
         assert people == {own}
+        # the run's PROV document (export, diagram) has its own person only
+        doc = export.build_document(store, run_id=run_id)
+        persons = {
+            str(r.identifier)
+            for r in doc.get_records(ProvAgent)
+            if "prov:Person" in {str(t) for t in r.get_asserted_types()}
+        }
+        assert persons == {f"provkb:person/{own}"}
         agents = {r["label"] for r in lineage(store, run_id) if r["kind"] == o.AGENT.label}
         assert agents == {o.PERSON.label, o.SOFTWARE_AGENT.label, o.MACHINE.label}
     # the delegation is per activity: the run's association with the shared agents
