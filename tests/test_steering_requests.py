@@ -7,6 +7,7 @@ import threading
 import uuid
 
 import pytest
+from builders import RunBuilder, facts
 
 from provkb import ontology as o
 from provkb.errors import ClaimConflict, DanglingRelation, ProvKBError, SteeringRejected
@@ -28,31 +29,23 @@ from provkb.kb.store import Store
 
 
 def _running_run(store: Store, status: str = "running") -> str:
+    """A run recorded by capture, 2 epochs in (ended with `status` unless running):
+    learning_rate and momentum steerable, batch_size not."""
     run = uuid.uuid4().hex[:12]
-    batch = GraphBatch()
-    batch.add_node(
-        f"provkb:run/{run}", o.ACTIVITY, o.TRAINING_RUN, runId=run, name=f"n-{run}", status=status
+    optimizer = facts.Source.OPTIMIZER
+    recorded = RunBuilder(
+        run,
+        name=f"n-{run}",
+        hyperparameters=[
+            facts.Hyperparameter("learning_rate", 0.01, optimizer, tracked=True, steerable=True),
+            facts.Hyperparameter("momentum", 0.9, optimizer, tracked=True, steerable=True),
+            facts.Hyperparameter("batch_size", 64, facts.Source.FIT),
+        ],
     )
-    for name, value, steerable in (
-        ("learning_rate", 0.01, True),
-        ("momentum", 0.9, True),
-        ("batch_size", 64, False),
-    ):
-        batch.add_node(
-            f"provkb:run/{run}/hp/{name}/v1",
-            o.ENTITY,
-            o.HYPERPARAMETER,
-            runId=run,
-            name=name,
-            value=value,
-            version=1,
-            fromEpoch=1,
-            steerable=steerable,
-        )
-    batch.add_node(
-        f"provkb:run/{run}/epoch/2/metrics", o.ENTITY, o.METRICS, runId=run, epoch=2, loss=0.5
-    )
-    store.write(batch)
+    recorded.epoch(1, {"loss": 0.7}).epoch(2, {"loss": 0.5})
+    if status != "running":
+        recorded.finish(status)
+    recorded.write(store)
     return run
 
 
