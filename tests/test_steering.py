@@ -23,6 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from builders import RunBuilder
 from helpers import cli, one, rows, unique
 from sklearn.datasets import load_digits
 
@@ -32,7 +33,6 @@ from provkb.capture.callback import ProvenanceCallback
 from provkb.capture.steering import RUN_ENDED, SteeringPoller
 from provkb.config import resolve_settings
 from provkb.errors import SteeringRejected
-from provkb.kb.records import GraphBatch
 from provkb.kb.steering import APPLIED, REJECTED, Steering, SteeringRequest, now_iso
 from provkb.kb.store import Store
 from provkb.queries import registry
@@ -711,9 +711,7 @@ def test_polling_cost(store: Store) -> None:
     """One poll (the claim call) when nothing is pending, and a claim of one request."""
     run = uuid.uuid4().hex[:12]
     steering = Steering(store)
-    batch = GraphBatch()
-    batch.add_node(f"provkb:run/{run}", o.ACTIVITY, o.TRAINING_RUN, runId=run, status="running")
-    store.write(batch)
+    RunBuilder(run).write(store)  # a running run
     steering.claim(run, "warm-up")
     empty = []
     for _ in range(50):
