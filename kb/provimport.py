@@ -427,19 +427,12 @@ def _natural_edge(
     if found is None:
         return None
     edge = found[0]
-    for node_id, key, wanted in (
-        (edge.src, relation.source_key, relation.source),
-        (edge.dst, relation.target_key, relation.target),
-    ):
+    for node_id, wanted in ((edge.src, relation.source), (edge.dst, relation.target)):
         declared = pending.nodes.get(node_id)
-        if declared is None or declared.kind is wanted:
-            continue
-        if node_id in pending.mixed:  # declared as two kinds: the relation is kept exactly
+        if declared is not None and declared.kind is not wanted:
+            # an end of another kind (declared as two kinds, or e.g. an Entity used as
+            # the activity of a usage): no relationship, the relation is kept exactly
             return None
-        raise ProvImportError(
-            f"{relation.name}({edge.src}, {edge.dst}): {key} {node_id} is an "
-            f"{declared.kind.name}, not an {wanted.name} (PROV's kinds are disjoint)"
-        )
     return found
 
 
