@@ -70,7 +70,10 @@ def exact_records(props: Mapping[str, Any]) -> ProvDocument | None:
     text = props.get(Prop.PROV_RECORDS)
     if not isinstance(text, str) or props.get(Prop.PROV_RECORDS_OF) != digest(props):
         return None
-    return read_fragment(text)
+    try:
+        return read_fragment(text)
+    except Exception:  # noqa: BLE001 - e.g. cut by the value size limit: the natural form
+        return None
 
 
 def attach(props: dict[str, Any], records: Iterable[Placed]) -> None:

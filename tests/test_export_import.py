@@ -20,7 +20,7 @@ from prov.model import ProvDocument
 from rdflib.namespace import RDF
 
 from provkb.errors import ExportError, ProvImportError
-from provkb.kb import formats
+from provkb.kb import formats, prov_exact
 from provkb.kb.export import FORMATS, build_document, export, render
 from provkb.kb.provimport import import_document, import_file, read_document
 from provkb.kb.records import GraphBatch, Node
@@ -560,3 +560,16 @@ def test_foreign_names_stay_canonical_and_relations_fold(clean_store: Store) -> 
     ).rows
     assert {(r["a"], r["b"]) for r in rows} == {("ex:a1", "ex:e2"), ("ex:a1", "ex2:z")}
     assert "ex2" in {str(ns.prefix) for ns in build_document(clean_store).namespaces}
+
+
+def test_kept_records_are_used_only_while_valid() -> None:
+    doc = ProvDocument()
+    doc.set_default_namespace("https://example.org/")
+    record = doc.entity("e", {"prov:label": prov.model.Literal("report", langtag="en")})
+    props: dict = {"label": "report"}
+    prov_exact.attach(props, [(None, record)])
+    assert prov_exact.exact_records(props) == doc  # the language tag kept
+    assert prov_exact.exact_records({**props, "label": "changed"}) is None  # stale
+    cut = {**props, Prop.PROV_RECORDS: props[Prop.PROV_RECORDS][:20]}
+    cut[Prop.PROV_RECORDS_OF] = prov_exact.digest(cut)
+    assert prov_exact.exact_records(cut) is None  # unreadable (cut): the natural form
