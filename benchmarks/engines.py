@@ -109,8 +109,13 @@ class Target:
         if self.uri is None:
             return resolve_settings(store=self.home)
         password = self.password
+        if password is None and self.server_dir is None:
+            # A child process of a session given NEO4J_URI: the password never travels in
+            # the task (to_json), the child inherits it from the environment.
+            password = os.environ.get("NEO4J_PASSWORD")
         if password is None:
-            assert self.server_dir is not None, "a server target needs its folder or password"
+            if self.server_dir is None:
+                raise RuntimeError(f"no password for the Neo4j server at {self.uri}")
             password = (self.server_dir / "password").read_text(encoding="utf-8").strip()
         settings = resolve_settings(uri=self.uri, user=NEO4J_USER, password=password)
         return dataclasses.replace(settings, home=self.home.resolve(), database=None)
