@@ -22,7 +22,16 @@ import keras
 from ..kb.records import GraphBatch
 from ..kb.writer import BackgroundWriter
 from ..ontology import TRAINING_RUN, Prop, RunStatus
-from . import attribution, environment, fit_context, model_info, run_lifecycle, run_start, sink
+from . import (
+    attribution,
+    callback_settings,
+    environment,
+    fit_context,
+    model_info,
+    run_lifecycle,
+    run_start,
+    sink,
+)
 from .facts import Role, Run, RunContext
 from .fit_context import CallArgs
 from .recorder import RunRecorder
@@ -196,12 +205,16 @@ class ProvenanceCallback(keras.callbacks.Callback):
         siblings = args.callbacks or fit_context.sibling_callbacks(self) or []
         if not any(c is self for c in siblings):
             siblings = [*siblings, self]
+        previous = callback_for(self.model)  # continued training: the model's last run
+        previous_run = None
+        if previous is not None and previous._recorder is not None:
+            previous_run = previous._recorder.run_id if previous._recorder.has_model else None
         if self._runs:
             self.run_id = new_run_id()
         self._runs += 1
-        self._start_run(args, siblings)
+        self._start_run(args, siblings, previous_run)
 
-    def _start_run(self, args: CallArgs, siblings: list[Any]) -> None:
+    def _start_run(self, args: CallArgs, siblings: list[Any], previous_run: str | None) -> None:
         model, warn = self.model, self._warn
         epochs = args.get("epochs") or (self.params or {}).get("epochs")
         initial_epoch = int(args.get("initial_epoch") or 0)
@@ -236,6 +249,10 @@ class ProvenanceCallback(keras.callbacks.Callback):
         )
         recorder = RunRecorder(run)
         batch = recorder.start(ctx)
+        plans = run_start.fact(warn, "callbacks", lambda: callback_settings.describe(siblings))
+        batch.extend(recorder.callback_plans(plans or {}))
+        if previous_run is not None:
+            batch.extend(recorder.continued_from(previous_run))
         beats = run_lifecycle.heartbeat_settings(warn)
         batch.add_node(
             recorder.run_node,
@@ -258,7 +275,12 @@ class ProvenanceCallback(keras.callbacks.Callback):
         self._session = None
         if self.steering:
             self._session = SteeringSession(
-                self.writer, recorder, self.steering_log, self._steer_warn, self.poll_interval
+                self.writer,
+                recorder,
+                self.steering_log,
+                self._steer_warn,
+                self.poll_interval,
+                pause=self._tracker.pause_schedules,
             )
             self._session.start(model, self.steerables)
 
@@ -314,7 +336,9 @@ class ProvenanceCallback(keras.callbacks.Callback):
         started = time.monotonic()
         try:
             self._tracker.checkpoint(attribution.TRAIN_END, self._optimizer)
-            self._submit(self._tracker.adaptations(recorder, self._next_epoch, now()))
+            tracker = self._tracker
+            self._submit(tracker.adaptations(recorder, self._next_epoch, now(), True))
+            restored = callback_settings.restored_epoch(self._tracker.siblings)
             status, stopped, at = RunStatus.COMPLETED, None, now()
             last = self._last_epoch or recorder.run.first_epoch - 1
             final = self._final_epoch
@@ -324,11 +348,12 @@ class ProvenanceCallback(keras.callbacks.Callback):
                 status, stopped = RunStatus.STOPPED, last
             elif getattr(self.model, "stop_training", False) and cut_short:
                 status, stopped = RunStatus.STOPPED_EARLY, last
-                self._submit(recorder.early_stop(last, self._tracker.stopper(), at))
+                self._submit(recorder.early_stop(last, self._tracker.stopper(), at, restored))
             sha = run_start.fact(
                 self._warn, "model weights", lambda: model_info.weights_sha256(self.model)
             )
-            self._submit(recorder.finish(status, at, stopped, weights_sha256=sha))
+            ended = recorder.finish(status, at, stopped, None, sha, restored)
+            self._submit(ended)
         finally:
             self._end_run()
             self._wait_at_end(started)
@@ -338,6 +363,7 @@ class ProvenanceCallback(keras.callbacks.Callback):
         queued after everything this run wrote)."""
         self._in_fit = False
         run_lifecycle.done(self)
+        self._tracker.resume_schedules()
         if self._life is not None:
             self._life.stop_heartbeat()
         if self._session is not None:

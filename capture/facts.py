@@ -38,6 +38,7 @@ class Source:
     COMPILE = "compile"
     USER = "user"
     STEERING = "steering"  # a new value a person's steering request set mid-run
+    ADAPTATION = "adaptation"  # a new value a callback (a schedule) set mid-run (h7)
 
 
 class Role:
@@ -46,6 +47,7 @@ class Role:
     TRAIN = "train"
     VALIDATION = "validation"
     TEST = "test"
+    INITIAL_MODEL = "initial model"  # a continued run's start: the model a run generated
 
 
 class MetricsKind:

@@ -8,6 +8,7 @@ record the change as a new revision through `HyperparameterLedger`.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -200,6 +201,7 @@ class RunRecorder:
         self.epochs: set[int] = set()
         self.summary = RunSummary()
         self.evaluations = 0
+        self.plans: dict[str, str] = {}  # callback class name -> its Plan (h7)
 
     # -- shared nodes -----------------------------------------------------------
     def _person(self, batch: GraphBatch) -> str:
@@ -213,13 +215,41 @@ class RunRecorder:
         person only in that run's activities, `associate`)."""
         return _add(batch, ids.callback_agent(class_name), SOFTWARE_AGENT, name=class_name)
 
-    def associate(self, batch: GraphBatch, activity: str, agent: str) -> None:
+    def associate(
+        self, batch: GraphBatch, activity: str, agent: str, plan: str | None = None
+    ) -> None:
         """`activity` WAS_ASSOCIATED_WITH a shared `agent` acting on behalf of the run's
         person in it: PROV's actedOnBehalfOf(agent, person, activity), kept on the
-        association (docs/graph-model.md, "Delegation": h6)."""
-        batch.add_edge(
-            WAS_ASSOCIATED_WITH, activity, agent, **{Prop.ON_BEHALF_OF: self._person(batch)}
-        )
+        association (docs/graph-model.md, "Delegation": h6), with the agent's `plan`."""
+        props = {Prop.ON_BEHALF_OF: self._person(batch), Prop.PLAN: plan}
+        batch.add_edge(WAS_ASSOCIATED_WITH, activity, agent, **props)
+
+    def callback_plans(self, settings: Mapping[str, Mapping[str, Any]]) -> GraphBatch:
+        """A Plan per callback of the run (class name -> its settings, h7): what the
+        adaptations it makes followed (the plan of their association)."""
+        b = GraphBatch()
+        for class_name, values in settings.items():
+            plan = f"{ids.plan(self.run_id)}/callback/{class_name}"
+            extra = {k: v for k, v in values.items() if k == Prop.SCHEDULE_SOURCE}
+            text = json.dumps(
+                {k: v for k, v in values.items() if k not in extra}, sort_keys=True, default=str
+            )
+            props = {Prop.RUN_ID: self.run_id, Prop.NAME: class_name, Prop.SETTINGS: text}
+            _add(b, plan, PLAN, **props, **extra)
+            b.add_edge(WAS_ATTRIBUTED_TO, plan, self.callback_agent(b, class_name))
+            self.plans[class_name] = plan
+        return b
+
+    def continued_from(self, previous_run: str) -> GraphBatch:
+        """This run trained further the model `previous_run` generated (a second `fit`
+        of one model): the run used that model, its own model derives from it (h7)."""
+        b = GraphBatch()
+        previous = ids.model(previous_run)
+        b.add_edge(USED, self.run_node, previous, **{Prop.ROLE: Role.INITIAL_MODEL})
+        self._run_update(b, **{Prop.CONTINUED_FROM: previous_run})
+        if self.has_model:
+            b.add_edge(WAS_DERIVED_FROM, self.model_node, previous)
+        return b
 
     def _hp_node(self, batch: GraphBatch, v: HpVersion) -> str:
         return _add(
@@ -494,10 +524,13 @@ class RunRecorder:
         started: str,
         ended: str | None = None,
         kind: str = AdaptationKind.SCHEDULE,
+        after_training: bool = False,
     ) -> GraphBatch:
-        """A new value of hyperparameter `name`, in force from epoch `from_epoch`."""
+        """A new value of hyperparameter `name`, in force from epoch `from_epoch` (source
+        `adaptation`); `after_training`: made after the last epoch, so no epoch of this
+        run used it (h7)."""
         b = GraphBatch()
-        old, new = self.revision(b, name, value, from_epoch)
+        old, new = self.revision(b, name, value, from_epoch, Source.ADAPTATION)
         activity = _add(
             b,
             ids.adaptation(self.run_id, from_epoch, name),
@@ -510,6 +543,7 @@ class RunRecorder:
                 Prop.NEW_VALUE: new.value,
                 Prop.CALLBACK: callback,
                 Prop.KIND: kind,
+                Prop.AFTER_TRAINING: after_training or None,
                 Prop.STARTED: started,
                 Prop.ENDED: ended or started,
             },
@@ -589,8 +623,11 @@ class RunRecorder:
             b.add_edge(WAS_GENERATED_BY, new.id, action_id)
         return b
 
-    def early_stop(self, epoch: int, callback: str, at: str) -> GraphBatch:
-        """Training stopped after epoch `epoch` (1-based) by `callback`."""
+    def early_stop(
+        self, epoch: int, callback: str, at: str, restored_epoch: int | None = None
+    ) -> GraphBatch:
+        """Training stopped after epoch `epoch` (1-based) by `callback`; the weights of
+        `restored_epoch` were restored (EarlyStopping's restore_best_weights)."""
         b = GraphBatch()
         activity = _add(
             b,
@@ -601,6 +638,7 @@ class RunRecorder:
                 Prop.KIND: AdaptationKind.EARLY_STOPPING,
                 Prop.EPOCH: epoch,
                 Prop.CALLBACK: callback,
+                Prop.RESTORED_EPOCH: restored_epoch,
                 Prop.STARTED: at,
                 Prop.ENDED: at,
             },
@@ -612,7 +650,7 @@ class RunRecorder:
         self, b: GraphBatch, activity: str, callback: str, metrics_epoch: int
     ) -> None:
         b.add_edge(WAS_INFORMED_BY, activity, self.run_node)
-        self.associate(b, activity, self.callback_agent(b, callback))
+        self.associate(b, activity, self.callback_agent(b, callback), self.plans.get(callback))
         if metrics_epoch in self.epochs:
             b.add_edge(USED, activity, ids.epoch_metrics(self.run_id, metrics_epoch))
 
@@ -623,8 +661,10 @@ class RunRecorder:
         stopped_epoch: int | None = None,
         error: str | None = None,
         weights_sha256: str | None = None,
+        restored_epoch: int | None = None,
     ) -> GraphBatch:
-        """The run's final status (and the final weights' hash)."""
+        """The run's final status (the final weights' hash, and the epoch whose weights
+        EarlyStopping restored, when it did)."""
         b = GraphBatch()
         self._run_update(
             b,
@@ -633,6 +673,7 @@ class RunRecorder:
                 Prop.ENDED: ended,
                 Prop.EPOCHS_COMPLETED: self.epochs_completed,
                 Prop.STOPPED_EPOCH: stopped_epoch,
+                Prop.RESTORED_EPOCH: restored_epoch,
                 Prop.ERROR: error,
             },
         )

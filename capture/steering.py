@@ -187,7 +187,7 @@ class Applied:
     old_value: Any = None
     new_value: Any = None
     live_value: Any = None  # the value read back from the optimizer
-    reason: str | None = None  # why it was rejected
+    reason: str | None = None  # why it was rejected (applied: what else it did)
     claimed_by: str | None = None
     applied_at: float = 0.0  # time.time()
     action_id: str | None = None  # the recorded SteeringAction (applied only)
@@ -205,12 +205,21 @@ class SteeringApplier:
     Optimizer hyperparameters are set on the optimizer (the learning rate assigned to
     its variable; the others set and the train function rebuilt), `Steerable`s get
     their new `.value`, stop sets `model.stop_training`, notes are only recorded.
+    `pause(name, from_epoch)` pauses the schedules of an optimizer value a person set
+    (`HyperparameterTracker.pause_schedules`): their names and what to tell the person.
     """
 
-    def __init__(self, model: Any, recorder: RunRecorder, steerables: dict[str, Steerable]) -> None:
+    def __init__(
+        self,
+        model: Any,
+        recorder: RunRecorder,
+        steerables: dict[str, Steerable],
+        pause: Callable[[str, int], tuple[list[str], str | None]] | None = None,
+    ) -> None:
         self.model = model
         self.recorder = recorder
         self.steerables = steerables
+        self.pause = pause
 
     def apply(
         self,
@@ -267,9 +276,13 @@ class SteeringApplier:
         if request.action == SET:
             outcome.epoch = next_epoch
             outcome.hyperparameter = name
-            live = self._set(name, value, next_epoch)
+            live, on_optimizer = self._set(name, value, next_epoch)
             outcome.old_value = self.recorder.ledger.current(name).value  # type: ignore[union-attr]
             outcome.new_value, outcome.live_value = value, live
+            if on_optimizer and self.pause is not None and name:
+                paused, outcome.reason = self.pause(name, next_epoch)
+                if paused:
+                    extra[Prop.PAUSED_SCHEDULES] = paused
         elif request.action == STOP:
             outcome.epoch = last_epoch
             self.model.stop_training = True
@@ -294,8 +307,9 @@ class SteeringApplier:
         outcome.action_id = ids.steering_action(self.recorder.run_id, request.request_id)
         return record, outcome
 
-    def _set(self, name: str | None, value: Any, from_epoch: int) -> Any:
-        """Change the value in the training; returns what the optimizer now holds."""
+    def _set(self, name: str | None, value: Any, from_epoch: int) -> tuple[Any, bool]:
+        """Change the value in the training; returns what it now holds and whether it
+        was set on the optimizer."""
         if not name:
             raise _Refused("no hyperparameter named")
         current = self.recorder.ledger.current(name)
@@ -307,11 +321,12 @@ class SteeringApplier:
         steerable = self.steerables.get(name)
         if steerable is not None:
             steerable.set(value, from_epoch)
-            return value
+            return value, False
         optimizer = getattr(self.model, "optimizer", None)
-        if current.source in (Source.OPTIMIZER, Source.STEERING) and optimizer is not None:
+        from_optimizer = (Source.OPTIMIZER, Source.ADAPTATION, Source.STEERING)
+        if current.source in from_optimizer and optimizer is not None:
             try:  # the optimizer's own reason first (e.g. a learning-rate schedule)
-                return model_info.set_optimizer_value(self.model, name, value)
+                return model_info.set_optimizer_value(self.model, name, value), True
             except ValueError as exc:
                 raise _Refused(str(exc)) from exc
         raise _Refused(f"{name!r} is not a steerable hyperparameter of this run")

@@ -61,8 +61,10 @@ class SteeringSession:
         log: list[Applied],
         warn: WarnOnce,
         poll_interval: float = 1.0,
+        pause: Callable[[str, int], tuple[list[str], str | None]] | None = None,
     ) -> None:
         self.writer = writer
+        self.pause = pause  # pauses the schedules of a steered value (SteeringApplier)
         self.recorder = recorder
         self.log = log
         self.poll_interval = poll_interval
@@ -82,7 +84,7 @@ class SteeringSession:
                 for name, s in steerables.items()
                 if (v := ledger.current(name)) is not None and v.source == Source.USER
             }
-            self._applier = SteeringApplier(model, self.recorder, recorded)
+            self._applier = SteeringApplier(model, self.recorder, recorded, self.pause)
             self.poller = SteeringPoller(
                 self.writer.store, self.recorder.run_id, self.poll_interval, warn=self._warn
             ).start()

@@ -162,6 +162,13 @@ class Prop:
     OLD_VALUE = "oldValue"
     NEW_VALUE = "newValue"
     CALLBACK = "callback"  # on Adaptation: class name of the responsible callback
+    # The callbacks' own settings and what they did (h7, issue 13)
+    SETTINGS = "settings"  # on a callback's Plan: JSON of its settings (monitor, patience...)
+    SCHEDULE_SOURCE = "scheduleSource"  # on a LearningRateScheduler's Plan: its code (or repr)
+    AFTER_TRAINING = "afterTraining"  # on Adaptation: made after the last epoch ran
+    RESTORED_EPOCH = "restoredEpoch"  # on an early stop: the epoch whose weights were restored
+    PAUSED_SCHEDULES = "pausedSchedules"  # on a SteeringAction: schedules it paused
+    CONTINUED_FROM = "continuedFrom"  # on a run: the run whose model it trained further
     # On a Deletion (provkb delete): what it removed (it outlives what it removed)
     DELETED_SCOPE = "deletedScope"  # run, experiment or study
     DELETED_NAME = "deletedName"  # the run id, experiment name or study name given
