@@ -165,7 +165,9 @@ READ_NAMESPACES = (
 
 COUNT_NODES = "MATCH (n) RETURN count(n) AS count"
 COUNT_EDGES = "MATCH ()-[e]->() RETURN count(e) AS count"
-DELETE_ALL = "MATCH (n) DETACH DELETE n"
+# One slice of `Store.clear()`: a million-record delete in one transaction needs more
+# heap than a small server has, so everything goes in slices of $limit nodes.
+DELETE_SLICE = "MATCH (n) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS deleted"
 # The read-only console cancels its own transaction past its time limit (kb.store).
 SHOW_TRANSACTIONS = "SHOW TRANSACTIONS"
 TERMINATE_TRANSACTIONS = "TERMINATE TRANSACTIONS $ids"

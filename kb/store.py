@@ -765,6 +765,10 @@ class Store:
         edges = self.execute(cypher.COUNT_EDGES)[0]["count"]
         return {"nodes": nodes, "relationships": edges}
 
-    def clear(self) -> None:
-        """Delete everything (tests and `provkb reset`)."""
-        self.execute(cypher.DELETE_ALL)
+    def clear(self, slice_size: int = 10_000) -> None:
+        """Delete everything (tests, benchmarks), `slice_size` nodes per transaction so a
+        large knowledge base does not need the whole delete in the server's heap."""
+        while True:
+            rows = self.execute(cypher.DELETE_SLICE, limit=int(slice_size))
+            if not rows or not rows[0]["deleted"]:
+                return
