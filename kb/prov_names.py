@@ -1,8 +1,16 @@
-"""Property and identifier names as XML NCNames and Turtle PN_LOCALs, reversibly."""
+"""Property and identifier names as XML NCNames and Turtle PN_LOCALs, reversibly, and
+the data namespace of exported instance IRIs."""
 
 from __future__ import annotations
 
+import os
 import re
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError
+from ..ontology import PROV_NS, PROVKB_DATA_NS, PROVKB_NS
+
+DATA_NAMESPACE_VARIABLE = "PROVKB_DATA_NAMESPACE"
 
 # Property names are data (`metric.<any Keras key>`), but an attribute's local part must
 # be an XML NCName (PROV-XML element names) and a Turtle PN_LOCAL. `local_name` keeps
@@ -33,3 +41,27 @@ def local_name(name: str) -> str:
 def property_name(local: str) -> str:
     """The property name of an attribute's local part (the inverse of `local_name`)."""
     return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), local)
+
+
+def data_namespace() -> str:
+    """The IRI base of exported instance ids (`provkb:run/x` -> `<base>run/x`).
+
+    `PROVKB_DATA_NAMESPACE` (read when asked) or `PROVKB_DATA_NS`; an absolute IRI
+    ending in `/` or `#`, distinct from the vocabulary namespaces (else ConfigError).
+    """
+    base = os.environ.get(DATA_NAMESPACE_VARIABLE, "").strip() or PROVKB_DATA_NS
+    parts = urlsplit(base)
+    if not (parts.scheme and base.endswith(("/", "#"))) or " " in base:
+        raise ConfigError(
+            f"{DATA_NAMESPACE_VARIABLE} must be an absolute IRI ending in / or #, got {base!r}"
+        )
+    if base in (PROVKB_NS, PROV_NS):
+        raise ConfigError(
+            f"{DATA_NAMESPACE_VARIABLE} must differ from the vocabulary namespace {base!r}"
+        )
+    return base
+
+
+def data_namespaces() -> tuple[str, ...]:
+    """The bases import maps back to `provkb:` ids: the configured one and the default."""
+    return tuple(dict.fromkeys((data_namespace(), PROVKB_DATA_NS)))

@@ -2,16 +2,21 @@
 
 prov encodes a `ProvDocument` as an rdflib graph and decodes one back; this module
 adds the fix-ups ProvKB needs around it: the unqualified shortcuts PROV-O users query
-(`add_shortcuts`, dropped again on reading) and `qualify_mixed_relations`.
+(`add_shortcuts`, dropped again on reading), `qualify_mixed_relations`, and instance
+IRIs in a data namespace of their own (`to_data_namespace`: `provkb:run/x` is
+`<https://provkb.org/data/run/x>`, not a term of the vocabulary `provkb:`).
 """
 
 from __future__ import annotations
 
 import rdflib
+from prov.identifier import Namespace, QualifiedName
 from prov.model import ProvDocument
 from prov.serializers.provrdf import ProvRDFSerializer
 
-from ..ontology import PROV_NS
+from ..ontology import PROV_NS, PROVKB_DATA_PREFIX, PROVKB_NS, PROVKB_PREFIX
+from .prov_names import data_namespace, data_namespaces
+from .prov_rename import renamed
 
 # PROV-O relations prov's decoder folds onto their `prov:qualified*` node:
 # binary predicate -> (qualification predicate, class, influencer predicate).
@@ -108,9 +113,35 @@ def drop_shortcuts(graph: rdflib.Dataset) -> int:
     return len(found)
 
 
+def to_data_namespace(doc: ProvDocument) -> ProvDocument:
+    """`doc` with ProvKB's instance ids (identifiers and relation ends in the vocabulary
+    namespace `provkb:`) moved to the data namespace (`data_namespace()`)."""
+    data = Namespace(PROVKB_DATA_PREFIX, data_namespace())
+
+    def rename(qn: QualifiedName) -> QualifiedName:
+        return data[qn.localpart] if qn.namespace.uri == PROVKB_NS else qn
+
+    return renamed(doc, rename, ids_only=True)
+
+
+def from_data_namespace(doc: ProvDocument) -> ProvDocument:
+    """The inverse of `to_data_namespace` (the configured or the default data base)."""
+    vocabulary = Namespace(PROVKB_PREFIX, PROVKB_NS)
+    bases = data_namespaces()
+
+    def rename(qn: QualifiedName) -> QualifiedName:
+        uri = qn.uri
+        base = next((b for b in bases if uri.startswith(b) and len(uri) > len(b)), None)
+        return vocabulary[uri[len(base) :]] if base is not None else qn
+
+    return renamed(doc, rename, ids_only=True)
+
+
 def prov_o_graph(doc: ProvDocument) -> rdflib.Dataset:
     """The PROV-O graph of a document (prov's encoder) with the unqualified shortcuts
-    of its qualified influences, safe to read back with `read_rdf`."""
+    of its qualified influences and instance IRIs in the data namespace, safe to read
+    back with `read_rdf`."""
+    doc = to_data_namespace(doc)
     graph = ProvRDFSerializer(doc).encode_document(doc)
     qualify_mixed_relations(graph)
     add_shortcuts(graph)
@@ -130,4 +161,4 @@ def read_rdf(text: str, rdf_format: str) -> ProvDocument:
     qualify_mixed_relations(graph)  # see there: prov's decoder mixes them up otherwise
     doc = ProvDocument()
     ProvRDFSerializer(doc).decode_document(graph, doc)
-    return doc
+    return from_data_namespace(doc)

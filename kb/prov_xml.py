@@ -5,6 +5,12 @@ NCName; ProvKB ids have `/` (`provkb:run/<id>/epoch/3`). On writing, every quali
 name whose local part is no NCName (or holds an escape) is encoded with
 `kb.export.local_name` (`/` -> `_x002F_`, XML's own escape for names); on reading,
 every local part holding such an escape is decoded back (`property_name`).
+
+The W3C schema knows only XSD datatypes, so an attribute of ProvKB's own datatype
+`provkb:json` (the JSON text of a list property) is written as a plain string under
+its name with the suffix `_xjson` (`provkb:shape_xjson`: a suffix `local_name` never
+makes, as it escapes every `_x`), and read back as the `provkb:json` literal of
+`provkb:shape`; prov's own reader sees the string.
 """
 
 from __future__ import annotations
@@ -13,13 +19,16 @@ import io
 import re
 from typing import Any
 
-from prov.identifier import QualifiedName
-from prov.model import ProvBundle, ProvDocument
+from prov.identifier import Namespace, QualifiedName
+from prov.model import Literal, ProvDocument
 
+from ..ontology import PROV_NS, PROVKB_NS, PROVKB_PREFIX
 from .prov_names import local_name, property_name
+from .prov_rename import renamed
 
 _NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*")
 _ESCAPED = re.compile(r"_x[0-9A-F]{4,6}_")
+JSON_DATATYPE_URI = PROVKB_NS + "json"
 
 
 def _encode_name(qn: QualifiedName) -> QualifiedName:
@@ -34,39 +43,39 @@ def _decode_name(qn: QualifiedName) -> QualifiedName:
     return qn.namespace[property_name(local)] if _ESCAPED.search(local) else qn
 
 
-def _value(value: Any, rename) -> Any:
-    return rename(value) if isinstance(value, QualifiedName) else value
+_JSON_SUFFIX = "_xjson"  # never made by local_name: it escapes every `_x` it is given
 
 
-def _copy(source: ProvBundle, target: ProvBundle, rename) -> None:
-    for namespace in source.namespaces:
-        target.add_namespace(namespace)
-    if source.get_default_namespace() is not None:
-        target.set_default_namespace(source.get_default_namespace().uri)
-    for record in source.get_records():
-        identifier = record.identifier
-        attributes = [(key, _value(value, rename)) for key, value in record.attributes]
-        target.new_record(
-            record.get_type(),
-            rename(identifier) if identifier is not None else None,
-            attributes,
-        )
+def _is_json(value: Any) -> bool:
+    datatype = getattr(value, "datatype", None) if isinstance(value, Literal) else None
+    return datatype is not None and datatype.uri == JSON_DATATYPE_URI
 
 
-def _renamed(doc: ProvDocument, rename) -> ProvDocument:
-    out = ProvDocument()
-    _copy(doc, out, rename)
-    for bundle in doc.bundles:
-        _copy(bundle, out.bundle(rename(bundle.identifier)), rename)
-    return out
+def _mark_json(attribute: tuple[QualifiedName, Any]) -> tuple[QualifiedName, Any]:
+    """`provkb:shape` typed `provkb:json` -> `provkb:shape_xjson`, a plain string."""
+    key, value = attribute
+    if _is_json(value) and key.namespace.uri != PROV_NS:
+        return key.namespace[key.localpart + _JSON_SUFFIX], value.value
+    return attribute
+
+
+def _unmark_json(attribute: tuple[QualifiedName, Any]) -> tuple[QualifiedName, Any]:
+    """The inverse of `_mark_json`."""
+    key, value = attribute
+    local = key.localpart
+    if local.endswith(_JSON_SUFFIX) and len(local) > len(_JSON_SUFFIX) and isinstance(value, str):
+        datatype = QualifiedName(Namespace(PROVKB_PREFIX, PROVKB_NS), "json")
+        return key.namespace[local[: -len(_JSON_SUFFIX)]], Literal(value, datatype)
+    return attribute
 
 
 def write_xml(doc: ProvDocument) -> str:
-    """PROV-XML text of a document, identifiers encoded as NCName local parts."""
-    return _renamed(doc, _encode_name).serialize(format="xml")
+    """PROV-XML text of a document, identifiers encoded as NCName local parts and
+    `provkb:json` values marked (valid against the W3C PROV-XML schema alone)."""
+    return renamed(doc, _encode_name, recode=_mark_json).serialize(format="xml")
 
 
 def read_xml(text: str) -> ProvDocument:
-    """A PROV-XML document, encoded identifiers decoded."""
+    """A PROV-XML document, encoded identifiers decoded, marked `provkb:json` restored."""
     doc = ProvDocument.deserialize(source=io.BytesIO(text.encode("utf-8")), format="xml")
-    return _renamed(doc, _decode_name)
+    return renamed(doc, _decode_name, recode=_unmark_json)

@@ -61,6 +61,7 @@ from ..ontology import (
     PERSON,
     PLAN,
     PROV_NS,
+    PROVKB_DATA_PREFIX,
     PROVKB_NS,
     PROVKB_PREFIX,
     RELATION_BY_TYPE,
@@ -92,11 +93,13 @@ from .export import (
     prov_time,
 )
 from .export import _Names as export_Names
+from .prov_names import data_namespaces
 from .records import Edge, GraphBatch, Node, encode_props
 from .store import Store
 from .study import default_person, person_node_id
 
 _KIND_BY_IRI: dict[str, Kind] = {k.iri: k for k in KINDS}
+_NOT_BOUND = DEFAULT_PREFIXES | {PROVKB_DATA_PREFIX}  # prefixes an import never binds
 _PROV_ATTRIBUTE_PROPS = {qn.uri: prop for prop, qn in PROV_ATTRIBUTES.items()}
 _SUBTYPE_BY_IRI: dict[str, Subtype] = {s.iri: s for s in SUBTYPE_BY_LABEL.values()}
 # Kinds of the secondary references of relations (Relation.extra_keys).
@@ -232,12 +235,15 @@ class _Names:
         self.uri_by_prefix: dict[str, str] = dict(stored)
         self.uri_by_prefix[PROVKB_PREFIX] = PROVKB_NS
         self.uri_by_prefix["prov"] = PROV_NS
+        self.data = data_namespaces()
         self.new: dict[str, str] = {}
 
     def text(self, qn: QualifiedName) -> str:
-        """`prefix:local` of a qualified name, preferring prefixes already bound."""
+        """`prefix:local` of a qualified name, preferring prefixes already bound; an IRI
+        in ProvKB's data namespace (`data_namespaces`) is a `provkb:` id again."""
         uri = qn.uri
         known = [(p, u) for p, u in self.uri_by_prefix.items() if uri.startswith(u) and p]
+        known += [(PROVKB_PREFIX, base) for base in self.data if uri.startswith(base)]
         if known:
             prefix, base = max(known, key=lambda pu: len(pu[1]))
             return f"{prefix}:{uri[len(base) :]}"
@@ -246,7 +252,7 @@ class _Names:
 
     def _bind(self, wanted: str, uri: str) -> str:
         prefix, n = wanted, 1
-        while prefix in self.uri_by_prefix or prefix in DEFAULT_PREFIXES:
+        while prefix in self.uri_by_prefix or prefix in _NOT_BOUND:
             n += 1
             prefix = f"{wanted}{n}"
         self.uri_by_prefix[prefix] = uri

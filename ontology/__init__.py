@@ -76,6 +76,8 @@ from .vocabulary import (
     PROV_NS,
     PROV_SUBTYPE_BY_LABEL,
     PROV_SUBTYPES,
+    PROVKB_DATA_NS,
+    PROVKB_DATA_PREFIX,
     PROVKB_NS,
     PROVKB_PREFIX,
     RELATION_BY_NAME,

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 PROV_NS = "http://www.w3.org/ns/prov#"
 PROVKB_NS = "https://provkb.org/ns#"
 PROVKB_PREFIX = "provkb"
+# Instance IRIs (node and relation ids) in exports: a data namespace of their own, distinct
+# from the vocabulary (PROVKB_DATA_NAMESPACE overrides the base; kb.prov_names).
+PROVKB_DATA_NS = "https://provkb.org/data/"
+PROVKB_DATA_PREFIX = "provkbdata"
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,7 @@ def forge_provjson(text: str, run: Captured, extra: dict | None = None) -> str:
 
 def _iri(node_id: str) -> rdflib.URIRef:
     prefix, _, local = node_id.partition(":")
-    return rdflib.URIRef((o.PROVKB_NS if prefix == o.PROVKB_PREFIX else EX) + local)
+    return rdflib.URIRef((o.PROVKB_DATA_NS if prefix == o.PROVKB_PREFIX else EX) + local)
 
 
 def _set_triple(graph: rdflib.Graph, subject: rdflib.URIRef, old: Any, new: Any) -> None:

@@ -15,7 +15,10 @@ from rdflib.namespace import XSD
 
 from provkb import ontology as o
 from provkb.capture.callback import ProvenanceCallback
+from provkb.errors import ConfigError
 from provkb.kb.export import export
+from provkb.kb.prov_names import DATA_NAMESPACE_VARIABLE, data_namespace
+from provkb.kb.provimport import import_document, read_document
 from provkb.kb.store import Store
 
 pytestmark = [
@@ -33,7 +36,7 @@ class Captured:
 
     @property
     def run(self) -> rdflib.URIRef:
-        return rdflib.URIRef(f"{o.PROVKB_NS}run/{self.run_id}")
+        return rdflib.URIRef(f"{o.PROVKB_DATA_NS}run/{self.run_id}")
 
     def sparql(self, query: str, **bindings: rdflib.term.Node) -> list[tuple]:
         return [tuple(row) for row in self.graph.query(PREFIXES + query, initBindings=bindings)]
@@ -45,7 +48,7 @@ class Captured:
 def _iri(node_id: str) -> rdflib.URIRef:
     prefix, _, local = node_id.partition(":")
     assert prefix == o.PROVKB_PREFIX, node_id
-    return rdflib.URIRef(o.PROVKB_NS + local)
+    return rdflib.URIRef(o.PROVKB_DATA_NS + local)
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +161,40 @@ def test_lineage_paths(captured: Captured) -> None:
         f"RETURN DISTINCT a.{o.Prop.ID} AS a, g.{o.Prop.ID} AS g"
     )
     assert sorted(chain) == sorted((_iri(r["a"]), _iri(r["g"])) for r in stored)
+
+
+def _vocabulary_subjects(graph: rdflib.Graph) -> set[rdflib.term.Node]:
+    return {s for s in graph.subjects() if str(s).startswith(o.PROVKB_NS)}
+
+
+def test_instance_iris_are_in_the_data_namespace(captured: Captured) -> None:
+    subjects = {s for s in captured.graph.subjects() if isinstance(s, rdflib.URIRef)}
+    assert captured.run in subjects
+    assert all(str(s).startswith(o.PROVKB_DATA_NS) for s in subjects), sorted(subjects)[:3]
+    assert not _vocabulary_subjects(captured.graph)
+    # the vocabulary stays in provkb: (types and attributes)
+    runs = captured.sparql("SELECT ?r WHERE { ?r a provkb:TrainingRun }")
+    assert runs == [(captured.run,)]
+
+
+@pytest.mark.parametrize("base", [None, "https://example.org/lab/kb#"])
+def test_turtle_export_re_imports_as_a_no_op(
+    captured: Captured, base: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if base is not None:
+        monkeypatch.setenv(DATA_NAMESPACE_VARIABLE, base)
+    out = io.StringIO()
+    export(captured.store, "turtle", out, run_id=captured.run_id)
+    graph = rdflib.Graph().parse(data=out.getvalue(), format="turtle")
+    assert (rdflib.URIRef(f"{base or o.PROVKB_DATA_NS}run/{captured.run_id}"), None, None) in graph
+    assert not _vocabulary_subjects(graph)
+    doc = read_document(out.getvalue().encode("utf-8"), "turtle")
+    report = import_document(captured.store, doc, "turtle")
+    assert (report.nodes, report.edges, report.conflicts) == (0, 0, [])
+
+
+def test_a_data_namespace_must_be_an_iri_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    for bad in ("not an iri", "https://example.org/no-separator", o.PROVKB_NS):
+        monkeypatch.setenv(DATA_NAMESPACE_VARIABLE, bad)
+        with pytest.raises(ConfigError, match=DATA_NAMESPACE_VARIABLE):
+            data_namespace()
