@@ -14,7 +14,9 @@ JSON text typed `provkb:json`; `<name>` escaped by `local_name` so that any prop
 name, e.g. `metric.a b`, is a valid QName in every format). A relationship becomes the
 matching PROV relation;
 its `time` is the PROV time, `plan`/`activity`/`starter`/`ender` the secondary
-references and every other property a `provkb:` attribute.
+references and every other property a `provkb:` attribute. An association's
+`onBehalfOf` (delegation per activity) is the record `actedOnBehalfOf(agent, person,
+activity)` beside it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from ..ontology import (
     PROVKB_PREFIX,
     RELATIONS,
     SUBTYPE_BY_LABEL,
+    WAS_ASSOCIATED_WITH,
     WAS_GENERATED_BY,
     Kind,
     Prop,
@@ -238,6 +241,18 @@ def _formal_attributes(
     return formal, used
 
 
+def delegation_of(
+    names: _Names, relation: Relation, props: Mapping[str, Any]
+) -> QualifiedName | None:
+    """Whom an association's agent acted for in its activity (`onBehalfOf`, see
+    docs/graph-model.md "Delegation (per activity)"), if that is a node id."""
+    person = props.get(Prop.ON_BEHALF_OF)
+    if relation is not WAS_ASSOCIATED_WITH or not isinstance(person, str):
+        return None
+    found = names.maybe_qname(person)
+    return found if isinstance(found, QualifiedName) else None
+
+
 def add_edge(
     doc: ProvDocument,
     names: _Names,
@@ -257,8 +272,15 @@ def add_edge(
             formal[relation.time_key] = time
     identifier = props.get(RELATION_ID_PROP)
     identifier = names.qname(identifier) if isinstance(identifier, str) else None
+    responsible = delegation_of(names, relation, props)
+    if responsible is not None:
+        used.add(Prop.ON_BEHALF_OF)
     attributes = [(PROV["type"], t) for t in _types(names, (), props)]
     attributes += _other_attributes(names, props, used)
+    if responsible is not None:  # after the association: actedOnBehalfOf(agent, person, run)
+        doc.new_record(record_type(relation), identifier, formal, attributes)
+        doc.delegation(formal[relation.target_key], responsible, formal[relation.source_key])
+        return
     if relation.provjson_type == "prov:Revision":
         doc.revision(
             formal[relation.source_key],

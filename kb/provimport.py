@@ -50,6 +50,7 @@ from prov.model import (
 
 from ..errors import ImportConflict, ProvImportError, ProvKBError, QueryError
 from ..ontology import (
+    ACTED_ON_BEHALF_OF,
     ACTIVITY,
     AGENT,
     ENTITY,
@@ -99,6 +100,7 @@ from .store import Store
 from .study import default_person, person_node_id
 
 _KIND_BY_IRI: dict[str, Kind] = {k.iri: k for k in KINDS}
+_DELEGATION_ACTIVITY = ACTED_ON_BEHALF_OF.extra_keys["prov:activity"]  # its property
 _NOT_BOUND = DEFAULT_PREFIXES | {PROVKB_DATA_PREFIX}  # prefixes an import never binds
 _PROV_ATTRIBUTE_PROPS = {qn.uri: prop for prop, qn in PROV_ATTRIBUTES.items()}
 _SUBTYPE_BY_IRI: dict[str, Subtype] = {s.iri: s for s in SUBTYPE_BY_LABEL.values()}
@@ -457,7 +459,8 @@ def _add_element(pending: _Pending, node: Node) -> None:
         _collect(existing.props, key, value)
 
 
-def _add_relation(pending: _Pending, edge: Edge, refs: dict[str, str]) -> None:
+def _add_ends(pending: _Pending, edge: Edge, refs: dict[str, str]) -> None:
+    """Implicit nodes for the ends and references a relation names but no record declares."""
     for node_id, kind, subtypes in (
         (edge.src, edge.relation.source, ()),
         (edge.dst, edge.relation.target, ()),
@@ -465,6 +468,10 @@ def _add_relation(pending: _Pending, edge: Edge, refs: dict[str, str]) -> None:
     ):
         if node_id not in pending.nodes and node_id not in pending.implicit:
             pending.implicit[node_id] = Node(node_id, kind, tuple(subtypes), {})
+
+
+def _add_relation(pending: _Pending, edge: Edge, refs: dict[str, str]) -> None:
+    _add_ends(pending, edge, refs)
     identity = (edge.relation.rel_type, edge.src, edge.dst)
     if identity in pending.edges:
         pending.merged += 1
@@ -485,14 +492,52 @@ def convert(doc: ProvDocument, names: _Names) -> _Pending:
             relations.append(record)
         else:
             raise ProvImportError(f"unsupported PROV record {record.get_type()}")
+    delegations: list[tuple[Edge, dict[str, str]]] = []
     for record in relations:
         natural = _natural_edge(names, record, pending)
         if natural is None:
             pending.loose.append(record)
+        elif _foldable(record, natural[0]):
+            delegations.append(natural)
         else:
             _add_relation(pending, *natural)
+    for edge, refs in delegations:  # once every association is known
+        association = _delegating_association(pending, edge)
+        if association is not None and Prop.ON_BEHALF_OF not in association.props:
+            association.props[Prop.ON_BEHALF_OF] = edge.dst
+            _add_ends(pending, edge, refs)
+        else:
+            _add_relation(pending, edge, refs)
     _drop_derived_times(pending)
     return pending
+
+
+def _foldable(record: ProvRecord, edge: Edge) -> bool:
+    """A plain `actedOnBehalfOf(agent, person, activity)`: nothing but its three ends."""
+    plain = record.identifier is None and set(edge.props) == {_DELEGATION_ACTIVITY}
+    return edge.relation is ACTED_ON_BEHALF_OF and plain
+
+
+def _delegating_association(pending: _Pending, delegation: Edge) -> Edge | None:
+    """The association of a delegation's activity with its delegate, if pending: a
+    delegation per activity is that association's `onBehalfOf` (docs/graph-model.md,
+    "Delegation (per activity)"), as capture records it."""
+    activity = delegation.props.get(_DELEGATION_ACTIVITY)
+    return pending.edges.get((WAS_ASSOCIATED_WITH.rel_type, activity, delegation.src))
+
+
+def _folded_into(names: _Names, record: ProvRecord, pending: _Pending) -> Owner | None:
+    """The association a delegation record was folded into (`convert`), if any."""
+    natural = _natural_edge(names, record, pending)
+    if natural is None or not _foldable(record, natural[0]):
+        return None
+    edge = natural[0]
+    if (edge.relation.rel_type, edge.src, edge.dst) in pending.edges:
+        return None  # stored as a delegation edge of its own
+    association = _delegating_association(pending, edge)
+    if association is None or association.props.get(Prop.ON_BEHALF_OF) != edge.dst:
+        return None
+    return ("edge", (WAS_ASSOCIATED_WITH.rel_type, association.src, association.dst))
 
 
 def _drop_derived_times(pending: _Pending) -> None:
@@ -532,6 +577,9 @@ def _owner(names: _Names, record: ProvRecord, pending: _Pending) -> Owner:
     """Which node or relationship represents a record (and so keeps it exactly)."""
     if _kind_of(record) is not None:
         return ("node", names.text(record.identifier))
+    folded = _folded_into(names, record, pending)
+    if folded is not None:
+        return folded
     natural = _natural_edge(names, record, pending)
     if natural is not None:
         edge = natural[0]

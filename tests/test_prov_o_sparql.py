@@ -11,11 +11,20 @@ import keras
 import numpy as np
 import pytest
 import rdflib
+from prov.constants import (
+    PROV_ATTR_ACTIVITY,
+    PROV_ATTR_DELEGATE,
+    PROV_ATTR_RESPONSIBLE,
+    PROV_DELEGATION,
+)
+from prov.identifier import QualifiedName
+from prov.model import ProvRecord
 from rdflib.namespace import XSD
 
 from provkb import ontology as o
 from provkb.capture.callback import ProvenanceCallback
 from provkb.errors import ConfigError
+from provkb.kb import formats
 from provkb.kb.export import export
 from provkb.kb.prov_names import DATA_NAMESPACE_VARIABLE, data_namespace
 from provkb.kb.provimport import import_document, read_document
@@ -198,3 +207,54 @@ def test_a_data_namespace_must_be_an_iri_of_its_own(monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv(DATA_NAMESPACE_VARIABLE, bad)
         with pytest.raises(ConfigError, match=DATA_NAMESPACE_VARIABLE):
             data_namespace()
+
+
+def _delegations(captured: Captured) -> list[tuple[str, str]]:
+    rows = captured.cypher(
+        f"{RUN_MATCH}MATCH (r)-[a:{o.WAS_ASSOCIATED_WITH.rel_type}]->(g) "
+        f"WHERE a.{o.Prop.ON_BEHALF_OF} IS NOT NULL "
+        f"RETURN g.{o.Prop.ID} AS agent, a.{o.Prop.ON_BEHALF_OF} AS person"
+    )
+    return sorted((r["agent"], r["person"]) for r in rows)
+
+
+def test_delegation_per_activity_is_a_prov_delegation(captured: Captured) -> None:
+    stored = _delegations(captured)
+    assert stored  # keras and the machine act for the run's person in this run
+    rows = captured.sparql(
+        "SELECT ?a ?p WHERE { ?a prov:actedOnBehalfOf ?p ; "
+        "prov:qualifiedDelegation [ prov:agent ?p ; prov:hadActivity ?run ] }",
+        run=captured.run,
+    )
+    assert sorted(rows) == [(_iri(a), _iri(p)) for a, p in stored]
+    onbehalf = rdflib.URIRef(o.PROVKB_NS + o.Prop.ON_BEHALF_OF)
+    assert not list(captured.graph.triples((None, onbehalf, None)))
+
+
+def _one(record: ProvRecord, attribute: QualifiedName) -> str:
+    (value,) = record.get_attribute(attribute)
+    return str(value)
+
+
+@pytest.mark.parametrize("fmt", ["provjson", "provn", "provxml", "turtle"])
+def test_delegations_import_back_as_the_associations_on_behalf_of(
+    captured: Captured, fmt: str
+) -> None:
+    out = io.StringIO()
+    export(captured.store, fmt, out, run_id=captured.run_id)
+    doc = formats.FORMATS[fmt].reader(out.getvalue())
+    run = f"{o.PROVKB_PREFIX}:run/{captured.run_id}"
+    found = sorted(
+        (_one(r, PROV_ATTR_DELEGATE), _one(r, PROV_ATTR_RESPONSIBLE))
+        for r in doc.get_records()
+        if r.get_type() == PROV_DELEGATION and _one(r, PROV_ATTR_ACTIVITY) == run
+    )
+    assert found == _delegations(captured)
+    # the captured shape again: nothing to write, no agent-to-agent delegation edges
+    report = import_document(captured.store, doc, fmt)
+    assert (report.nodes, report.edges, report.conflicts) == (0, 0, [])
+    edges = captured.cypher(
+        f"{RUN_MATCH}MATCH (r)-[:{o.WAS_ASSOCIATED_WITH.rel_type}]->()"
+        f"-[d:{o.ACTED_ON_BEHALF_OF.rel_type}]->() RETURN count(d) AS n"
+    )
+    assert edges == [{"n": 0}]
