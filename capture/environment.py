@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import getpass
 import hashlib
 import os
 import platform
@@ -17,6 +16,7 @@ from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
+from ..kb.identity import default_person
 from . import redaction
 from .facts import Environment, Machine, Script, Software
 
@@ -60,13 +60,8 @@ PACKAGES_WAIT_S = 30.0  # how long `environment()` waits for the background read
 
 
 def person_name(explicit: str | None = None) -> str:
-    """The person: as given, else the OS user."""
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in this environment
-        return "unknown"
+    """The person: as given, else PROVKB_PERSON, else the OS user (`kb.identity`'s one rule)."""
+    return default_person(explicit)
 
 
 def command_line() -> str:

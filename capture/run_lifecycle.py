@@ -11,11 +11,11 @@ import threading
 import time
 import uuid
 import weakref
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..errors import ConfigError
 from ..kb import lifecycle
+from ..kb.identity import now_iso
 from ..kb.writer import BackgroundWriter
 from . import sink
 from .safety import WarnOnce
@@ -36,8 +36,8 @@ _atexit_registered = False
 
 
 def now() -> str:
-    """The current time as ISO 8601 UTC text."""
-    return datetime.now(UTC).isoformat()
+    """The current time as ISO 8601 UTC text (`kb.identity.now_iso`, the one clock text)."""
+    return now_iso()
 
 
 def new_run_id() -> str:

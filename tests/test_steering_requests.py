@@ -215,10 +215,12 @@ def test_one_value_rule_set_for_requests_and_optimizers() -> None:
 
 def test_one_person_rule_and_one_person_id(monkeypatch) -> None:
     from provkb.capture import ids as capture_ids
+    from provkb.capture.environment import person_name
     from provkb.kb import study
 
     monkeypatch.setenv("PROVKB_PERSON", "grace")
     assert default_person("ada") == "ada" and default_person() == "grace"
+    assert person_name() == "grace" and person_name("ada") == "ada"  # a captured run's person
     monkeypatch.delenv("PROVKB_PERSON")
     assert default_person() == getpass.getuser()
     long = "é " + "x" * 400  # escaped and shortened alike by every writer
