@@ -340,11 +340,13 @@ STEERING = _steering_cypher()
 
 # -- run liveness: heartbeats, interrupted runs, requests left behind (kb/lifecycle.py) --
 def _lifecycle_cypher() -> dict[str, str]:
-    from ..ontology import ACTIVITY, EPOCH, STEERING_ACTION, USED, RunStatus
+    from ..ontology import ACTIVITY, EPOCH, STEERING_ACTION, USED, RunStatus, SteeringStatus
     from ..queries.library import shown_status
 
     run, req = TRAINING_RUN.label, STEERING_REQUEST.label
     running, interrupted = f"'{RunStatus.RUNNING}'", f"'{RunStatus.INTERRUPTED}'"
+    pending, claimed = f"'{SteeringStatus.PENDING}'", f"'{SteeringStatus.CLAIMED}'"
+    applied, rejected = f"'{SteeringStatus.APPLIED}'", f"'{SteeringStatus.REJECTED}'"
     hb = f"r.{Prop.HEARTBEAT}"
     return {
         # A beat is proof of life: it also revives a run `sync` took for interrupted.
@@ -377,18 +379,19 @@ def _lifecycle_cypher() -> dict[str, str]:
         # Claimed requests whose training recorded the action but not the outcome (it
         # ended before the store took it): applied, as the action says.
         "settle_applied": (
-            f"MATCH (q:{req}) WHERE q.{Prop.STATUS} = 'claimed' "
+            f"MATCH (q:{req}) WHERE q.{Prop.STATUS} = {claimed} "
             f"MATCH (a:{ACTIVITY.label})-[:{USED.rel_type}]->(q) WHERE a:{STEERING_ACTION.label} "
-            f"SET q.{Prop.STATUS} = 'applied', q.appliedEpoch = a.{Prop.EPOCH}, "
-            f"q.actionId = a.{Prop.ID}, q.resolvedAtTime = $now RETURN count(q) AS applied"
+            f"SET q.{Prop.STATUS} = {applied}, q.{Prop.APPLIED_EPOCH} = a.{Prop.EPOCH}, "
+            f"q.{Prop.ACTION_ID} = a.{Prop.ID}, q.{Prop.RESOLVED_AT} = $now "
+            f"RETURN count(q) AS applied"
         ),
         # Requests no training will ever apply: of runs that are not live.
         "reject_orphaned": (
-            f"MATCH (q:{req}) WHERE q.{Prop.STATUS} IN ['pending', 'claimed'] "
+            f"MATCH (q:{req}) WHERE q.{Prop.STATUS} IN [{pending}, {claimed}] "
             f"MATCH (r:{ACTIVITY.label} {{{Prop.RUN_ID}: q.{Prop.RUN_ID}}}) WHERE r:{run} "
             f"WITH q, {shown_status('r')} AS shown WHERE shown <> {running} "
-            f"SET q.{Prop.STATUS} = 'rejected', q.statusReason = $reason, "
-            f"q.resolvedAtTime = $now RETURN count(q) AS rejected"
+            f"SET q.{Prop.STATUS} = {rejected}, q.{Prop.STATUS_REASON} = $reason, "
+            f"q.{Prop.RESOLVED_AT} = $now RETURN count(q) AS rejected"
         ),
     }
 

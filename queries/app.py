@@ -292,7 +292,8 @@ RUN_HYPERPARAMETERS = (
     f"{_by_run('h', _HP)} "
     f"RETURN h.{_ID} AS id, h.{_NAME} AS name, h.{Prop.VALUE} AS value, "
     f"h.{Prop.VALUE_TYPE} AS valueType, h.{Prop.SOURCE} AS source, "
-    f"h.{Prop.FROM_EPOCH} AS fromEpoch, h.{Prop.VERSION} AS version, h.steerable AS steerable "
+    f"h.{Prop.FROM_EPOCH} AS fromEpoch, h.{Prop.VERSION} AS version, "
+    f"h.{Prop.STEERABLE} AS steerable "
     f"ORDER BY name, version"
 )
 RUN_REQUESTS = (
@@ -495,7 +496,7 @@ STUDY_EDITS = f"""
 MATCH (a:{STEERING_ACTION.label})-[:{_INF}]->(s:{STUDY.label} {{{_NAME}: $study}})
 OPTIONAL MATCH (a)-[:{_USED}]->(state:{STUDY_STATE.label})
 RETURN properties(a) AS props, state.{Steer.ITERATION} AS stateIteration,
-       state.movingAverage AS movingAverage, state.lastGain AS lastGain
+       state.{Prop.MOVING_AVERAGE} AS movingAverage, state.{Prop.LAST_GAIN} AS lastGain
 ORDER BY coalesce(props.{Steer.ITERATION}, 0), coalesce(props.{_STARTED}, ''), props.{_ID}
 """
 

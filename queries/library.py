@@ -46,6 +46,7 @@ from ..ontology import (
     HyperparameterName,
     Prop,
     RunStatus,
+    SteeringStatus,
     SummaryStat,
     metric_prop,
     summary_prop,
@@ -887,7 +888,8 @@ STEERING_HISTORY = NamedQuery(
                q.{Steer.REQUESTED_VALUE} AS requestedValue,
                coalesce(q.{Steer.REASON}, edit.{Steer.REASON}) AS reason,
                coalesce(q.{Steer.NOTE}, edit.{Steer.NOTE}) AS note,
-               CASE WHEN q IS NULL THEN 'applied' ELSE q.{Prop.STATUS} END AS status,
+               CASE WHEN q IS NULL THEN '{SteeringStatus.APPLIED}'
+                    ELSE q.{Prop.STATUS} END AS status,
                q.{Steer.STATUS_REASON} AS statusReason,
                coalesce(q.{Steer.APPLIED_EPOCH}, applied.{_EPOCH_NO}) AS appliedEpoch,
                edit.{_ITER} + 1 AS appliedIteration,
