@@ -20,11 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import prov
+import rdflib
 from prov.model import ProvDocument
+from rdflib.compare import isomorphic
+from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
 
 from provkb.errors import ProvImportError, ProvKBError
 from provkb.kb import formats
 from provkb.kb.export import build_document, render
+from provkb.kb.prov_rdf import drop_shortcuts
 from provkb.kb.provimport import import_document
 from provkb.kb.store import Store
 
@@ -41,6 +45,7 @@ class Outcome:
     fmt: str
     status: str  # equal | changed | refused | export-failed
     reason: str = ""
+    rdf: str = ""  # RDF formats: isomorphic | differs (rdflib graphs, see `rdf_isomorphic`)
 
 
 def corpus_files() -> list[tuple[str, Path]]:
@@ -100,10 +105,38 @@ def check(store: Store, fmt: str, path: Path, doc: ProvDocument) -> Outcome:
             back = spec.reader(text if isinstance(text, str) else text.decode())
         except (ProvKBError, Exception) as exc:  # noqa: BLE001 - counted, reported
             return Outcome(path, fmt, "export-failed", f"{type(exc).__name__}: {_reason(exc)}")
+    rdf = ""
+    if spec.family == "rdf":
+        rdf = "isomorphic" if rdf_isomorphic(text, doc, RDF_FORMATS[fmt]) else "differs"
     want, got = normalised(doc), normalised(back)
     if want == got:
-        return Outcome(path, fmt, "equal")
-    return Outcome(path, fmt, "changed", _difference(want, got))
+        return Outcome(path, fmt, "equal", rdf=rdf)
+    return Outcome(path, fmt, "changed", _difference(want, got), rdf=rdf)
+
+
+RDF_FORMATS = {"turtle": "turtle", "trig": "trig", "jsonld": "json-ld"}  # rdflib's names
+
+
+def _rdf_graphs(text: str, rdf_format: str) -> dict[str, rdflib.Graph]:
+    """The graphs of an RDF text by name (default and named graphs: TriG bundles),
+    without the unqualified shortcuts ProvKB adds (`drop_shortcuts`)."""
+    dataset = rdflib.Dataset(default_union=True)
+    dataset.parse(data=text, format=rdf_format)
+    drop_shortcuts(dataset)
+    graphs: dict[str, rdflib.Graph] = {}
+    for s, p, o, context in dataset.quads((None, None, None, None)):
+        name = getattr(context, "identifier", context)
+        key = "" if name in (None, DATASET_DEFAULT_GRAPH_ID) else str(name)
+        graphs.setdefault(key, rdflib.Graph()).add((s, p, o))
+    return graphs
+
+
+def rdf_isomorphic(exported: str, doc: ProvDocument, rdf_format: str) -> bool:
+    """ProvKB's PROV-O export of an imported document against prov's own serialization
+    of the same document: isomorphic rdflib graphs once ProvKB's shortcuts are removed."""
+    theirs = doc.serialize(format="rdf", rdf_format=rdf_format)
+    ours, prov_own = _rdf_graphs(exported, rdf_format), _rdf_graphs(theirs, rdf_format)
+    return set(ours) == set(prov_own) and all(isomorphic(ours[k], prov_own[k]) for k in ours)
 
 
 def normalised(doc: ProvDocument) -> ProvDocument:
@@ -151,6 +184,9 @@ def report(outcomes: list[Outcome], total: int) -> list[str]:
         lines.append(
             f"{fmt:<12}{len(items):>7}{imported:>10}{counts['equal']:>7}{counts['refused']:>9}"
         )
+    rdf = [o for o in outcomes if o.rdf]
+    iso = sum(o.rdf == "isomorphic" for o in rdf)
+    lines.append(f"RDF graphs (rdflib isomorphic with prov's serialization): {iso}/{len(rdf)}")
     reasons = Counter((o.status, o.reason.split(":")[0][:90]) for o in outcomes if o.reason)
     lines += [f"  {n:>4} {status}: {why}" for (status, why), n in reasons.most_common(40)]
     return lines
@@ -194,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         for o in outcomes:
             if o.status != "equal":
                 print(f"{o.status:<14}{o.path.relative_to(CORPUS)}: {o.reason}")
+            if o.rdf == "differs":
+                print(f"rdf differs   {o.path.relative_to(CORPUS)}")
     print(f"{time.monotonic() - started:.0f} s")
     return 0
 
