@@ -303,7 +303,7 @@ def hp_rows(lr: tuple[float, int, int]) -> list[dict]:
         {
             "name": "learning_rate",
             "value": value,
-            "source": "optimizer",
+            "source": "optimizer" if version == 1 else "adaptation",  # what generated it
             "fromEpoch": from_epoch,
             "version": version,
         },
