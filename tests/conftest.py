@@ -67,7 +67,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         for report in terminalreporter.stats.get(outcome, []):
             if outcome == "passed" and report.when != "call":
                 continue
-            engine = next((e for e in ("neo4j", "embedded") if e in report.keywords), "engine-free")
+            keywords = getattr(report, "keywords", {})  # a collection error has none
+            engine = next((e for e in ("neo4j", "embedded") if e in keywords), "engine-free")
             by_outcome = counts.setdefault(engine, {})
             by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
     for engine, by_outcome in sorted(counts.items()):
