@@ -349,8 +349,9 @@ class ProvenanceCallback(keras.callbacks.Callback):
             elif getattr(self.model, "stop_training", False) and cut_short:
                 status, stopped = RunStatus.STOPPED_EARLY, last
                 self._submit(recorder.early_stop(last, self._tracker.stopper(), at, restored))
+            final = callback_settings.restored_weights(self._tracker.siblings)  # (h7)
             sha = run_start.fact(
-                self._warn, "model weights", lambda: model_info.weights_sha256(self.model)
+                self._warn, "model weights", lambda: model_info.weights_sha256(self.model, final)
             )
             ended = recorder.finish(status, at, stopped, None, sha, restored)
             self._submit(ended)

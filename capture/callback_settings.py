@@ -88,6 +88,15 @@ def describe(callbacks: Iterable[Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def restored_weights(callbacks: Iterable[Any]) -> Any:
+    """The weights EarlyStopping puts back at the end of training (its own
+    `on_train_end` may run after ProvKB's), else None."""
+    for callback in callbacks:
+        if type(callback).__name__ == "EarlyStopping" and restored_epoch([callback]):
+            return callback.best_weights
+    return None
+
+
 def restored_epoch(callbacks: Iterable[Any]) -> int | None:
     """The epoch (1-based) whose weights EarlyStopping restores at the end of training
     (restore_best_weights with a best epoch seen), else None."""

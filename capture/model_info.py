@@ -128,10 +128,11 @@ def describe_model(model: Any) -> Model:
     return Model(model.name, type(model).__name__, _count(model), trainable, layers)
 
 
-def weights_sha256(model: Any) -> str:
-    """sha256 over every weight (dtype, shape and bytes, in order)."""
+def weights_sha256(model: Any, weights: Any = None) -> str:
+    """sha256 over every weight (dtype, shape and bytes, in order): the model's, or
+    `weights` (a list like `get_weights()`, e.g. those EarlyStopping restores)."""
     digest = hashlib.sha256()
-    for weight in model.get_weights():
+    for weight in model.get_weights() if weights is None else weights:
         arr = np.ascontiguousarray(weight)
         digest.update(f"{arr.dtype.str}{arr.shape}".encode())
         digest.update(arr.data if arr.size else b"")

@@ -298,3 +298,22 @@ def test_the_demo_stops_its_early_stopping_run_early(store: Store) -> None:
     )
     assert stop[o.Prop.EPOCH] == run[o.Prop.STOPPED_EPOCH]
     assert stop[o.Prop.RESTORED_EPOCH] is not None
+
+
+def test_the_final_weights_hash_is_of_the_weights_early_stopping_restored(
+    store: Store, digits
+) -> None:
+    from provkb.capture.model_info import weights_sha256
+
+    cb = ProvenanceCallback(experiment=unique("restored"), store=store)
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=10.0,
+                                         restore_best_weights=True)  # fmt: skip
+    model = make_model()
+    model.fit(*digits, epochs=5, batch_size=64, verbose=0, callbacks=[cb, stop])  # stop after
+    assert cb.writer.flush(30)
+    stored = one(
+        store,
+        f"MATCH (m:{o.MODEL.label} {{runId: $r}}) RETURN m.{o.Prop.WEIGHTS_SHA256}",
+        r=cb.run_id,
+    )
+    assert stored == weights_sha256(model)  # the weights fit returned with (epoch 1's)
