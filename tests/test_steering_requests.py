@@ -226,3 +226,18 @@ def test_one_person_rule_and_one_person_id(monkeypatch) -> None:
     long = "é " + "x" * 400  # escaped and shortened alike by every writer
     assert person_node_id(long) == capture_ids.person(long) == study.person_node_id(long)
     assert len(person_node_id(long)) < 300
+
+
+def test_describe_tells_an_applied_value_paused_a_schedule() -> None:
+    from provkb.kb.steering import APPLIED, SET, SteeringRequest, describe
+
+    paused = "the schedule of learning_rate (LearningRateScheduler) is paused from epoch 4"
+    request = SteeringRequest(
+        "r1", "run1", SET, "learning_rate", 0.003, status=APPLIED, status_reason=paused
+    )
+    request.extra[o.Prop.APPLIED_EPOCH] = 4
+    assert describe(request) == (
+        f"request r1 (set learning_rate=0.003) applied: in force from epoch 4 ({paused})"
+    )
+    request.status_reason = None
+    assert describe(request).endswith("applied: in force from epoch 4")

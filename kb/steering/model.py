@@ -161,8 +161,9 @@ def describe(request: SteeringRequest) -> str:
     if request.status == REJECTED:
         return f"{head} rejected: {request.status_reason}"
     if request.status == APPLIED:
-        if request.action == SET:
-            return f"{head} applied: in force from epoch {epoch}"
+        if request.action == SET:  # the reason says more when a schedule was paused
+            more = f" ({request.status_reason})" if request.status_reason else ""
+            return f"{head} applied: in force from epoch {epoch}{more}"
         if request.action == STOP:
             return f"{head} applied: the run stops after epoch {epoch}"
         if epoch is None:
