@@ -94,6 +94,7 @@ from .export import (
     prov_time,
 )
 from .export import _Names as export_Names
+from .identity import now_iso
 from .prov_names import data_namespaces
 from .records import Edge, GraphBatch, Node, encode_props
 from .store import Store
@@ -982,10 +983,6 @@ def _prepare(doc: ProvDocument) -> ProvDocument:
             return flat
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat()
-
-
 def _os_user() -> str:
     try:
         return getpass.getuser()
@@ -1012,7 +1009,7 @@ def record_import(
     import_id = f"{PROVKB_PREFIX}:import/{uuid.uuid4().hex[:12]}"
     props: dict[str, Any] = {
         Prop.STARTED: started,
-        Prop.ENDED: _now(),
+        Prop.ENDED: now_iso(),
         Prop.FORMAT: fmt,
         Prop.ON_CONFLICT: mode,
         Prop.OS_USER: _os_user(),
@@ -1062,7 +1059,7 @@ def import_document(
     `record_import`) when `record` is true, and always when it replaces anything.
     Nothing to write (the document is already stored as it is) is a no-op.
     """
-    mode, started = _check_mode(on_conflict), _now()
+    mode, started = _check_mode(on_conflict), now_iso()
     flat = _prepare(doc)
     stored = {row["prefix"]: row["uri"] for row in store.read(cypher.READ_NAMESPACES).rows}
     names = _Names(stored)
