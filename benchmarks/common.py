@@ -138,6 +138,7 @@ def machine_info() -> dict[str, Any]:
         "load_average_at_start": _load(),
         "git_commit": _git("rev-parse", "--short", "HEAD"),
         "git_dirty": bool(_git("status", "--porcelain")),
+        "server_priority": os.environ.get("PROVKB_SERVER_PRIORITY") or "idle",
     }
 
 
