@@ -31,6 +31,7 @@ STEERING_ACTION = _domain("SteeringAction", ACTIVITY)
 STUDY = _domain("Study", ACTIVITY)
 IMPORT = _domain("Import", ACTIVITY)  # an import of a PROV file (kb/provimport.py)
 DELETION = _domain("Deletion", ACTIVITY)  # provkb delete: what it removed, who, when
+NARROWING = _domain("Narrowing", ACTIVITY)  # a study started from another (sessions)
 
 # Entities
 METRICS = _domain("Metrics", ENTITY)
@@ -44,6 +45,7 @@ STEERING_REQUEST = _domain("SteeringRequest", ENTITY)
 TRIAL_ITEM = _domain("TrialItem", ENTITY)
 STUDY_STATE = _domain("StudyState", ENTITY)
 IMPORTED_FILE = _domain("ImportedFile", ENTITY)  # a PROV file an Import used
+STUDY_SPACE = _domain("StudySpace", ENTITY)  # a study's space, as a narrowing saw/made it
 
 # Agents
 MACHINE = _domain("Machine", AGENT)
@@ -59,6 +61,7 @@ DOMAIN_SUBTYPES: tuple[Subtype, ...] = (
     STUDY,
     IMPORT,
     DELETION,
+    NARROWING,
     METRICS,
     HYPERPARAMETER,
     DATASET,
@@ -70,6 +73,7 @@ DOMAIN_SUBTYPES: tuple[Subtype, ...] = (
     TRIAL_ITEM,
     STUDY_STATE,
     IMPORTED_FILE,
+    STUDY_SPACE,
     MACHINE,
 )
 DOMAIN_SUBTYPE_BY_LABEL: dict[str, Subtype] = {s.label: s for s in DOMAIN_SUBTYPES}
@@ -221,6 +225,20 @@ class Prop:
     MOVING_AVERAGE = "movingAverage"
     BEFORE = "before"  # JSON text
     AFTER = "after"  # JSON text
+    # Sessions: a study narrowed from another (kb/study/sessions.py)
+    PARENT_STUDY = "parentStudy"  # on a study: the study it was narrowed from
+    SESSION = "session"  # on a study: 1 for a first study, parent's + 1 for a narrowed one
+    TOP = "top"  # on a Narrowing: how many of the parent's best trials it kept
+    NARROWED = "narrowed"  # on a Narrowing: the names it narrowed (list)
+    ADDED = "added"  # on a Narrowing: the names it brought in (list)
+    GIVEN = "given"  # on a Narrowing: the names given by hand (list)
+    RANK = "rank"  # on a Narrowing's USED of a kept trial: 1 = the best
+    # Pruning (kb/study/pruning.py): a trial stopped because its gain was worse than the
+    # median of the study's completed trials at an epoch
+    PRUNING = "pruning"  # on a study: its pruning rule (JSON), when it has one
+    PRUNED_EPOCH = "prunedEpoch"  # on a pruned run: the epoch (1-based) it was judged at
+    PRUNED_VALUE = "prunedValue"  # on a pruned run: its best gain metric up to that epoch
+    PRUNE_MEDIAN = "pruneMedian"  # on a pruned run: the median it was worse than
     # On an Import activity (kb/provimport.py; its file: name, path, sha256).
     FORMAT = "format"
     ON_CONFLICT = "onConflict"  # refuse, skip or replace (`ImportMode`)
@@ -441,6 +459,16 @@ class QueueEdit:
     REMOVE = "remove"
     MOVE = "move"
     RESPACE = "respace"
+
+
+class TrialOutcome:
+    """How a study's trial ended (`study-trial-status`, from its run's status)."""
+
+    FINISHED = "finished"  # completed all its planned epochs
+    EARLY_STOPPING = "early_stopping"  # a callback (EarlyStopping, ...) stopped it
+    STEERING_STOP = "steering_stop"  # a person's steering request stopped it
+    PRUNED = "pruned"  # the study's pruning rule stopped it
+    FAILED = "failed"
 
 
 class Sampler:

@@ -81,3 +81,13 @@ def study_edit(study_name: str, request_id: str) -> str:
 def deletion(deletion_id: str) -> str:
     """A deletion (provkb delete): `provkb:deletion/<deletion id>`."""
     return qualified(f"deletion/{segment(deletion_id)}")
+
+
+def study_space(study_name: str, digest: str) -> str:
+    """A study's space as a narrowing used or generated it (`digest`: of its JSON)."""
+    return f"{study(study_name)}/space/{segment(digest)}"
+
+
+def narrowing(study_name: str) -> str:
+    """The narrowing that started study `study_name` from its parent (one per study)."""
+    return f"{study(study_name)}/narrowing"
