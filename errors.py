@@ -85,6 +85,11 @@ class UnknownFormat(ExportError, ProvImportError):
     know, or an export-only format given to import; the message names the known ones."""
 
 
+class SessionRefused(ProvKBError):
+    """A next search session cannot start from its parent study (no finished trials,
+    `top` larger than them, an unknown or clashing name...): nothing was created."""
+
+
 class SteeringRejected(ProvKBError):
     """A steering request cannot be applied; it was recorded as rejected, nothing changed.
 
