@@ -87,6 +87,9 @@ class ProvenanceCallback(keras.callbacks.Callback):
         steer_every_n_batches: also apply requests every N training batches (stop
             requests still wait for the end of the epoch); None: at epoch ends only.
         steering: False switches steering off (the run is recorded as not steerable).
+        reproduces: the id of the run this training reproduces (`provkb reproduce` writes
+            it into the script): the run records it (`reproduces`) and its Plan
+            WAS_DERIVED_FROM that run's Plan (prov:type provkb:Reproduction).
 
     `run_id` is the id of the current (or next) run; `writer` the background writer;
     `steering_log` lists every steering request this callback applied or rejected;
@@ -112,6 +115,7 @@ class ProvenanceCallback(keras.callbacks.Callback):
         steer_every_n_batches: int | None = None,
         steering: bool = True,
         final_wait: float | None = None,
+        reproduces: str | None = None,
     ) -> None:
         super().__init__()
         environment.prefetch()  # read the installed packages off the training thread
@@ -124,6 +128,9 @@ class ProvenanceCallback(keras.callbacks.Callback):
         self.dataset_names = dict(datasets or {})
         self.flush_timeout = flush_timeout
         self.final_wait = final_wait
+        if reproduces is not None and (not isinstance(reproduces, str) or not reproduces.strip()):
+            raise ValueError(f"reproduces must be the id of a run, got {reproduces!r}")
+        self.reproduces = reproduces.strip() if reproduces else None
         self.end_wait_seconds: float | None = None  # what the last on_train_end waited
         self.final_flush_complete: bool | None = None  # whether it all got written then
         self.run_id = new_run_id()
@@ -253,6 +260,8 @@ class ProvenanceCallback(keras.callbacks.Callback):
         batch.extend(recorder.callback_plans(plans or {}))
         if previous_run is not None:
             batch.extend(recorder.continued_from(previous_run))
+        if self.reproduces:
+            batch.extend(recorder.reproduces(self.reproduces))
         beats = run_lifecycle.heartbeat_settings(warn)
         batch.add_node(
             recorder.run_node,
@@ -270,6 +279,8 @@ class ProvenanceCallback(keras.callbacks.Callback):
         run_lifecycle.training(self)
         _remember(model, self)
         self._submit(batch)
+        if self.reproduces:  # its own batch: a store without the original refuses only it
+            self._submit(recorder.reproduction_link(self.reproduces))
         self._life = RunLifecycle(self.writer, self.run_id, warn)
         self._life.start_heartbeat(recorder.run_node, beats.interval)
         self._session = None

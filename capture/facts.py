@@ -39,6 +39,7 @@ class Source:
     USER = "user"
     STEERING = "steering"  # a new value a person's steering request set mid-run
     ADAPTATION = "adaptation"  # a new value a callback (a schedule) set mid-run (h7)
+    KERAS = "keras"  # Keras' own state: the global random seed (keras.utils.set_random_seed)
 
 
 class Role:

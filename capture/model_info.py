@@ -166,6 +166,17 @@ def plan(model: Any) -> Plan:
     )
 
 
+SEED = "seed"  # the global random seed `keras.utils.set_random_seed` set (reproduce)
+
+
+def seed_hyperparameters() -> list[Hyperparameter]:
+    """The global random seed Keras was given (`keras.utils.set_random_seed`), if any."""
+    from keras.src.utils import rng_utils
+
+    seed = rng_utils.get_random_seed()
+    return [Hyperparameter(SEED, int(seed), Source.KERAS)] if isinstance(seed, int) else []
+
+
 def _learning_rate_schedule(optimizer: Any) -> Any:
     import keras
 

@@ -31,6 +31,7 @@ from ..ontology import (
     PERSON,
     PLAN,
     PROJECT,
+    REPRODUCTION_TYPE,
     SCRIPT,
     SOFTWARE_AGENT,
     STEERING_ACTION,
@@ -249,6 +250,20 @@ class RunRecorder:
         self._run_update(b, **{Prop.CONTINUED_FROM: previous_run})
         if self.has_model:
             b.add_edge(WAS_DERIVED_FROM, self.model_node, previous)
+        return b
+
+    def reproduces(self, original_run: str) -> GraphBatch:
+        """This run reproduces `original_run` (a script `provkb reproduce` wrote)."""
+        b = GraphBatch()
+        self._run_update(b, **{Prop.REPRODUCES: original_run})
+        return b
+
+    def reproduction_link(self, original_run: str) -> GraphBatch:
+        """The Plan this run followed WAS_DERIVED_FROM `original_run`'s Plan, as a
+        derivation of prov:type provkb:Reproduction (needs the original in the store)."""
+        b = GraphBatch()
+        props = {Prop.PROV_TYPE: [REPRODUCTION_TYPE]}
+        b.add_edge(WAS_DERIVED_FROM, ids.plan(self.run_id), ids.plan(original_run), **props)
         return b
 
     def _hp_node(self, batch: GraphBatch, v: HpVersion) -> str:

@@ -66,6 +66,8 @@ def hyperparameters(
         out.append(Hyperparameter(name, steerable.value, Source.USER, steerable=True))
         known.add(name)
     out += [Hyperparameter(str(k), v, Source.USER) for k, v in given.items() if str(k) not in known]
+    if all(hp.name != model_info.SEED for hp in out):  # a user's own "seed" wins
+        out += fact(warn, "seed", model_info.seed_hyperparameters) or []
     if not steering:
         out = [dataclasses.replace(hp, steerable=False) for hp in out]
     return out

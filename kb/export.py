@@ -59,7 +59,7 @@ from .store import Store
 PROVKB = Namespace(PROVKB_PREFIX, PROVKB_NS)
 PROV = Namespace("prov", PROV_NS)
 JSON_DATATYPE = PROVKB["json"]  # datatype of list properties, written as JSON text
-PROV_TYPE_PROP = "provType"  # prov:type values that are no ontology subtype
+PROV_TYPE_PROP = Prop.PROV_TYPE  # prov:type values that are no ontology subtype
 RELATION_ID_PROP = Prop.ID  # identifier of an identified PROV relation
 DEFAULT_PREFIXES = frozenset({"prov", "xsd", "xsi"})
 # Properties that are PROV attributes themselves: a usage's role is `prov:role` (PROV-O

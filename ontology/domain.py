@@ -32,6 +32,7 @@ STUDY = _domain("Study", ACTIVITY)
 IMPORT = _domain("Import", ACTIVITY)  # an import of a PROV file (kb/provimport.py)
 DELETION = _domain("Deletion", ACTIVITY)  # provkb delete: what it removed, who, when
 NARROWING = _domain("Narrowing", ACTIVITY)  # a study started from another (sessions)
+PREDICTION = _domain("Prediction", ACTIVITY)  # a model.predict (or an app test) of a model
 
 # Entities
 METRICS = _domain("Metrics", ENTITY)
@@ -46,6 +47,9 @@ TRIAL_ITEM = _domain("TrialItem", ENTITY)
 STUDY_STATE = _domain("StudyState", ENTITY)
 IMPORTED_FILE = _domain("ImportedFile", ENTITY)  # a PROV file an Import used
 STUDY_SPACE = _domain("StudySpace", ENTITY)  # a study's space, as a narrowing saw/made it
+PREDICTIONS = _domain("Predictions", ENTITY)  # what a Prediction generated (issue 17)
+CONFUSION_MATRIX = _domain("ConfusionMatrix", ENTITY)  # a classifier evaluation's matrix
+STORED_MODEL = _domain("StoredModel", ENTITY)  # a saved .keras file of a run's model
 
 # Agents
 MACHINE = _domain("Machine", AGENT)
@@ -62,6 +66,7 @@ DOMAIN_SUBTYPES: tuple[Subtype, ...] = (
     IMPORT,
     DELETION,
     NARROWING,
+    PREDICTION,
     METRICS,
     HYPERPARAMETER,
     DATASET,
@@ -74,6 +79,9 @@ DOMAIN_SUBTYPES: tuple[Subtype, ...] = (
     STUDY_STATE,
     IMPORTED_FILE,
     STUDY_SPACE,
+    PREDICTIONS,
+    CONFUSION_MATRIX,
+    STORED_MODEL,
     MACHINE,
 )
 DOMAIN_SUBTYPE_BY_LABEL: dict[str, Subtype] = {s.label: s for s in DOMAIN_SUBTYPES}
@@ -81,6 +89,10 @@ DOMAIN_SUBTYPE_BY_LABEL: dict[str, Subtype] = {s.label: s for s in DOMAIN_SUBTYP
 # Bookkeeping labels (not PROV: no core label, so exports and run queries never see them).
 NAMESPACE_LABEL = "ProvNamespace"  # prefix -> namespace IRI bindings of imported documents
 CLAIM_LABEL = "SteeringClaim"  # a unique token per claimed steering request
+
+# prov:type of the derivation a reproduction's Plan WAS_DERIVED_FROM the original's
+# (`provkb reproduce`: a run trained again from another run's provenance).
+REPRODUCTION_TYPE = f"{PROVKB_PREFIX}:Reproduction"
 
 
 class Prop:
@@ -173,6 +185,24 @@ class Prop:
     RESTORED_EPOCH = "restoredEpoch"  # on an early stop: the epoch whose weights were restored
     PAUSED_SCHEDULES = "pausedSchedules"  # on a SteeringAction: schedules it paused
     CONTINUED_FROM = "continuedFrom"  # on a run: the run whose model it trained further
+    # Predictions, confusion matrices and stored models (issue 17, docs/graph-model.md)
+    SIZE_BYTES = "sizeBytes"  # on a StoredModel: the file's size
+    MIN = "min"  # on Predictions: summary statistics over every finite output value
+    MAX = "max"
+    MEAN = "mean"
+    STD = "std"
+    NAN_COUNT = "nanCount"  # on Predictions: outputs that are NaN or infinite
+    SAMPLE = "sample"  # on Predictions: JSON of the first output rows (size-bounded)
+    OUTPUTS = "outputs"  # on Predictions: JSON list of every output {name, shape, dtype}
+    PREDICTED_CLASSES = "predictedClasses"  # on Predictions: class of each sample row
+    MATRIX = "matrix"  # on a ConfusionMatrix: JSON rows (true class) x columns (predicted)
+    CLASSES = "classes"  # on a ConfusionMatrix: the class labels of its rows and columns
+    PRECISION = "precision"  # on a ConfusionMatrix: per class, in `classes` order
+    RECALL = "recall"
+    SUPPORT = "support"  # on a ConfusionMatrix: true samples per class
+    ACCURACY = "accuracy"  # on a ConfusionMatrix: the matrix's trace over its total
+    REPRODUCES = "reproduces"  # on a run: the run whose provenance it reproduces
+    PROV_TYPE = "provType"  # prov:type values that are no ontology subtype (lists)
     # On a Deletion (provkb delete): what it removed (it outlives what it removed)
     DELETED_SCOPE = "deletedScope"  # run, experiment or study
     DELETED_NAME = "deletedName"  # the run id, experiment name or study name given
@@ -401,6 +431,14 @@ class ImportMode:
     REFUSE = "refuse"  # refuse the whole import, list the conflicts (default)
     SKIP = "skip"  # keep the stored records, add only the new ones
     REPLACE = "replace"  # overwrite, keeping the previous values on the Import activity
+
+
+class PredictionRole:
+    """`role` of what a Prediction or the Evaluation of a confusion matrix USED."""
+
+    MODEL = "model"  # the run's Model (capture) or a StoredModel file (the app's tests)
+    INPUT = "input"  # the input dataset
+    PREDICTIONS = "predictions"  # the Predictions entity a confusion matrix came from
 
 
 class RunStatus:
