@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .kb.quarantine import QuarantinedEntry
     from .kb.steering import SteeringRequest
     from .kb.store import ConsoleStream, QueryResult, Store
-    from .kb.study import StudyQueue
+    from .kb.study import EditResult, StudyQueue
     from .queries.spec import NamedQuery
 
 
@@ -238,6 +238,14 @@ class KnowledgeBase:
 
         return export.build_document(self.store, run_id=run_id, experiment=experiment)
 
+    def diagram(self, run_id: str, output: str = "svg", attributes: bool = False) -> str | bytes:
+        """A run's PROV diagram (`dot` or `svg` text, `png` bytes): short captions (kind
+        and name, the full id as tooltip), causes left and effects right; `attributes`
+        adds every attribute as a note (a much larger diagram)."""
+        from .kb.prov_diagram import write_diagram
+
+        return write_diagram(self.document(run_id=run_id), output, attributes=attributes)
+
     def export(
         self,
         fmt: str,
@@ -341,6 +349,34 @@ class KnowledgeBase:
             known = ", ".join(s["name"] for s in self.studies()) or "none"
             raise ProvKBError(f"no study named {name!r} (studies: {known})")
         return queue
+
+    def edit_study(
+        self,
+        name: str,
+        action: str,
+        *,
+        item: int | None = None,
+        version: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        place: int | None = None,
+        reason: str | None = None,
+        person: str | None = None,
+        replace: bool = False,
+    ) -> EditResult:
+        """One queue edit of study `name` (add, edit, move, remove, respace). An edit,
+        move or remove names the exact item version the person saw (`item`, `version`)
+        and is refused with `StaleStudyEdit` ("item 6 already started; nothing changed")
+        when that item is no longer pending at that version (`StudyQueue.apply`)."""
+        return self.study(name).apply(
+            action,
+            item=item,
+            version=version,
+            params=params,
+            place=place,
+            reason=reason,
+            person=person,
+            replace=replace,
+        )
 
     def create_study(
         self,

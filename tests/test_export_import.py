@@ -20,7 +20,7 @@ from prov.model import ProvDocument
 from rdflib.namespace import RDF
 
 from provkb.errors import ExportError, ProvImportError
-from provkb.kb import formats, prov_exact
+from provkb.kb import formats, prov_diagram, prov_exact
 from provkb.kb.export import FORMATS, build_document, export, render
 from provkb.kb.provimport import import_document, import_file, read_document
 from provkb.kb.records import GraphBatch, Node
@@ -382,6 +382,24 @@ def test_dot_and_png_exports(sample: Store, tmp_path: Path) -> None:
     assert png.getvalue().startswith(b"\x89PNG")
     with pytest.raises(ExportError, match="binary"):
         export(sample, "png", io.StringIO(), run_id=RUN1)
+
+
+def test_diagrams_have_short_captions_and_run_left_to_right(sample: Store) -> None:
+    """Captions are kind and name (the full id is the tooltip), not the id, so a run's
+    diagram stays readable; causes are on the left (rankdir RL: arrows point back)."""
+    import re
+
+    dot = export_text(sample, "dot", run_id=RUN1)
+    assert "rankdir=RL" in dot
+    labels = re.findall(r'label="([^"]*)"', dot)
+    nodes = [line for line in dot.splitlines() if "URL=" in line]
+    assert nodes and all("tooltip=" in line for line in nodes)
+    captions = [label for label in labels if "\\n" in label]
+    assert len(captions) == len(nodes)
+    assert not any("provkb:" in c or "https://" in c for c in captions), captions
+    assert all(len(line) <= prov_diagram.CAPTION_CHARS for c in captions for line in c.split("\\n"))
+    assert any(c.startswith("Hyperparameter\\n") and " = " in c for c in captions), captions
+    assert any(c.startswith("Epoch\\nepoch ") for c in captions), captions
 
 
 # -- (5) bad input --------------------------------------------------------------------

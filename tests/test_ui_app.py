@@ -757,25 +757,42 @@ def test_compare_page_draws_parallel_coordinates_and_diffs_runs(known_store, app
     assert spec["data"][0]["dimensions"][-1]["label"] == "max gain"
 
 
-def test_lineage_page_draws_the_neighbourhood_and_expands(known_store, app_env) -> None:
-    at = open_page("page_lineage.py", **{common.SELECTED_RUN: ADAM})
-    dot = at.get("graphviz_chart")[0].proto.spec
-    assert "run adam-steered" in dot and "#9FB1FC" in dot and "#FFFC87" in dot
-    assert "#FED37F" in dot  # ada, an agent
-    assert "wasGeneratedBy" in dot and "used" in dot
-    details = next(f for f in frames(at) if "property" in f.columns)
-    assert "adam-steered" in set(details["value"])
+def graph_text(at: AppTest) -> str:
+    """Every caption, hover text, colour and node id of the lineage graph (a Plotly
+    figure), as one text to look for things in."""
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    parts: list[str] = []
+    for trace in spec["data"]:
+        for key in ("text", "hovertext", "customdata"):
+            value = trace.get(key)
+            parts += [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        parts.append(json.dumps(trace.get("marker", {})))
+    return "\n".join(parts)
 
-    node = f"provkb:run/{ADAM}/steering/feedface0001"
-    at.selectbox(key=f"lin_select_provkb:run/{ADAM}").set_value(node).run()
+
+def test_lineage_page_starts_from_the_model_and_expands(known_store, app_env) -> None:
+    at = open_page("page_lineage.py", **{common.SELECTED_RUN: ADAM})
+    model = f"provkb:run/{ADAM}/model"
+    text = graph_text(at)
+    assert model in text and "adam-steered-model" in text  # the focus: the run's model
+    assert "run adam-steered" in text and "wasGeneratedBy" in text  # what produced it
+    assert "#9FB1FC" in text and "#FFFC87" in text  # PROV colours: activity, entity
+    details = next(f for f in frames(at) if "property" in f.columns)
+    assert "adam-steered-model" in set(details["value"])
+
+    run = f"provkb:run/{ADAM}"
+    at.selectbox(key=f"lin_select_{model}").set_value(run).run()
     button(at, "Expand").click().run()
-    dot = at.get("graphviz_chart")[0].proto.spec
-    assert "request set learning_rate" in dot and "metrics of epoch 8" in dot
-    assert "learning_rate = 0.001 (v3)" in dot
+    text = graph_text(at)
+    assert "#FED37F" in text  # ada, an agent, associated with the run
+    assert "used" in text and f"{run}/steering/feedface0001" in text
+    assert "more Epoch" in text  # 12 epochs folded into a "+ n more" group
+    relations = next(f for f in frames(at) if "relation" in f.columns)
+    assert {"direction", "relation", "node", "id"} <= set(relations.columns)
 
     at.multiselect(key="lin_kinds").set_value(["Activity"]).run()
-    dot = at.get("graphviz_chart")[0].proto.spec
-    assert "#FFFC87" not in dot.split("run adam-steered")[0] or "metrics of epoch 8" not in dot
+    text = graph_text(at)
+    assert "#FFFC87" not in text.split("run adam-steered")[0] or "metrics of epoch 8" not in text
 
     at.text_input(key="lin_find").input("dl-steer").run()
     at.selectbox(key="lin_match").set_value(f"provkb:study/{STUDY_NAME}")
@@ -783,8 +800,24 @@ def test_lineage_page_draws_the_neighbourhood_and_expands(known_store, app_env) 
     assert at.session_state[common.SELECTED_NODE] == f"provkb:study/{STUDY_NAME}"
 
     at.toggle(key="lin_draw").set_value(True).run()
-    prov = at.get("graphviz_chart")[-1].proto.spec
-    assert "digraph" in prov and "#FFFC87" in prov
+    downloads = {b.proto.label for b in at.get("download_button")}
+    assert {"Download SVG", "Download DOT"} <= downloads, downloads
+
+
+def test_a_click_on_a_graph_node_selects_and_expands_it() -> None:
+    from provkb.ui import graph_figure
+
+    state: dict = {"lin_expanded": ["a"], "picker": "a"}
+    graph_figure.apply_click(state, "b", "picker", "lin_expanded", "all")
+    assert state == {"lin_expanded": ["a", "b"], graph_figure.SELECTED: "b"}
+    graph_figure.apply_click(state, "b", "picker", "lin_expanded", "all")
+    assert state["lin_expanded"] == ["a", "b"]  # once
+    graph_figure.apply_click(state, "more:b:USED:out:Hyperparameter", "picker", "x", "all")
+    assert state["all"] is True and state[graph_figure.SELECTED] == "b"
+    event = {"selection": {"points": [{"customdata": "provkb:run/1"}]}}
+    assert graph_figure.clicked_node(event) == "provkb:run/1"
+    assert graph_figure.clicked_node({"selection": {"points": []}}) is None
+    assert graph_figure.clicked_node(None) is None
 
 
 def test_queries_page_runs_named_queries_and_read_only_cypher(known_store, app_env) -> None:

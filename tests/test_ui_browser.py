@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -282,12 +283,25 @@ def test_every_page_in_a_real_browser(page, ui_url: str, ui_store: UiStore) -> N
     settle(page)
     page.get_by_role("button", name="Go to node").click()
     settle(page)
+    chart = page.locator("[data-testid='stPlotlyChart']").first
+    chart.wait_for()
     visible(page, "run adam-plateau")
-    page.locator("[data-testid='stGraphVizChart'] svg").first.wait_for()
     screenshot(page, "lineage")
+    # A click on a node (a Plotly point carrying its id) selects it and expands it.
+    expanded_before = page.get_by_text(re.compile(r"\d+ expanded")).first.inner_text()
+    point = chart.locator(".scatterlayer .trace").nth(2).locator(".point").first  # entities
+    point.click(force=True)
+    settle(page)
+    expanded_after = page.get_by_text(re.compile(r"\d+ expanded")).first.inner_text()
+    assert expanded_before != expanded_after, (expanded_before, expanded_after)
+    screenshot(page, "lineage-clicked")
     page.get_by_text("Draw", exact=True).click()  # the standard PROV diagram of the run
     settle(page)
-    page.locator("[data-testid='stGraphVizChart'] svg").nth(1).wait_for()
+    page.get_by_role("button", name="Download SVG").wait_for()
+    diagram = page.locator(".st-key-lin_diagram img, .st-key-lin_diagram svg").first
+    diagram.wait_for()
+    box = diagram.bounding_box()
+    assert box is not None and box["width"] > 200, box  # drawn at full size, not shrunk
     screenshot(page, "lineage-prov-diagram")
 
     # 6 Queries: a named query and a read-only Cypher query.

@@ -44,20 +44,10 @@ from ..queries.app import (
 )
 
 
-def prov_dot(
-    kb: KnowledgeBase, run_id: str, attributes: bool = False, direction: str = "LR"
-) -> str:
-    """The standard PROV diagram of a run: Graphviz DOT text drawn by `prov.dot` from the
-    run's PROV document, optionally without the attribute notes."""
-    from prov.dot import prov_to_dot
-
-    dot = prov_to_dot(
-        kb.document(run_id=run_id),
-        direction=direction,
-        show_element_attributes=attributes,
-        show_relation_attributes=attributes,
-    )
-    return dot.to_string()
+def prov_diagram(kb: KnowledgeBase, run_id: str, output: str, attributes: bool = False) -> str:
+    """The standard PROV diagram of a run (`dot` or `svg` text), optionally with the
+    attribute notes."""
+    return str(kb.diagram(run_id, output, attributes=attributes))
 
 
 def export_bytes(
@@ -87,7 +77,7 @@ __all__ = [
     "metric_of",
     "neighbours",
     "node",
-    "prov_dot",
+    "prov_diagram",
     "relations_among",
     "run",
     "run_choices",

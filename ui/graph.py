@@ -147,22 +147,31 @@ class Neighbourhood:
         out.nodes = {i: n for i, n in self.nodes.items() if i not in folded}
         out.edges = {e for e in self.edges if e[0] not in folded and e[2] not in folded}
         for centre, rel, way, label, count in set(folded.values()):
-            more = f"more:{centre}:{rel}:{way}:{label}"
+            more = f"{MORE_PREFIX}{centre}:{rel}:{way}:{label}"
             out.nodes[more] = {"labels": [MORE], "props": {"count": count, "label": label}}
             out.edges.add((centre, rel, more) if way == "out" else (more, rel, centre))
         return out
 
 
 MORE = "More"  # label of a folded group's placeholder node (not stored anywhere)
+MORE_PREFIX = "more:"  # the id of a folded group's placeholder starts so
+# PROV relations point from effect to cause: ranked right to left, causes come first.
+TIME_LEFT_TO_RIGHT = "RL"
 
 
-def to_dot(hood: Neighbourhood, focus: str | None = None, selected: str | None = None) -> str:
+def to_dot(
+    hood: Neighbourhood,
+    focus: str | None = None,
+    selected: str | None = None,
+    direction: str = TIME_LEFT_TO_RIGHT,
+) -> str:
     """Graphviz DOT text of the neighbourhood in PROV notation (relations point from
-    effect to cause, as in `prov.dot`; laid out left to right)."""
+    effect to cause, as in `prov.dot`; by default causes on the left, so that time (and
+    epochs) run left to right)."""
     dot = graphviz.Digraph(
         "lineage",
         graph_attr={
-            "rankdir": "LR",
+            "rankdir": direction,
             "fontname": "Helvetica",
             "fontsize": "12",
             "nodesep": "0.12",
@@ -180,19 +189,21 @@ def to_dot(hood: Neighbourhood, focus: str | None = None, selected: str | None =
             style["color"] = "#d62728"
         if MORE in n["labels"]:
             style = {"shape": "note", "fillcolor": "#F2F2F2", "color": "#999999"}
-            label = f"+ {n['props']['count']} more {n['props']['label'] or 'nodes'}"
-        else:
-            label = display_name(n["labels"], n["props"])
-        dot.node(_safe(node_id), label=_cap(label), tooltip=node_id, **style)
+        dot.node(safe_name(node_id), label=caption(node_id, n), tooltip=node_id, **style)
     for src, rel, dst in sorted(hood.edges):
-        dot.edge(_safe(src), _safe(dst), label=relation_name(rel))
+        dot.edge(safe_name(src), safe_name(dst), label=relation_name(rel))
     return dot.source
 
 
-def _cap(text: str, width: int = 38) -> str:
+def caption(node_id: str, node: Mapping[str, Any], width: int = 38) -> str:
+    """A node's short caption (a folded group says how many it holds), cut to `width`."""
+    if MORE in node["labels"]:
+        text = f"+ {node['props']['count']} more {node['props']['label'] or 'nodes'}"
+    else:
+        text = display_name(node["labels"], node["props"]) or node_id
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _safe(node_id: str) -> str:
-    # Graphviz node names: quoted by the graphviz package; ':' would mean a port.
+def safe_name(node_id: str) -> str:
+    """The node's Graphviz name: ':' would mean a port (the graphviz package quotes)."""
     return node_id.replace(":", "∶")

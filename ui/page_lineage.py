@@ -1,18 +1,20 @@
-"""Lineage: an interactive PROV graph around any node (expand neighbours, filter by PROV
+"""Lineage: an interactive PROV graph around any node, starting from what produced a
+run's model (click a node to see it and expand its neighbours; pan, zoom, filter by PROV
 type), the selected node's details, and the standard PROV diagram of a run."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from provkb.ontology import KINDS
-from provkb.ui import common, graph
+from provkb.ontology import KINDS, Prop
+from provkb.ui import common, graph, graph_figure
 from provkb.ui.common import fmt, load
 
 EXPANDED = "lin_expanded"  # node ids whose neighbours are shown
 NEIGHBOUR_LIMIT = 150
 KIND_LABELS = tuple(kind.label for kind in KINDS)
 GROUP_LIMIT = 6  # neighbours shown per (node, relation, label) unless "show all"
+DIAGRAM_HEIGHT = 720  # px of the scrollable frame around the full-size PROV diagram
 
 
 def focus_node() -> str | None:
@@ -23,13 +25,22 @@ def focus_node() -> str | None:
     if not run_id:
         choices = load("run_choices", limit=1)
         run_id = choices[0]["runId"] if choices else None
-    return f"provkb:run/{run_id}" if run_id else None
+    if not run_id:
+        return None
+    model = load("run_model", run_id)  # "what produced this model" first
+    return (model or {}).get(Prop.ID) or f"provkb:run/{run_id}"
+
+
+def on_graph_click(key: str, select_key: str) -> None:
+    """A click on the graph: `graph_figure.apply_click` to the page's state."""
+    node_id = graph_figure.clicked_node(st.session_state.get(key))
+    graph_figure.apply_click(st.session_state, node_id, select_key, EXPANDED, "lin_all")
 
 
 def set_focus(node_id: str) -> None:
     st.session_state[common.SELECTED_NODE] = node_id
     st.session_state[EXPANDED] = [node_id]
-    st.session_state["lin_selected"] = node_id
+    st.session_state[graph_figure.SELECTED] = node_id
 
 
 def search_box() -> None:
@@ -84,9 +95,8 @@ def details(node_id: str, hood: graph.Neighbourhood) -> None:
         f"**{graph.display_name(node['labels'], node['props'])}** · {kind} · "
         f"{', '.join(sorted(label for label in node['labels'] if label != kind))}"
     )
-    left, right = st.columns(2)
     rows = [{"property": k, "value": fmt(v)} for k, v in sorted(node["props"].items())]
-    left.dataframe(
+    st.dataframe(
         common.cell_table(rows, ["property", "value"]),
         hide_index=True,
         width="stretch",
@@ -106,11 +116,17 @@ def details(node_id: str, hood: graph.Neighbourhood) -> None:
             }
             for src, rel, dst in relations
         ]
-        right.dataframe(
+        st.dataframe(
             common.cell_table(rel_rows, list(rel_rows[0])),
             hide_index=True,
             width="stretch",
             key="lin_relations",
+            column_config={
+                "direction": st.column_config.TextColumn(width="small"),
+                "relation": st.column_config.TextColumn(width="medium"),
+                "node": st.column_config.TextColumn(width="medium"),
+                "id": st.column_config.TextColumn(width="large"),
+            },
         )
 
 
@@ -150,14 +166,14 @@ def main() -> None:
         for i in ids
     }
     select_key = f"lin_select_{focus}"  # one selector per focus: a new focus selects itself
-    selected = st.session_state.get(select_key) or st.session_state.get("lin_selected")
+    selected = st.session_state.get(select_key) or st.session_state.get(graph_figure.SELECTED)
     if selected not in names:
         selected = focus
     c1, c2, c3, c4 = st.columns([5, 1, 1, 1], vertical_alignment="bottom")
     chosen = c1.selectbox(
         "Node", ids, index=ids.index(selected), format_func=names.get, key=select_key
     )
-    st.session_state["lin_selected"] = chosen
+    st.session_state[graph_figure.SELECTED] = chosen
     if c2.button(
         "Expand",
         key="lin_expand",
@@ -188,7 +204,8 @@ def main() -> None:
     g1, g2 = st.columns([3, 1])
     g1.caption(
         f"Around `{focus}`: {len(shown.nodes)} node(s), {len(shown.edges)} relation(s) "
-        f"shown; {len(expanded)} expanded; the selected node is outlined in red."
+        f"shown; {len(expanded)} expanded; the selected node is outlined in red. Click a "
+        "node to see it and expand its neighbours; drag to pan, scroll to zoom."
         + (" Some neighbours left out (too many)." if truncated else "")
     )
     g2.toggle(
@@ -196,12 +213,14 @@ def main() -> None:
         key="lin_all",
         help=f"Otherwise at most {GROUP_LIMIT} per relation and label",
     )
-    st.graphviz_chart(graph.to_dot(shown, focus, chosen), width="stretch")
-    st.markdown(
-        "<span style='background:#FFFC87;padding:0 6px'>entity</span> "
-        "<span style='background:#9FB1FC;padding:0 6px'>activity</span> "
-        "<span style='background:#FED37F;padding:0 6px'>agent</span>",
-        unsafe_allow_html=True,
+    graph_key = f"lin_graph_{focus}"
+    st.plotly_chart(
+        graph_figure.figure(shown, focus, chosen),
+        key=graph_key,
+        on_select=lambda: on_graph_click(graph_key, select_key),
+        selection_mode="points",
+        width="stretch",
+        config={"scrollZoom": True, "displaylogo": False},
     )
     details(chosen, hood)
 
@@ -237,11 +256,21 @@ def run_diagram() -> None:
     )
     if show and run_id:
         with st.spinner("Drawing the PROV diagram ..."):
-            dot = load("prov_dot", run_id, attributes=attributes)
-        st.graphviz_chart(dot, width="stretch")
-        st.download_button(
+            svg = load("prov_diagram", run_id, "svg", attributes=attributes)
+        st.caption("Full size: scroll inside the frame; causes on the left, effects right.")
+        with st.container(height=DIAGRAM_HEIGHT, key="lin_diagram"):
+            st.image(svg, width="content")
+        d1, d2, _ = st.columns([1, 1, 4])
+        d1.download_button(
+            "Download SVG",
+            svg,
+            file_name=f"run-{run_id}.svg",
+            mime="image/svg+xml",
+            key="lin_svg_download",
+        )
+        d2.download_button(
             "Download DOT",
-            dot,
+            load("prov_diagram", run_id, "dot", attributes=attributes),
             file_name=f"run-{run_id}.dot",
             mime="text/vnd.graphviz",
             key="lin_dot_download",
