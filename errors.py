@@ -102,3 +102,7 @@ class SteeringRejected(ProvKBError):
 
 class StudyEditRefused(ProvKBError):
     """A trial-queue edit is not allowed (item started or finished, or changed meanwhile)."""
+
+
+class ScanError(ProvKBError):
+    """A training script cannot be scanned (`provkb scan`): the file cannot be read."""
