@@ -728,16 +728,25 @@ def test_compare_page_draws_parallel_coordinates_and_diffs_runs(known_store, app
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     dims = spec["data"][0]["dimensions"]
     assert [d["label"] for d in dims] == [
+        "max val_accuracy",  # metrics first: no line crosses their tick labels
         "optimizer",
         "learning_rate",
         "batch_size",
         "epochs",
-        "max val_accuracy",
     ]
-    assert sorted(dims[0]["ticktext"]) == ["adam", "rmsprop", "sgd"]
-    assert sorted(dims[-1]["values"]) == pytest.approx(
+    assert sorted(dims[1]["ticktext"]) == ["adam", "rmsprop", "sgd"]
+    assert sorted(dims[0]["values"]) == pytest.approx(
         sorted([val_accuracy(ADAM, 12), val_accuracy(SGD, 12), val_accuracy(LIVE, 5)])
     )
+    line = spec["data"][0]["line"]  # coloured by the metric's value, with a colour bar
+    assert line["showscale"] is True and line["reversescale"] is False
+    assert line["cmax"] == pytest.approx(val_accuracy(ADAM, 12))
+    at.multiselect(key="cmp_more:experiment: opt-sweep:val_accuracy").set_value(["loss"]).run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [d["label"] for d in spec["data"][0]["dimensions"]][:2] == [
+        "max val_accuracy",
+        "min loss",
+    ]
     # Best first: adam-steered (0.86), then sgd-baseline (0.64).
     assert at.multiselect(key="cmp_pick:experiment: opt-sweep:max val_accuracy").value == [
         ADAM,
@@ -754,7 +763,21 @@ def test_compare_page_draws_parallel_coordinates_and_diffs_runs(known_store, app
     at.selectbox(key="cmp_scope").set_value(f"study: {STUDY_NAME}").run()
     assert at.selectbox(key=f"cmp_metric:study: {STUDY_NAME}").value == "gain"
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert spec["data"][0]["dimensions"][-1]["label"] == "max gain"
+    assert spec["data"][0]["dimensions"][0]["label"] == "max gain"
+
+
+def test_compare_defaults_to_the_best_run_and_the_best_that_differs() -> None:
+    from provkb.ui import parcoords
+
+    ranked = [
+        {"runId": "a", "lr": 0.1, "opt": "adam"},
+        {"runId": "b", "lr": 0.1, "opt": "adam"},  # a repeat of the best
+        {"runId": "c", "lr": 0.01, "opt": "adam"},
+    ]
+    assert parcoords.default_pair(ranked, ["lr", "opt"]) == ["a", "c"]
+    assert parcoords.default_pair(ranked[:2], ["lr", "opt"]) == ["a", "b"]
+    assert parcoords.default_pair(ranked[:1], ["lr"]) == ["a"]
+    assert parcoords.default_pair([], ["lr"]) == []
 
 
 def graph_text(at: AppTest) -> str:

@@ -265,60 +265,6 @@ def gain_chart(
     return fig
 
 
-def parallel_coordinates(
-    rows: Sequence[dict[str, Any]],
-    dimensions: Sequence[str],
-    metric_column: str,
-    colour_by: str,
-) -> tuple[go.Figure, dict[str, str]]:
-    """Parallel coordinates of runs (one line each) over `dimensions` and the metric,
-    coloured by the `colour_by` column; returns the figure and the colour legend."""
-    groups = sorted({str(r.get(colour_by) or "(none)") for r in rows})
-    code = {g: i for i, g in enumerate(groups)}
-    legend = {g: PALETTE[i % len(PALETTE)] for g, i in code.items()}
-    n = max(len(groups) - 1, 1)
-    colourscale = []
-    for g, i in code.items():
-        colourscale += [[i / n, legend[g]], [min((i + 0.999) / n, 1.0), legend[g]]]
-    if len(groups) == 1:
-        colourscale = [[0, legend[groups[0]]], [1, legend[groups[0]]]]
-    dims = []
-    for name in [*dimensions, metric_column]:
-        values = [r.get(name) for r in rows]
-        numeric = all(
-            v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values
-        )
-        if numeric:
-            clean = [float(v) if v is not None else float("nan") for v in values]
-            dims.append({"label": name, "values": clean})
-        else:
-            shown = [fmt(v) if v is not None else "(none)" for v in values]
-            cats = sorted(set(shown))
-            index = {c: i for i, c in enumerate(cats)}
-            dims.append(
-                {
-                    "label": name,
-                    "values": [index[c] for c in shown],
-                    "tickvals": list(range(len(cats))),
-                    "ticktext": cats,
-                }
-            )
-    fig = go.Figure(
-        go.Parcoords(
-            line={
-                "color": [code[str(r.get(colour_by) or "(none)")] for r in rows],
-                "colorscale": colourscale,
-                "cmin": 0,
-                "cmax": n if len(groups) > 1 else 1,
-            },
-            dimensions=dims,
-            labelangle=-20,
-        )
-    )
-    fig.update_layout(height=460, margin={"l": 60, "r": 60, "t": 80, "b": 30})
-    return fig, legend
-
-
 def compare_curves(series_by_run: dict[str, list[dict[str, Any]]], metric: str) -> go.Figure:
     fig = go.Figure()
     for i, (label, metrics) in enumerate(series_by_run.items()):

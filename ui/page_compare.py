@@ -1,5 +1,7 @@
-"""Compare: parallel coordinates of runs over hyperparameters and a metric, coloured by
-experiment or study; picked runs side by side (hyperparameters, architecture, curves)."""
+"""Compare: parallel coordinates of runs over hyperparameters and metrics, coloured by a
+metric's value or by experiment, study or status; picked runs side by side
+(hyperparameters, architecture, curves), by default the best run and the best one that
+differs from it."""
 
 from __future__ import annotations
 
@@ -7,12 +9,14 @@ from typing import Any
 
 import streamlit as st
 
-from provkb.ui import charts, common, data
+from provkb.ui import charts, common, data, parcoords
 from provkb.ui.common import fmt, load
 
 PREFERRED_HPS = ("optimizer", "learning_rate", "batch_size", "epochs", "momentum", "dropout")
 MAX_SIDE_BY_SIDE = 4
 GAIN = data.GAIN
+BY_VALUE = "metric value"
+COLOUR_CHOICES = (BY_VALUE, "experiment", "study", "status")
 
 
 def _lower_is_better(metric: str) -> bool:
@@ -53,7 +57,7 @@ def main() -> None:
     metrics = load("compare_metric_keys", **filters)
     if filters.get("study"):
         metrics = [GAIN, *metrics]
-    c1, c2, c3, c4 = st.columns([3, 1.3, 0.8, 1])
+    c1, c2, c3, c4, c5 = st.columns([3, 1.3, 0.8, 1.6, 1])
     dims = c1.multiselect(
         "Hyperparameters (initial values)", all_names, default=default, key=f"cmp_hps:{sfx}"
     )
@@ -73,39 +77,45 @@ def main() -> None:
         index=0 if _lower_is_better(metric) else 1,
         key=f"cmp_mode:{sfx}:{metric}",
     )
-    colour_by = c4.selectbox("Colour by", ("experiment", "study", "status"), key="cmp_colour")
-    rows = load(
-        "compare_rows", tuple(dims), metric if metric != GAIN else "loss", limit=limit, **filters
+    extra = c4.multiselect(
+        "More metrics",
+        [m for m in metrics if m not in (metric, GAIN)],
+        key=f"cmp_more:{sfx}:{metric}",
+        help="More metric axes (each at its best: min for losses and errors, else max)",
     )
-    if not rows:
+    colour_by = c5.selectbox("Colour by", COLOUR_CHOICES, key="cmp_colour")
+    column = f"{mode} {metric}"
+    table = run_table(dims, metric, mode, limit, filters)
+    if not table:
         st.info("No run to compare.")
         return
-    column = f"{mode} {metric}"
-    table = []
-    for r in rows:
-        value = (
-            r.get("gain")
-            if metric == GAIN
-            else r.get("maxMetric" if mode == "max" else "minMetric")
-        )
-        entry = {
-            "runId": r["runId"],
-            "name": r.get("name"),
-            "experiment": r.get("experiment"),
-            "study": r.get("study"),
-            "status": r.get("status"),
-            **r["hyperparameters"],
-            column: value,
+    columns = [column]
+    for other in extra:
+        other_mode = "min" if _lower_is_better(other) else "max"
+        columns.append(f"{other_mode} {other}")
+        best = {
+            r["runId"]: r[columns[-1]] for r in run_table(dims, other, other_mode, limit, filters)
         }
-        table.append(entry)
-    fig, legend = charts.parallel_coordinates(table, dims, column, colour_by)
-    st.plotly_chart(fig, width="stretch", key="cmp_parcoords")
-    st.markdown(
-        "Colours: "
-        + " · ".join(f"<span style='color:{c}'>■</span> {fmt(g)}" for g, c in legend.items()),
-        unsafe_allow_html=True,
+        for r in table:
+            r[columns[-1]] = best.get(r["runId"])
+    fig, legend = parcoords.figure(
+        table,
+        dims,
+        columns,
+        column if colour_by == BY_VALUE else colour_by,
+        lower_is_better=mode == "min",
     )
-    st.caption(f"{len(table)} run(s); drag along an axis to filter the lines.")
+    st.plotly_chart(fig, width="stretch", key="cmp_parcoords")
+    if legend:
+        st.markdown(
+            "Colours: "
+            + " · ".join(f"<span style='color:{c}'>■</span> {fmt(g)}" for g, c in legend.items()),
+            unsafe_allow_html=True,
+        )
+    st.caption(
+        f"{len(table)} run(s); drag along an axis to filter the lines"
+        + ("; the best runs are the brightest." if colour_by == BY_VALUE else ".")
+    )
 
     st.subheader("Side by side")
     reverse = mode == "max"
@@ -116,7 +126,7 @@ def main() -> None:
     picked = st.multiselect(
         f"Runs (best {column} first; up to {MAX_SIDE_BY_SIDE})",
         list(labels),
-        default=list(labels)[:2],
+        default=parcoords.default_pair(ranked, dims),
         format_func=labels.get,
         max_selections=MAX_SIDE_BY_SIDE,
         key=f"cmp_pick:{sfx}:{column}",
@@ -125,6 +135,36 @@ def main() -> None:
         st.caption("Pick runs to compare them.")
         return
     side_by_side(picked, {r["runId"]: r for r in table}, metric if metric != GAIN else None)
+
+
+def run_table(
+    dims: list[str], metric: str, mode: str, limit: int, filters: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One row per run: its name, groups, initial `dims` values and `"{mode} {metric}"`
+    (the gain of a study's trial when `metric` is the gain)."""
+    rows = load(
+        "compare_rows", tuple(dims), metric if metric != GAIN else "loss", limit=limit, **filters
+    )
+    column = f"{mode} {metric}"
+    table = []
+    for r in rows:
+        value = (
+            r.get("gain")
+            if metric == GAIN
+            else r.get("maxMetric" if mode == "max" else "minMetric")
+        )
+        table.append(
+            {
+                "runId": r["runId"],
+                "name": r.get("name"),
+                "experiment": r.get("experiment"),
+                "study": r.get("study"),
+                "status": r.get("status"),
+                **r["hyperparameters"],
+                column: value,
+            }
+        )
+    return table
 
 
 def side_by_side(run_ids: list[str], rows: dict[str, dict], metric: str | None) -> None:
