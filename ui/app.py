@@ -30,6 +30,7 @@ PAGES = [
     st.Page(
         "page_queries.py", title="Queries", icon=":material/manage_search:", url_path="queries"
     ),
+    st.Page("page_builder.py", title="Query builder", icon=":material/tune:", url_path="builder"),
     st.Page("page_export.py", title="Export", icon=":material/download:", url_path="export"),
 ]
 

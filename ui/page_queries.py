@@ -17,6 +17,9 @@ from provkb.ui import charts, common
 
 EXAMPLE_CYPHER = EXAMPLE_CONSOLE
 RESULT = "q_result"  # session key: the last result shown
+EDITOR_TAB = "Cypher editor"
+EDITOR_HANDOFF = "cy_handoff"  # (text, params JSON) another page (the query builder) sends
+EDITOR_FIRST = "cy_first"  # the editor tab opens first once a text was sent to it
 
 
 def param_widget(query: NamedQuery, p: Param) -> Any:
@@ -138,8 +141,10 @@ def cypher_editor() -> None:
         "console's time limit and shows its first rows only (PROVKB_CONSOLE_TIMEOUT, "
         "PROVKB_CONSOLE_ROWS)."
     )
-    text = st.text_area("Cypher", value=EXAMPLE_CYPHER, height=160, key="cy_text")
-    params_text = st.text_input("Parameters (JSON object)", value="{}", key="cy_params")
+    st.session_state.setdefault("cy_text", EXAMPLE_CYPHER)
+    st.session_state.setdefault("cy_params", "{}")
+    text = st.text_area("Cypher", height=160, key="cy_text")
+    params_text = st.text_input("Parameters (JSON object)", key="cy_params")
     if st.button("Run", type="primary", key="cy_run"):
         try:
             params = json.loads(params_text or "{}")
@@ -171,7 +176,13 @@ def cypher_editor() -> None:
 
 def main() -> None:
     st.title("Queries")
-    named, editor = st.tabs(["Named queries", "Cypher editor"])
+    handed = st.session_state.pop(EDITOR_HANDOFF, None)
+    if handed:  # the query builder's "Open in the Cypher editor": its text and parameters
+        st.session_state["cy_text"], st.session_state["cy_params"] = handed
+        st.session_state[EDITOR_FIRST] = True
+        st.session_state.pop("cy_result", None)
+    first = EDITOR_TAB if st.session_state.get(EDITOR_FIRST) else None
+    named, editor = st.tabs(["Named queries", EDITOR_TAB], default=first)
     with named:
         named_queries()
     with editor:
