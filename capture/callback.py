@@ -68,7 +68,8 @@ class ProvenanceCallback(keras.callbacks.Callback):
 
     Args:
         experiment: experiment name (the run is informed by it).
-        run_name: a readable name of the run (default: its id).
+        run_name: a readable name of the run (default: `<optimizer>-lr<value>-<MMDD>-
+            <HHMMSS>` of its start, `run_start.default_run_name`).
         hyperparameters: extra values to record (source `user`).
         person: who runs the training (default: the OS user).
         store: a `Store`, an embedded store folder, or None for the default settings.
@@ -225,13 +226,18 @@ class ProvenanceCallback(keras.callbacks.Callback):
         model, warn = self.model, self._warn
         epochs = args.get("epochs") or (self.params or {}).get("epochs")
         initial_epoch = int(args.get("initial_epoch") or 0)
+        started = now()
+        hyperparameters = run_start.hyperparameters(
+            model, args, self.steerables, self.hyperparameters, self.steering, warn
+        )
         run = Run(
             run_id=self.run_id,
-            name=self.run_name or self.run_id,
+            name=self.run_name
+            or run_start.default_run_name(hyperparameters, started, self.experiment, self.run_id),
             experiment=self.experiment,
             project=self.project,
             person=environment.person_name(self.person),
-            started=now(),
+            started=started,
             epochs_planned=int(epochs) - initial_epoch if epochs is not None else None,
             first_epoch=initial_epoch + 1,
             command_line=environment.command_line(),
@@ -244,9 +250,7 @@ class ProvenanceCallback(keras.callbacks.Callback):
         ctx.script = run_start.fact(warn, "script", environment.script)
         ctx.plan = run_start.fact(warn, "plan", lambda: model_info.plan(model))
         ctx.model = run_start.fact(warn, "model", lambda: model_info.describe_model(model))
-        ctx.hyperparameters = run_start.hyperparameters(
-            model, args, self.steerables, self.hyperparameters, self.steering, warn
-        )
+        ctx.hyperparameters = hyperparameters
         names = self.dataset_names
         ctx.datasets = (
             run_start.fact(

@@ -4,9 +4,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..kb import plans
+from ..kb.writer import BackgroundWriter
+from ..ontology import HyperparameterName
 from . import datasets, model_info
 from .facts import Dataset, Hyperparameter, Role, Source
 from .fit_context import CallArgs
@@ -73,6 +78,40 @@ def hyperparameters(
     return out
 
 
+_NAMES_GIVEN: set[tuple[str, str]] = set()  # (experiment, name) this process named
+_NAMES_LOCK = threading.Lock()
+
+
+def default_run_name(
+    hyperparameters: Sequence[Hyperparameter], started: str, experiment: str, run_id: str
+) -> str:
+    """A readable name for a run given none: `<optimizer>-lr<value>-<MMDD>-<HHMMSS>` of
+    its start (UTC), e.g. `adam-lr0.001-0301-094012` (`run-...` without an optimizer).
+
+    Unique within the experiment for the runs this process starts (a second run in the
+    same second gets its short id appended); the run id stays the key."""
+    values = {hp.name: hp.value for hp in hyperparameters}
+    optimizer = values.get(HyperparameterName.OPTIMIZER)
+    parts = [_name_part(optimizer) if isinstance(optimizer, str) and optimizer else "run"]
+    lr = values.get(HyperparameterName.LEARNING_RATE)
+    if isinstance(lr, int | float) and not isinstance(lr, bool):
+        parts.append(f"lr{lr:g}")
+    digits = re.sub(r"\D", "", started)  # 2026-03-01T09:40:12... -> 20260301094012...
+    if len(digits) >= 14:
+        parts += [digits[4:8], digits[8:14]]
+    name = "-".join(parts)
+    with _NAMES_LOCK:
+        if (experiment, name) in _NAMES_GIVEN:
+            name = f"{name}-{run_id[:4]}"
+        _NAMES_GIVEN.add((experiment, name))
+    return name
+
+
+def _name_part(text: str) -> str:
+    """Text safe in a name: lower case letters, digits, `.`, `_` and `-`."""
+    return re.sub(r"[^a-z0-9._-]+", "", text.lower())[:24] or "run"
+
+
 def fit_hyperparameters(args: CallArgs) -> list[Hyperparameter]:
     """The `fit` arguments that are hyperparameters (source `fit`)."""
     values = {k: args.get(k) for k in FIT_HYPERPARAMETERS}
@@ -113,3 +152,9 @@ def fit_datasets(names: Mapping[str, str], run_id: str, args: CallArgs) -> dict[
         if described is not None:
             out[role] = described
     return out
+
+
+def link_plan(writer: BackgroundWriter, run_node: str) -> None:
+    """Once the run's start is written, link it to the Plan of its script version when
+    `provkb scan --record` stored one (kb.plans.link_run; nothing happens otherwise)."""
+    writer.after(lambda store: plans.link_run(store, run_node))

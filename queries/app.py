@@ -23,6 +23,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from ..errors import QueryError
 from ..ontology import (
     ACTIVITY,
     ADAPTATION,
@@ -175,12 +176,54 @@ def experiments(kb: Reader) -> list[dict[str, Any]]:
 
 RUN_COUNT = f"MATCH (r:{_RUN}) WHERE {_RUN_FILTER} RETURN count(r) AS total"
 
-RUNS_PAGE = f"""
+# Overview sorting (over all matching runs, before paging): sort key -> the Cypher that
+# gives each run its `sortValue`. A whitelist: the page's choice picks a text, no user
+# text is ever part of one. Runs without a value come last in both directions.
+_BEST_METRIC = (
+    f"OPTIONAL MATCH (r)<-[:{_INF}]-(:{_EPOCH})<-[:{_GEN}]-(sm:{_METRICS})\n"
+    "WITH r, {agg}(sm[${param}]) AS sortValue"
+)
+_INITIAL_HP = (
+    f"OPTIONAL MATCH (r)-[:{_USED}]->(sh:{_HP} {{{{{_NAME}: ${{param}}}}}})\n"
+    f"WITH r, head(collect(sh.{Prop.VALUE})) AS sortValue"
+)
+RUN_SORTS: dict[str, str] = {
+    "startedAtTime": f"WITH r, r.{_STARTED} AS sortValue",
+    "name": f"WITH r, toLower(r.{_NAME}) AS sortValue",
+    "status": f"WITH r, {_SHOWN} AS sortValue",
+    "experiment": f"WITH r, r.{Prop.EXPERIMENT} AS sortValue",
+    "project": f"WITH r, r.{Prop.PROJECT} AS sortValue",
+    "study": f"WITH r, r.{Steer.STUDY} AS sortValue",
+    "iteration": f"WITH r, r.{Steer.ITERATION} AS sortValue",
+    "epochsCompleted": f"WITH r, r.{Prop.EPOCHS_COMPLETED} AS sortValue",
+    "gain": f"WITH r, r.{GAIN} AS sortValue",
+    "runId": f"WITH r, r.{_RID} AS sortValue",
+    "best_val_accuracy": _BEST_METRIC.format(agg="max", param="valAccuracy"),
+    "best_val_loss": _BEST_METRIC.format(agg="min", param="valLoss"),
+    "best_accuracy": _BEST_METRIC.format(agg="max", param="accuracy"),
+    "best_loss": _BEST_METRIC.format(agg="min", param="loss"),
+    "optimizer": _INITIAL_HP.format(param="hpOptimizer"),
+    "learning_rate": _INITIAL_HP.format(param="hpLearningRate"),
+    "batch_size": _INITIAL_HP.format(param="hpBatchSize"),
+}
+SORT_DIRECTIONS = {"asc": "ASC", "desc": "DESC"}
+DEFAULT_SORT = ("startedAtTime", "desc")  # newest first
+
+
+def _runs_page_text(sort: str, direction: str) -> str:
+    """The page of runs ordered by `sort` (a key of RUN_SORTS) in `direction`."""
+    order = (
+        f"CASE WHEN sortValue IS NULL THEN 1 ELSE 0 END, sortValue {SORT_DIRECTIONS[direction]}, "
+        f"runId"
+    )
+    return f"""
 MATCH (r:{_RUN}) WHERE {_RUN_FILTER}
-WITH r ORDER BY {_NEWEST_FIRST} SKIP $skip LIMIT $limit
+{RUN_SORTS[sort]}
+WITH r, sortValue, r.{_RID} AS runId
+ORDER BY {order} SKIP $skip LIMIT $limit
 OPTIONAL MATCH (r)<-[:{_INF}]-(e:{_EPOCH})<-[:{_GEN}]-(m:{_METRICS})
-WITH r, max(m[$valAccuracy]) AS bestValAccuracy, min(m[$valLoss]) AS bestValLoss,
-     max(m[$accuracy]) AS bestAccuracy, min(m[$loss]) AS bestLoss
+WITH r, sortValue, runId, max(m[$valAccuracy]) AS bestValAccuracy,
+     min(m[$valLoss]) AS bestValLoss, max(m[$accuracy]) AS bestAccuracy, min(m[$loss]) AS bestLoss
 OPTIONAL MATCH (r)-[:{_USED}]->(opt:{_HP} {{{_NAME}: $hpOptimizer}})
 OPTIONAL MATCH (r)-[:{_USED}]->(lr:{_HP} {{{_NAME}: $hpLearningRate}})
 OPTIONAL MATCH (r)-[:{_USED}]->(bs:{_HP} {{{_NAME}: $hpBatchSize}})
@@ -193,8 +236,13 @@ RETURN r.{_RID} AS runId, r.{_NAME} AS name, {_SHOWN} AS status,
        bs.{Prop.VALUE} AS batch_size, bestValAccuracy AS best_val_accuracy,
        bestValLoss AS best_val_loss, bestAccuracy AS best_accuracy, bestLoss AS best_loss,
        r.{GAIN} AS gain
-ORDER BY coalesce(startedAtTime, '') DESC, runId
+ORDER BY {order}
 """
+
+
+_RUNS_PAGES = {(s, d): _runs_page_text(s, d) for s in RUN_SORTS for d in SORT_DIRECTIONS}
+RUNS_PAGE = _RUNS_PAGES[DEFAULT_SORT]
+
 
 _METRIC_NAMES = {  # the Metrics properties of these keys (ontology.metric_prop)
     "valAccuracy": metric_prop(Metric.VAL_ACCURACY),
@@ -214,10 +262,25 @@ def run_count(kb: Reader, **filters: Any) -> int:
     return _rows(kb, RUN_COUNT, **_filters(**filters))[0]["total"]
 
 
-def runs_page(kb: Reader, skip: int = 0, limit: int = 25, **filters: Any) -> list[dict[str, Any]]:
-    """One page of runs, newest first: status, key hyperparameters, best metrics."""
+def runs_page(
+    kb: Reader,
+    skip: int = 0,
+    limit: int = 25,
+    sort: str = DEFAULT_SORT[0],
+    direction: str = DEFAULT_SORT[1],
+    **filters: Any,
+) -> list[dict[str, Any]]:
+    """One page of runs (status, key hyperparameters, best metrics), sorted over all
+    matching runs by `sort` (a key of RUN_SORTS) in `direction` (`asc`/`desc`), runs
+    without a value last; newest first by default."""
+    text = _RUNS_PAGES.get((sort, direction))
+    if text is None:
+        raise QueryError(
+            f"cannot sort runs by {sort!r} {direction!r}: sort by one of "
+            f"{', '.join(RUN_SORTS)}, direction asc or desc"
+        )
     params = {**_filters(**filters), **_METRIC_NAMES, **_HP_NAMES}
-    return _rows(kb, RUNS_PAGE, skip=int(skip), limit=int(limit), **params)
+    return _rows(kb, text, skip=int(skip), limit=int(limit), **params)
 
 
 RUN_CHOICES = f"""

@@ -11,14 +11,18 @@ from provkb.ui import common
 
 st.set_page_config(page_title="ProvKB", page_icon=":material/account_tree:", layout="wide")
 
+OVERVIEW = "page_overview.py"
+
+
+def _home() -> None:
+    """The app's root URL opens the Overview at its own URL, `/overview` (Streamlit
+    serves its default page at `/` only, so a default Overview had no URL of its own)."""
+    st.switch_page(OVERVIEW, query_params=st.query_params.to_dict())
+
+
 PAGES = [
-    st.Page(
-        "page_overview.py",
-        title="Overview",
-        icon=":material/dashboard:",
-        url_path="overview",
-        default=True,
-    ),
+    st.Page(_home, title="Overview", url_path="home", default=True, visibility="hidden"),
+    st.Page(OVERVIEW, title="Overview", icon=":material/dashboard:", url_path="overview"),
     st.Page(
         "page_monitor.py", title="Run monitor", icon=":material/monitoring:", url_path="monitor"
     ),

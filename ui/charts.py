@@ -1,4 +1,5 @@
-"""Plotly figures of the app: metric curves with event markers, hyperparameters over
+"""Plotly figures of the app: TensorBoard-style metric panels (smoothing, log axes,
+several runs), metric curves with event markers, hyperparameters over
 time, the DL-Steer gain chart, parallel coordinates, query charts."""
 
 from __future__ import annotations
@@ -112,10 +113,26 @@ def curves(
     by_key = {key: series.points(epochs, [metric_of(m, key) for m in metrics]) for key in keys}
     for i, (key, pts) in enumerate(by_key.items()):
         fig.add_trace(_curve(pts, key, i))
-    main = keys[0] if keys else None
-    main_pts = by_key[main] if main else []
+    main = keys[0] if keys else ""
     ys_all = [p[1] for pts in by_key.values() for p in pts]
-    top = max(ys_all) if ys_all else 1.0
+    _add_events(fig, events, by_key[main] if main else [], main, k, max(ys_all, default=1.0))
+    fig.update_layout(
+        title=title or None, xaxis_title="epoch", height=380, **LAYOUT, uirevision="keep"
+    )
+    _integer_axis(fig, [e for e in epochs if e is not None])
+    return fig
+
+
+def _add_events(
+    fig: go.Figure,
+    events: Sequence[dict[str, Any]],
+    main_pts: Sequence[tuple[float, float]],
+    main: str,
+    k: int,
+    top: float,
+) -> None:
+    """Adaptations and steering actions as vertical lines (where the new value is in
+    force) and hover markers at `top`, one legend entry per kind."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for event in events:
         if event.get("epoch") is None:
@@ -131,7 +148,7 @@ def curves(
     names[EARLY_STOP_COLOUR] = "early stopping"
     for colour, group in groups.items():
         hover = [
-            event_details(e, series.around(main_pts, e["epoch"], k) if main else None, main or "")
+            event_details(e, series.around(main_pts, e["epoch"], k) if main else None, main)
             for e in group
         ]
         fig.add_trace(
@@ -150,10 +167,105 @@ def curves(
                 hoverinfo="text",
             )
         )
+
+
+def _faded(colour: str, alpha: float) -> str:
+    """A `#rrggbb` colour as `rgba(...)` with opacity `alpha` (the raw line under a
+    smoothed one)."""
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def metric_panel(
+    runs: dict[str, Sequence[dict[str, Any]]],
+    name: str,
+    keys: Sequence[str],
+    *,
+    smoothing: float = 0.0,
+    k: int = 1,
+    log: bool = False,
+    events: Sequence[dict[str, Any]] = (),
+) -> go.Figure:
+    """One TensorBoard-style panel: the metric family `name` (e.g. loss and val_loss)
+    of every run in `runs` (label -> `run_metrics` points) by epoch.
+
+    Each (run, key) line has its colour; with `smoothing` > 0 the raw values are a
+    faint line under TensorBoard's debiased exponential moving average; with `k` > 1
+    the mean of the last k epochs is drawn dotted. The y axis is titled with the
+    family's unit, logarithmic when `log`; hover shows every line's exact value at an
+    epoch. `events` (adaptations, steering) are marked as on `curves`, with the
+    moving averages of the first run's first key around them.
+    """
+    fig = go.Figure()
+    epochs_seen: list[Any] = []
+    main_pts: list[tuple[float, float]] = []
+    tops: list[float] = []
+    line = 0
+    several = len(runs) > 1
+    for label, metrics in runs.items():
+        epochs = [m.get("epoch") for m in metrics]
+        epochs_seen += epochs
+        for key in keys:
+            pts = series.points(epochs, [metric_of(m, key) for m in metrics])
+            if not pts:
+                continue
+            if not main_pts:
+                main_pts = pts
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            tops += ys
+            colour = PALETTE[line % len(PALETTE)]
+            line += 1
+            shown = f"{key} · {label}" if several else key
+            smooth = smoothing > 0 and len(ys) > 1
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines+markers",
+                    name=f"{shown} (raw)" if smooth else shown,
+                    legendgroup=shown,
+                    line={"color": _faded(colour, 0.3) if smooth else colour, "width": 1.5},
+                    marker={"size": 4, "color": _faded(colour, 0.45) if smooth else colour},
+                    hovertemplate="%{y}<extra>" + html.escape(shown) + "</extra>",
+                )
+            )
+            if smooth:
+                fig.add_trace(
+                    go.Scatter(
+                        x=xs,
+                        y=series.ema(ys, smoothing),
+                        mode="lines",
+                        name=f"{shown} (smoothed {smoothing:g})",
+                        legendgroup=shown,
+                        line={"color": colour, "width": 2.5},
+                        hovertemplate="%{y:.6g}<extra>smoothed</extra>",
+                    )
+                )
+            if k > 1 and len(ys) > 1:
+                fig.add_trace(
+                    go.Scatter(
+                        x=xs,
+                        y=series.trailing_mean(ys, k),
+                        mode="lines",
+                        name=f"{shown} (mean of last {k})",
+                        legendgroup=shown,
+                        line={"color": colour, "width": 2, "dash": "dot"},
+                        hovertemplate="%{y:.6g}<extra>mean of last " + str(k) + "</extra>",
+                    )
+                )
+    positive = [y for y in tops if y > 0]
+    top = max(positive if log else tops, default=1.0)
+    _add_events(fig, events, main_pts, keys[0] if keys else "", k, top)
     fig.update_layout(
-        title=title or None, xaxis_title="epoch", height=380, **LAYOUT, uirevision="keep"
+        title={"text": name.replace("_", " "), "x": 0.01},
+        xaxis_title="epoch",
+        yaxis_title=series.axis_title(name),
+        height=330,
+        **{**LAYOUT, "hovermode": "x unified", "margin": {"l": 10, "r": 10, "t": 70, "b": 10}},
+        uirevision=name,
     )
-    _integer_axis(fig, [e for e in epochs if e is not None])
+    fig.update_yaxes(type="log" if log else "linear", exponentformat="power" if log else "none")
+    _integer_axis(fig, [e for e in epochs_seen if e is not None])
     return fig
 
 

@@ -159,12 +159,23 @@ def short_time(value: Any) -> str:
     return fmt(value)
 
 
+SHORT_ID = 8  # characters of a run id shown in pickers
+
+
+def short_id(run_id: Any) -> str:
+    return str(run_id or "")[:SHORT_ID]
+
+
 def run_label(row: dict[str, Any]) -> str:
-    """`name · status · runId` for selectors."""
+    """`name · status · started 03-01 09:40 · short id` for selectors: runs with one
+    name stay apart by their start time and id."""
     parts = [str(row.get("name") or "(unnamed)")]
     if row.get("status"):
         parts.append(str(row["status"]))
-    parts.append(str(row.get("runId")))
+    started = fmt(row.get("startedAtTime"))
+    if started:
+        parts.append(f"started {started[5:16]}")
+    parts.append(short_id(row.get("runId")))
     return " · ".join(parts)
 
 

@@ -1,24 +1,42 @@
-"""Run monitor: one run's metric curves (refreshing by themselves while it runs), its
-adaptations and steering actions marked on the curves, hyperparameter values over time,
-and the steering panel (set a hyperparameter, stop, annotate) through `kb.steering`."""
+"""Run monitor: one run's metric curves, TensorBoard-style (a panel per metric family,
+smoothing over the faint raw line, log axes, other runs overlaid), refreshing by
+themselves with the header while it runs; its adaptations and steering actions marked
+on the curves, hyperparameter values over time, and the steering panel (set a
+hyperparameter, stop, annotate) through `kb.steering`. `/monitor?run=ID` opens a run."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import streamlit as st
 
 from provkb.errors import ProvKBError, SteeringRejected
 from provkb.kb.steering import parse_value
-from provkb.ontology import RunStatus, SteeringActionKind, SteeringStatus
-from provkb.ui import charts, common, data, series
+from provkb.ontology import HyperparameterName, RunStatus, SteeringActionKind, SteeringStatus
+from provkb.ui import charts, common, data, run_test_tab, series
 from provkb.ui.common import fmt, load
 
 REFRESH_SECONDS = 3
 PREFERRED_METRICS = ("val_accuracy", "accuracy", "val_loss", "loss")
+MAX_PANELS = 6  # shown by default
+DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
 FLASH = "mon_flash"  # session key: the outcome of the last request, shown once
 FLASH_DELETED = "mon_deleted"  # session key: the last deletion's outcome, shown once
+LAST_REQUEST = "mon_last_request"  # session key: {run, id, settled} of the last request
+QUERY_RUN = "run"  # URL query parameter: the run to show
+SEEN_QUERY = "mon_query_run"  # session key: the URL's run already followed
 SET, STOP, NOTE = SteeringActionKind.SET, SteeringActionKind.STOP, SteeringActionKind.NOTE
 ACTION_LABELS = {SET: "set a hyperparameter", STOP: "stop the run", NOTE: "annotate"}
 ACTIONS = tuple(ACTION_LABELS)
+# A request's status in words (statuses come from ontology; `claimed` is internal).
+STATUS_WORDS = {
+    SteeringStatus.PENDING: "pending",
+    SteeringStatus.CLAIMED: "being applied by the training",
+    SteeringStatus.APPLIED: "applied",
+    SteeringStatus.REJECTED: "rejected",
+}
+SETTLED = (SteeringStatus.APPLIED, SteeringStatus.REJECTED)
+FORM_FIELDS = ("steer_value", "steer_reason", "steer_note")  # emptied after a request
 
 
 def with_shown_status(run: dict) -> dict:
@@ -33,7 +51,18 @@ def _new_search() -> None:
     st.session_state.pop(common.SELECTED_RUN, None)
 
 
+def follow_url() -> None:
+    """`?run=ID` in the URL selects that run (once: then the picker rules)."""
+    wanted = st.query_params.get(QUERY_RUN)
+    if wanted and wanted != st.session_state.get(SEEN_QUERY):
+        st.session_state[SEEN_QUERY] = wanted
+        st.session_state[common.SELECTED_RUN] = wanted
+        for key in [k for k in st.session_state if str(k).startswith("mon_run_")]:
+            del st.session_state[key]
+
+
 def pick_run() -> str | None:
+    follow_url()
     c1, c2 = st.columns([1, 3])
     search = c1.text_input(
         "Find a run", key="mon_search", placeholder="name or run id", on_change=_new_search
@@ -55,10 +84,20 @@ def pick_run() -> str | None:
         "Run", ids, index=index, format_func=labels.get, key=f"mon_run_{search.strip()}"
     )
     st.session_state[common.SELECTED_RUN] = run_id
+    if st.query_params.get(QUERY_RUN) != run_id:  # the URL names the run shown
+        st.query_params[QUERY_RUN] = run_id
+    st.session_state[SEEN_QUERY] = run_id
     return run_id
 
 
-def header(run: dict) -> None:
+def epochs_done(run: dict, metrics: list[dict]) -> int:
+    """Epochs finished: the run's count, or the curves' last epoch when it is ahead."""
+    last = max((m.get("epoch") or 0 for m in metrics), default=0)
+    return max(int(run.get("epochsCompleted") or 0), int(last))
+
+
+def header(run: dict, metrics: list[dict]) -> None:
+    """The run's name, status and progress, from the read its curves are drawn from."""
     st.markdown(
         f"### {run.get('name') or run.get('runId')} {common.status_badge(run.get('status'))}"
     )
@@ -67,7 +106,7 @@ def header(run: dict) -> None:
         f"experiment **{run.get('experiment') or '-'}**",
         f"project {run.get('project') or '-'}",
         f"started {fmt(run.get('startedAtTime')) or '-'}",
-        f"epochs {run.get('epochsCompleted') or 0}/{run.get('epochsPlanned') or '?'}",
+        f"epochs {epochs_done(run, metrics)}/{run.get('epochsPlanned') or '?'}",
     ]
     if run.get("study"):
         bits.append(f"study {run['study']} iteration {run.get('iteration')}")
@@ -97,6 +136,7 @@ def events_table(events: list[dict], pts: list[tuple[float, float]], k: int, met
 
 
 def live_view(run_id: str, was_running: bool) -> None:
+    """Header, curves, events, hyperparameters and requests, all from one read."""
     run = load("run", run_id, live=True)
     if run is None:
         st.warning(f"Run {run_id} is no longer in the knowledge base.")
@@ -107,58 +147,37 @@ def live_view(run_id: str, was_running: bool) -> None:
     metrics = load("run_metrics", run_id, live=True)
     events = load("run_events", run_id, live=True)
     hps = load("run_hyperparameters", run_id, live=True)
+    header(run, metrics)
     if was_running:
         st.caption(f":blue[●] live: refreshing every {REFRESH_SECONDS} s while the run is running")
     if not metrics:
         st.info("No epoch has finished yet: the curves appear after the first epoch.")
     else:
-        keys = data.metric_keys(metrics)
-        default = [k for k in PREFERRED_METRICS if k in keys][:2] or keys[:2]
-        c1, c2 = st.columns([3, 1])
-        chosen = c1.multiselect("Metrics", keys, default=default, key="mon_metrics")
-        k = c2.number_input("Moving average window (epochs)", 1, 50, 3, key="mon_k")
-        if chosen:
-            fig = charts.curves(metrics, chosen, events, k=int(k))
-            st.plotly_chart(fig, width="stretch", key="mon_curves")
+        k = curves_section(run, metrics, events)
         if events:
             st.markdown("**Adaptations and steering actions**")
-            main = chosen[0] if chosen else default[0]
+            keys = data.metric_keys(metrics)
+            main = next((m for m in PREFERRED_METRICS if m in keys), keys[0] if keys else "")
             pts = series.points(
                 [m.get("epoch") for m in metrics], [data.metric_of(m, main) for m in metrics]
             )
             st.dataframe(
-                events_table(events, pts, int(k), main),
+                events_table(events, pts, k, main),
                 hide_index=True,
                 width="stretch",
                 key="mon_events",
             )
     hyperparameters_section(hps, events, metrics, run)
-    last = st.session_state.get("mon_last_request")
-    if last and last.get("run") == run_id:
-        try:
-            request = common.kb().steering_request(last["id"])
-        except ProvKBError as exc:
-            st.warning(str(exc))
-        else:
-            status = request.status
-            text = f"Request `{request.request_id}` ({request.action}"
-            text += (
-                f" {request.hyperparameter}={fmt(request.value)}" if request.action == SET else ""
-            )
-            text += f"): **{status}**"
-            if status == SteeringStatus.APPLIED:
-                applied = request.extra.get("appliedEpoch")
-                st.success(text + (f" from epoch {applied}" if applied else ""))
-            elif status == SteeringStatus.REJECTED:
-                st.error(f"{text}: {request.status_reason}")
-            else:
-                st.info(text + " - the training applies it at its next epoch boundary")
+    request_status(run_id)
     requests = load("run_requests", run_id, live=True)
     if requests:
         st.markdown("**Steering requests**")
+        shown = [
+            {**r, "status": STATUS_WORDS.get(r.get("status"), r.get("status"))} for r in requests
+        ]
         st.dataframe(
             common.cell_table(
-                requests,
+                shown,
                 [
                     "requestedAtTime",
                     "person",
@@ -179,6 +198,112 @@ def live_view(run_id: str, was_running: bool) -> None:
             width="stretch",
             key="mon_requests",
         )
+
+
+def overlay_runs(run: dict) -> dict[str, list[dict]]:
+    """Other runs of the experiment the person overlays on the panels (label -> points)."""
+    choices = [
+        r
+        for r in load("run_choices", limit=50, experiment=run.get("experiment") or None)
+        if r["runId"] != run.get("runId")
+    ]
+    if not choices:
+        return {}
+    labels = {r["runId"]: common.run_label(r) for r in choices}
+    picked = st.multiselect(
+        "Overlay runs of this experiment",
+        list(labels),
+        format_func=labels.get,
+        key=f"mon_overlay_{run.get('runId')}",
+        placeholder="compare with other runs",
+    )
+    return {
+        f"{labels[r].split(' · ')[0]} · {common.short_id(r)}": load("run_metrics", r, live=True)
+        for r in picked
+    }
+
+
+def curves_section(run: dict, metrics: list[dict], events: list[dict]) -> int:
+    """One panel per metric family, in two columns, with the smoothing, moving average
+    and overlay controls; returns the moving-average window (epochs)."""
+    groups = series.families(data.metric_keys(metrics))
+    c1, c2, c3 = st.columns([2.2, 1.2, 1])
+    chosen = c1.multiselect(
+        "Panels (metric families)",
+        list(groups),
+        default=list(groups)[:MAX_PANELS],
+        key="mon_panels",
+    )
+    smoothing = c2.slider(
+        "Smoothing (TensorBoard's exponential moving average)",
+        0.0,
+        0.99,
+        DEFAULT_SMOOTHING,
+        0.01,
+        key="mon_smoothing",
+        help="0: the raw values only; the smoothed line is drawn over the faint raw one.",
+    )
+    k = int(
+        c3.number_input(
+            "Moving average window (epochs)",
+            1,
+            50,
+            3,
+            key="mon_k",
+            help="Draws the mean of the last k epochs (dotted); 1 draws none. Also the "
+            "window of the averages before/after each event.",
+        )
+    )
+    label = str(run.get("name") or run.get("runId"))
+    runs = {label: metrics, **overlay_runs(run)}
+    columns = st.columns(2)
+    for i, name in enumerate(chosen):
+        with columns[i % 2]:
+            log = st.toggle("log scale", value=series.default_log(name), key=f"mon_log_{name}")
+            fig = charts.metric_panel(
+                runs, name, groups[name], smoothing=smoothing, k=k, log=log, events=events
+            )
+            st.plotly_chart(fig, width="stretch", key=f"mon_panel_{name}")
+    return k
+
+
+def request_status(run_id: str) -> None:
+    """The state of the last request sent from this page, in one message; when it
+    settles (applied or rejected) the whole page is drawn again once, so the steering
+    form shows the value now in force."""
+    last = st.session_state.get(LAST_REQUEST)
+    if not last or last.get("run") != run_id:
+        return
+    try:
+        request = common.kb().steering_request(last["id"])
+    except ProvKBError as exc:
+        st.warning(str(exc))
+        return
+    status = request.status
+    text = f"Request `{request.request_id}` ({describe_action(request)})"
+    if status == SteeringStatus.APPLIED:
+        applied = request.extra.get("appliedEpoch")
+        more = f" ({request.status_reason})" if request.status_reason else ""
+        st.success(
+            f"{text} applied" + (f": in force from epoch {applied}" if applied else "") + more
+        )
+    elif status == SteeringStatus.REJECTED:
+        st.error(f"{text} was not applied: {request.status_reason}")
+    elif status == SteeringStatus.CLAIMED:
+        st.info(f"{text} is {STATUS_WORDS[status]} (at the end of its current epoch).")
+    else:
+        st.info(f"{text} is pending: the training applies it at its next epoch boundary.")
+    if status in SETTLED and not last.get("settled"):
+        st.session_state[LAST_REQUEST] = {**last, "settled": True}
+        common.refresh()
+        st.rerun(scope="app")
+
+
+def describe_action(request: Any) -> str:
+    """`set learning_rate = 0.0005`, `stop`, `note`."""
+    if request.action == SET:
+        return f"set {request.hyperparameter} = {fmt(request.value)}"
+    return str(request.action)
 
 
 def hyperparameters_section(hps: list[dict], events: list[dict], metrics: list[dict], run: dict):
@@ -224,6 +349,8 @@ def hyperparameters_section(hps: list[dict], events: list[dict], metrics: list[d
 
 
 def steering_panel(run_id: str, run: dict) -> None:
+    """The steering form (a fragment: choosing an action or a hyperparameter redraws
+    only this part, with the chosen hyperparameter's value now in force)."""
     st.subheader("Steer this run")
     running = run.get("status") == RunStatus.RUNNING
     if run.get("status") == RunStatus.INTERRUPTED:
@@ -241,33 +368,54 @@ def steering_panel(run_id: str, run: dict) -> None:
     current = data.current_values(hps)
     steerable = sorted(n for n, r in current.items() if r.get("steerable"))
     names = steerable or sorted(current)
-    with st.form("steer_form", clear_on_submit=False):
-        action = st.radio(
-            "Action", ACTIONS, format_func=ACTION_LABELS.get, horizontal=True, key="steer_action"
-        )
+    action = st.radio(
+        "Action", ACTIONS, format_func=ACTION_LABELS.get, horizontal=True, key="steer_action"
+    )
+    hp = None
+    if action == SET:
+        preferred = HyperparameterName.LEARNING_RATE
         c1, c2 = st.columns(2)
         hp = c1.selectbox(
-            "Hyperparameter (for set)",
+            "Hyperparameter",
             names or ["(none)"],
+            index=names.index(preferred) if preferred in names else 0,
             key=f"steer_hp_{run_id}",
             help="Steerable hyperparameters of the run: " + (", ".join(steerable) or "none"),
         )
         if hp in current:
-            c1.caption(f"current value: {fmt(current[hp].get('value'))}")
-        value = c2.text_input("New value (for set)", key="steer_value", placeholder="e.g. 0.001")
+            row = current[hp]
+            since = f", from epoch {row['fromEpoch']}" if row.get("fromEpoch") else ""
+            c2.markdown(f"current value: **{fmt(row.get('value'))}**")
+            c2.caption(f"version {row.get('version') or 1}{since}, set by {row.get('source')}")
+    with st.form("steer_form", clear_on_submit=False):  # cleared once a request is sent
+        value = ""
+        note = ""
+        if action == SET:
+            value = st.text_input("New value", key="steer_value", placeholder="e.g. 0.001")
+        if action == NOTE:
+            note = st.text_input("Note", key="steer_note")
         reason = st.text_input("Reason", key="steer_reason", placeholder="why (shown in lineage)")
-        note = st.text_input("Note (for annotate)", key="steer_note")
         person = st.text_input(
             "Person",
             value=common.user_name(),
             key="steer_person",
-            help="Recorded as claimed, beside the app's OS account, host and your address.",
+            help="Recorded as the person who asks, beside the app's OS account, host and "
+            "your address.",
         )
         sent = st.form_submit_button("Send request", type="primary")
     common.show_flash(FLASH)
-    if not sent:
+    if sent:
+        send(run_id, action, hp, value, reason, note, person)
+
+
+def send(
+    run_id: str, action: str, hp: str | None, value: str, reason: str, note: str, person: str
+) -> None:
+    """Store the request; its state then shows above (one message, kept up to date).
+    A request the store refuses at once keeps the form's values, to correct them."""
+    if action == SET and not value.strip():
+        st.error(f"Give the new value of {hp} to set; nothing was sent.")
         return
-    flash: tuple[str, str]
     try:
         request = common.kb().request(
             run_id,
@@ -280,18 +428,17 @@ def steering_panel(run_id: str, run: dict) -> None:
             client=_client_address(),
         )
     except SteeringRejected as exc:
-        flash = ("error", f"Rejected: {exc}")
-        st.session_state.pop("mon_last_request", None)
+        refused = exc.requests[0] if exc.requests else None
+        why = refused.status_reason if refused is not None else str(exc)
+        recorded = f" (recorded as request `{refused.request_id}`)" if refused else ""
+        st.session_state[FLASH] = ("error", f"Not sent to the training: {why}{recorded}.")
+        st.session_state.pop(LAST_REQUEST, None)
     else:
-        st.session_state["mon_last_request"] = {"run": run_id, "id": request.request_id}
-        flash = (
-            "success",
-            f"Request `{request.request_id}` is pending: the training applies it at its next "
-            "epoch boundary.",
-        )
-    st.session_state[FLASH] = flash
+        st.session_state[LAST_REQUEST] = {"run": run_id, "id": request.request_id}
+        for key in FORM_FIELDS:  # an empty form: no duplicate by a second click
+            st.session_state.pop(key, None)
     common.refresh()
-    st.rerun()  # redraw the page with the request in its table
+    st.rerun(scope="app")  # the page shows the request's state and its table row
 
 
 def _client_address() -> str | None:
@@ -318,7 +465,6 @@ def main() -> None:
         st.warning(f"No run {run_id} in the knowledge base.")
         return
     run = with_shown_status(run)
-    header(run)
     running = run.get("status") == RunStatus.RUNNING
 
     @st.fragment(run_every=REFRESH_SECONDS if running else None)
@@ -332,7 +478,18 @@ def main() -> None:
         keys = ["loss", *[k for k in data.metric_keys(tests) if k != "loss"]]
         values = [t[data.METRICS_KEY] for t in tests]
         st.dataframe(common.cell_table(values, keys), hide_index=True, width="stretch")
-    steering_panel(run_id, run)
+
+    @st.fragment
+    def evaluation_and_test() -> None:  # confusion matrix heat map, Test tab (issue 17)
+        common.guarded(lambda: run_test_tab.render(run_id))()
+
+    evaluation_and_test()
+
+    @st.fragment
+    def steer() -> None:
+        common.guarded(lambda: steering_panel(run_id, run))()
+
+    steer()
     delete_panel(run_id, run)
 
 

@@ -1,5 +1,6 @@
 """Overview: projects, experiments and runs (status, key hyperparameters, best metrics),
-filtered, searched and paged in the store."""
+filtered, searched, sorted and paged in the store; the counts refresh by themselves and
+a click on a run's row opens it in the Run monitor."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from provkb.ontology import RunStatus as RS
 from provkb.ui import common
 from provkb.ui.common import load
 
+REFRESH_SECONDS = 10
 PAGE_SIZES = (25, 50, 100)
 RUN_COLUMNS = [
     "name",
@@ -31,16 +33,61 @@ RUN_COLUMNS = [
     "startedAtTime",
     "runId",
 ]
+# Shown unless the person picks others: what fits 1,024 px beside the sidebar.
+DEFAULT_COLUMNS = [
+    "name",
+    "status",
+    "startedAtTime",
+    "optimizer",
+    "learning_rate",
+    "epochsCompleted",
+    "best_val_accuracy",
+    "best_val_loss",
+]
+SORT_LABELS = {
+    "startedAtTime": "start time",
+    "name": "name",
+    "status": "status",
+    "experiment": "experiment",
+    "best_val_accuracy": "best val_accuracy",
+    "best_val_loss": "best val_loss",
+    "best_accuracy": "best accuracy",
+    "best_loss": "best loss",
+    "gain": "gain",
+    "optimizer": "optimizer",
+    "learning_rate": "learning rate",
+    "batch_size": "batch size",
+    "epochsCompleted": "epochs",
+    "iteration": "iteration",
+    "study": "study",
+    "project": "project",
+    "runId": "run id",
+}
+DIRECTIONS = {"desc": "descending", "asc": "ascending"}
+TABLE_GENERATION = "ov_table_generation"  # session key: a fresh table after opening a run
+_NUMBER = {"format": "%.4f", "width": "small"}
+COLUMN_CONFIG = {
+    "name": st.column_config.TextColumn("name", width="medium", pinned=True),
+    "status": st.column_config.TextColumn("status", width="small"),
+    "startedAtTime": st.column_config.TextColumn("started", width="small"),
+    "optimizer": st.column_config.TextColumn("optimizer", width="small"),
+    "learning_rate": st.column_config.NumberColumn("lr", format="%g", width="small"),
+    "batch_size": st.column_config.NumberColumn("batch", width="small"),
+    "epochsCompleted": st.column_config.NumberColumn("epochs", width="small"),
+    "best_val_accuracy": st.column_config.NumberColumn("best val_acc", **_NUMBER),
+    "best_val_loss": st.column_config.NumberColumn("best val_loss", **_NUMBER),
+    "best_accuracy": st.column_config.NumberColumn("best acc", **_NUMBER),
+    "best_loss": st.column_config.NumberColumn("best loss", **_NUMBER),
+    "gain": st.column_config.NumberColumn("gain", **_NUMBER),
+    "runId": st.column_config.TextColumn("run id", width="small"),
+}
 
 
-def main() -> None:
-    st.title("Overview")
-    counts = load("status_counts")
-    if not counts:
-        st.info(common.EMPTY_HINT)
-        return
+def counts_view() -> dict[str, int]:
+    """The run counts and the experiments table (read again every REFRESH_SECONDS)."""
+    counts = load("status_counts", live=True)
     total = sum(counts.values())
-    experiments = load("experiments")
+    experiments = load("experiments", live=True)
     cols = st.columns(6)
     cols[0].metric("Runs", total)
     cols[1].metric("Running", counts.get(RS.RUNNING, 0))
@@ -51,7 +98,7 @@ def main() -> None:
     )
     cols[4].metric("Experiments", len(experiments))
     cols[5].metric("Studies", load("study_count"))
-
+    st.caption(f":blue[●] refreshing every {REFRESH_SECONDS} s")
     st.subheader("Projects and experiments")
     table = common.cell_table(
         experiments,
@@ -68,52 +115,96 @@ def main() -> None:
         ],
     )
     st.dataframe(table, hide_index=True, width="stretch", key="experiments_table")
+    return counts
 
-    st.subheader("Runs")
+
+def run_filters(counts: dict[str, int]) -> dict:
+    """The filter widgets: project, experiment, status and search."""
     choices = load("filter_choices")
     f1, f2, f3, f4 = st.columns([1, 1, 1, 1.4])
     project = f1.selectbox("Project", ["(all)", *choices["projects"]], key="ov_project")
     experiment = f2.selectbox("Experiment", ["(all)", *choices["experiments"]], key="ov_experiment")
     statuses = f3.multiselect("Status", list(counts), key="ov_status")
     search = f4.text_input("Search", key="ov_search", placeholder="name, run id or experiment")
-    filters = {
+    return {
         "project": None if project == "(all)" else project,
         "experiment": None if experiment == "(all)" else experiment,
         "statuses": tuple(statuses) or None,
         "search": search or None,
     }
+
+
+def open_run(run_id: str) -> None:
+    """Open `run_id` in the Run monitor (its URL names the run)."""
+    st.session_state[common.SELECTED_RUN] = run_id
+    st.session_state[TABLE_GENERATION] = st.session_state.get(TABLE_GENERATION, 0) + 1
+    st.switch_page("page_monitor.py", query_params={"run": run_id})
+
+
+def runs_table(rows: list[dict], columns: list[str]) -> None:
+    """The page of runs; clicking a row opens that run."""
+    shown = [c for c in columns if c in RUN_COLUMNS]
+    if "runId" not in shown:
+        shown.append("runId")  # the row's run, also when the person hid the column
+    event = st.dataframe(
+        common.cell_table(rows, shown),
+        hide_index=True,
+        width="stretch",
+        key=f"runs_table_{st.session_state.get(TABLE_GENERATION, 0)}",
+        column_config={c: COLUMN_CONFIG[c] for c in shown if c in COLUMN_CONFIG},
+        on_select="rerun",
+        selection_mode="single-row",
+    )
+    picked = list(getattr(getattr(event, "selection", None), "rows", None) or [])
+    if picked and 0 <= picked[0] < len(rows):
+        open_run(rows[picked[0]]["runId"])
+
+
+def main() -> None:
+    st.title("Overview")
+    if not common.has_runs():
+        return
+    fragment = st.fragment(run_every=REFRESH_SECONDS)(common.guarded(counts_view))
+    fragment()
+    counts = load("status_counts", live=True)
+
+    st.subheader("Runs")
+    filters = run_filters(counts)
+    s1, s2, s3, s4 = st.columns([1.2, 1, 0.8, 0.8])
+    sort = s1.selectbox("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, key="ov_sort")
+    direction = s2.segmented_control(
+        "Order", list(DIRECTIONS), format_func=DIRECTIONS.get, default="desc", key="ov_dir"
+    )
     matching = load("run_count", **filters)
-    p1, p2, p3 = st.columns([1, 1, 3])
-    size = p1.selectbox("Runs per page", PAGE_SIZES, key="ov_size")
+    size = s3.selectbox("Runs per page", PAGE_SIZES, key="ov_size")
     pages = max(1, math.ceil(matching / size))
-    number = p2.number_input("Page", min_value=1, max_value=pages, value=1, step=1, key="ov_page")
+    number = s4.number_input("Page", min_value=1, max_value=pages, value=1, step=1, key="ov_page")
     number = min(int(number), pages)
-    p3.caption(f"{matching} matching run(s) · page {number} of {pages}")
-    rows = load("runs_page", skip=(number - 1) * size, limit=size, **filters)
+    columns = st.multiselect(
+        "Columns", RUN_COLUMNS, default=DEFAULT_COLUMNS, key="ov_columns", max_selections=12
+    )
+    st.caption(
+        f"{matching} matching run(s) · page {number} of {pages} · sorted by "
+        f"{SORT_LABELS[sort]} ({DIRECTIONS[direction or 'desc']}) over all matching runs · "
+        "click a row to open the run"
+    )
+    rows = load(
+        "runs_page",
+        skip=(number - 1) * size,
+        limit=size,
+        sort=sort,
+        direction=direction or "desc",
+        **filters,
+    )
     if not rows:
         st.info("No run matches these filters.")
         return
-    present = [c for c in RUN_COLUMNS if any(r.get(c) is not None for r in rows)]
-    st.dataframe(
-        common.cell_table(rows, present),
-        hide_index=True,
-        width="stretch",
-        key="runs_table",
-        column_config={
-            "best_val_accuracy": st.column_config.NumberColumn(format="%.4f"),
-            "best_val_loss": st.column_config.NumberColumn(format="%.4f"),
-            "best_accuracy": st.column_config.NumberColumn(format="%.4f"),
-            "best_loss": st.column_config.NumberColumn(format="%.4f"),
-            "gain": st.column_config.NumberColumn(format="%.4f"),
-        },
-    )
-    o1, o2 = st.columns([3, 1])
+    runs_table(rows, columns or DEFAULT_COLUMNS)
+    o1, o2 = st.columns([3, 1], vertical_alignment="bottom")
     labels = {r["runId"]: common.run_label(r) for r in rows}
     chosen = o1.selectbox("Open a run", list(labels), format_func=labels.get, key="ov_open_run")
-    o2.write("")
-    if o2.button("Open in Run monitor", key="ov_open", type="primary"):
-        st.session_state[common.SELECTED_RUN] = chosen
-        st.switch_page("page_monitor.py")
+    if o2.button("Open in Run monitor", key="ov_open", type="primary", width="stretch"):
+        open_run(chosen)
 
 
 common.run_page(main)

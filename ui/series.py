@@ -1,4 +1,5 @@
-"""Series arithmetic for the charts: moving averages and before/after windows.
+"""Series arithmetic for the charts: moving averages, TensorBoard's smoothing, metric
+families and before/after windows.
 
 The windows follow the `steering-impact` named query: for an event at `at` (an epoch,
 or an iteration), `avgBefore` is the mean of the last k points before `at` and
@@ -30,6 +31,66 @@ def moving_average(ys: Sequence[float], k: int) -> list[float | None]:
         window = ys[max(0, i - k + 1) : i + 1]
         out.append(sum(window) / len(window) if len(window) == k else None)
     return out
+
+
+def ema(ys: Sequence[float], weight: float) -> list[float]:
+    """TensorBoard's smoothing: the debiased exponential moving average of `ys`.
+
+    As TensorBoard's line chart (and W&B, which copies it) computes it: the average
+    starts at 0 and each value is divided by `1 - weight**n` (n: points so far), so the
+    first points are not pulled towards 0; a constant series, and every non-finite
+    value, is kept as it is. `weight` 0 is no smoothing, close to 1 the most.
+    """
+    if not 0 <= weight < 1:
+        raise ValueError(f"the smoothing weight must be in [0, 1), got {weight}")
+    constant = all(y == ys[0] for y in ys)
+    last, n, out = 0.0, 0, []
+    for y in ys:
+        if constant or not _ok(y):
+            out.append(y)
+            continue
+        last = last * weight + (1 - weight) * y
+        n += 1
+        out.append(last / (1 - weight**n))
+    return out
+
+
+VALIDATION_PREFIX = "val_"
+LOG_FAMILIES = ("learning_rate", "lr")  # drawn on a log axis by default
+
+
+def family(key: str) -> str:
+    """The panel of a metric key, as Keras' TensorBoard callback groups them: a
+    validation metric (`val_loss`) joins its training metric (`loss`)."""
+    return key[len(VALIDATION_PREFIX) :] if key.startswith(VALIDATION_PREFIX) else key
+
+
+def families(keys: Sequence[str]) -> dict[str, list[str]]:
+    """Metric keys by family, training key first: loss and accuracy lead, then the rest
+    in the keys' order."""
+    out: dict[str, list[str]] = {}
+    for key in sorted(keys, key=lambda k: (k.startswith(VALIDATION_PREFIX), k)):
+        out.setdefault(family(key), []).append(key)
+    lead = [f for f in ("loss", "accuracy") if f in out]
+    return {f: out[f] for f in [*lead, *sorted(f for f in out if f not in lead)]}
+
+
+def default_log(name: str) -> bool:
+    """Whether a family is drawn on a log axis unless asked otherwise (learning rates)."""
+    return name in LOG_FAMILIES or name.endswith("learning_rate")
+
+
+def axis_title(name: str) -> str:
+    """The y-axis title of a family, with its unit."""
+    if name.endswith(("seconds", "_time")):
+        return f"{name.replace('_', ' ')} (s)"
+    if "accuracy" in name or name in ("auc", "precision", "recall"):
+        return f"{name.replace('_', ' ')} (fraction, 0-1)"
+    if default_log(name):
+        return "learning rate (per step)"
+    if name.endswith("loss"):
+        return f"{name.replace('_', ' ')} (loss function value)"
+    return name.replace("_", " ")
 
 
 def trailing_mean(ys: Sequence[float], k: int) -> list[float]:
