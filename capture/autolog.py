@@ -20,6 +20,7 @@ import keras
 from . import fit_context, sink
 from .callback import ProvenanceCallback, callback_for
 from .safety import WarnOnce, swallow
+from .step_series import check_every
 
 _PATCHED = ("fit", "evaluate")
 
@@ -30,6 +31,7 @@ class _Config:
     store: sink.StoreLike
     person: str | None
     project: str | None
+    log_every_n_steps: int | None = None  # step series (ProvenanceCallback)
 
 
 @dataclass
@@ -49,8 +51,10 @@ def autolog(
     person: str | None = None,
     disable: bool = False,
     project: str | None = None,
+    log_every_n_steps: int | None = None,
 ) -> None:
-    """Record every `fit` and `evaluate` of Keras models from now on (or stop: `disable`)."""
+    """Record every `fit` and `evaluate` of Keras models from now on (or stop: `disable`);
+    `log_every_n_steps`: also every N-th step's batch logs (step series)."""
     global _state
     with _lock:
         if disable:
@@ -58,7 +62,7 @@ def autolog(
                 _restore(_state)
                 _state = None
             return
-        config = _Config(experiment, store, person, project)
+        config = _Config(experiment, store, person, project, check_every(log_every_n_steps))
         if _state is not None:
             _state.config = config
             return
@@ -135,6 +139,7 @@ def _prepare_fit(
             store=config.store,
             person=config.person,
             project=config.project,
+            log_every_n_steps=config.log_every_n_steps,  # step series
         )
         callbacks.append(callback)
         if in_list is not None:

@@ -22,6 +22,7 @@ from .domain import (
     MACHINE,
     MAX_NAME_IN_KEY,
     METRIC_PREFIX,
+    METRIC_SERIES,
     METRICS,
     MODEL,
     NAMESPACE_LABEL,

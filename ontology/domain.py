@@ -36,6 +36,7 @@ PREDICTION = _domain("Prediction", ACTIVITY)  # a model.predict (or an app test)
 
 # Entities
 METRICS = _domain("Metrics", ENTITY)
+METRIC_SERIES = _domain("MetricSeries", ENTITY)  # per-step values of one metric (step series)
 HYPERPARAMETER = _domain("Hyperparameter", ENTITY)
 DATASET = _domain("Dataset", ENTITY)
 MODEL = _domain("Model", ENTITY)
@@ -68,6 +69,7 @@ DOMAIN_SUBTYPES: tuple[Subtype, ...] = (
     NARROWING,
     PREDICTION,
     METRICS,
+    METRIC_SERIES,  # step series
     HYPERPARAMETER,
     DATASET,
     MODEL,
@@ -185,6 +187,16 @@ class Prop:
     RESTORED_EPOCH = "restoredEpoch"  # on an early stop: the epoch whose weights were restored
     PAUSED_SCHEDULES = "pausedSchedules"  # on a SteeringAction: schedules it paused
     CONTINUED_FROM = "continuedFrom"  # on a run: the run whose model it trained further
+    # Per-step metrics (step series, capture/step_series.py): one MetricSeries part holds
+    # the steps (1-based batches of the run) and values of one metric in one epoch
+    METRIC = "metric"  # on a MetricSeries: the metric's name, as Keras logged it
+    STEPS = "steps"  # on a MetricSeries: list of int, ascending
+    VALUES = "values"  # on a MetricSeries: list of float, one per step
+    POINTS = "points"  # on a MetricSeries: len(steps)
+    FIRST_STEP = "firstStep"  # on a MetricSeries (step series)
+    LAST_STEP = "lastStep"  # on a MetricSeries (step series)
+    PART = "part"  # on a MetricSeries: k, 1-based, of its epoch and metric (step series)
+    LOG_EVERY_N_STEPS = "logEveryNSteps"  # on a MetricSeries: its logging interval
     # Predictions, confusion matrices and stored models (issue 17, docs/graph-model.md)
     SIZE_BYTES = "sizeBytes"  # on a StoredModel: the file's size
     MIN = "min"  # on Predictions: summary statistics over every finite output value

@@ -914,9 +914,12 @@ EXACTLY_ONE_OF: dict[str, tuple[str, ...]] = {
     STEERING_IMPACT.name: ("run", "study"),
 }
 
+from .library_steps import STEPS  # noqa: E402  (step series; it uses this module's fragments)
+
 ALL: tuple[NamedQuery, ...] = (
     RUNS,
     EPOCHS,
+    STEPS,
     HYPERPARAMETERS_AT,
     LINEAGE,
     LAYERS,
