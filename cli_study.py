@@ -402,6 +402,84 @@ def respace_cmd(
     _edit(name, store, change)
 
 
+# -- sessions (issue 16: kb/study/sessions.py) ---------------------------------------
+def _added(pairs: list[str] | None) -> dict[str, Any]:
+    """`--add NAME=start:end:step` (a range) or `NAME=v1,v2,...` (values)."""
+    out: dict[str, Any] = {}
+    for name, text in parse_pairs(pairs, "--add", example="name=start:end:step").items():
+        if ":" in text:
+            out.update(_ranges([f"{name}={text}"], None))
+        else:
+            out[name] = {"values": _listed(text)}
+    return out
+
+
+@study_app.command("next")
+def next_cmd(
+    parent: Annotated[str, typer.Argument(help="The study to narrow from.")],
+    new: Annotated[str, typer.Argument(help="The new study's name.")],
+    top: Annotated[int, typer.Option("--top", "-k", help="Keep the K best trials.")] = 10,
+    narrow: Annotated[
+        list[str] | None,
+        typer.Option("--narrow", help="Narrow this hyperparameter (repeatable; default all)."),
+    ] = None,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option("--keep", help="Keep this hyperparameter's range (repeatable)."),
+    ] = None,
+    add: Annotated[
+        list[str] | None,
+        typer.Option("--add", help="New hyperparameter: name=start:end:step or name=v1,v2."),
+    ] = None,
+    range_: Annotated[
+        list[str] | None,
+        typer.Option("--range", help="A range by hand: name=start:end:step (repeatable)."),
+    ] = None,
+    values: Annotated[
+        list[str] | None,
+        typer.Option("--values", help="Values by hand: name=v1,v2,... (repeatable)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the narrowed ranges, start nothing.")
+    ] = False,
+    reason: ReasonOpt = None,
+    person: PersonOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Start the next search session: a new study narrowed from PARENT's top K trials.
+
+    A narrowed range becomes [min, max, step] of the values the top K used (a list keeps
+    those values); the others keep PARENT's ranges; --add brings in new ones.
+    """
+    from .errors import ProvKBError
+    from .kb.study.sessions import preview_next
+
+    try:
+        given = _ranges(range_, values) if range_ or values else None
+        added = _added(add)
+        kb = open_kb(store)
+        if dry_run:
+            plan, _ = preview_next(kb.store, parent, new, top, narrow, keep, added, given, reason)
+            session = None
+        else:
+            session = kb.next_study(parent, new, top, narrow, added, keep, given, reason, person)
+            plan = session.plan
+    except ProvKBError as exc:
+        raise _fail(exc) from exc
+    kept = ", ".join(f"#{k.rank} item {k.item_id} (gain {k.gain:.4g})" for k in plan.kept)
+    console.print(f"kept the {plan.top} best trial(s) of {escape(parent)}: {kept}", emoji=False)
+    for name, (old, now) in plan.changes().items():
+        console.print(f"  {escape(name)}: {_fmt(old) or '(new)'} -> {_fmt(now)}", emoji=False)
+    if session is None:
+        console.print(f"[dim]dry run: study {escape(new)} not started[/]")
+    else:
+        console.print(
+            f"started study [bold]{escape(new)}[/] (session {session.session}, "
+            f"{session.items} item(s)); run it with provkb.Study.open({new!r}).run(...)",
+            emoji=False,
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
     app.add_typer(study_app, name="study")

@@ -16,7 +16,7 @@ queries come from `provkb.queries`; trusted reads of the app's own queries go th
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .kb.steering import SteeringRequest
     from .kb.store import ConsoleStream, QueryResult, Store
     from .kb.study import EditResult, StudyQueue
+    from .kb.study.sessions import Session
     from .queries.spec import NamedQuery
 
 
@@ -416,6 +417,26 @@ class KnowledgeBase:
             experiment=experiment or name,
         )
         return queue
+
+    def next_study(
+        self,
+        parent: str,
+        name: str,
+        top: int = 10,
+        narrow: Sequence[str] | None = None,
+        add: Mapping[str, Any] | None = None,
+        keep: Sequence[str] | None = None,
+        ranges: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        person: str | None = None,
+    ) -> Session:
+        """Start study `name` as the next search session of `parent`, narrowed from its
+        `top` best finished trials (kb/study/sessions.py); SessionRefused on bad input."""
+        from .kb.study.sessions import start_next
+
+        return start_next(
+            self.store, parent, name, top, narrow, keep, add, ranges, reason, person
+        )  # a next session (issue 16)
 
     # -- deleting ---------------------------------------------------------------------------
     def deletion_plan(

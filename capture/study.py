@@ -33,6 +33,7 @@ from ..kb import study as kb
 from ..kb.identity import default_person, now_iso
 from ..kb.records import GraphBatch
 from ..kb.store import Store
+from ..kb.study import pruning as kb_pruning
 from ..ontology import ACTIVITY, TRAINING_RUN, USED, WAS_INFORMED_BY, Prop, RunStatus, ids
 
 log = logging.getLogger("provkb.study")
@@ -113,6 +114,9 @@ class Study:
         experiment: experiment of the iteration runs (default: the study name).
         store: a `Store`, an embedded store folder, or None (default settings).
         person: who runs and steers it (default: the OS user).
+        pruning: a `MedianPruning` rule (kb/study/pruning.py), stored with the study:
+            stop a trial whose gain so far is worse than the median of the finished
+            trials at the same epoch.
     """
 
     def __init__(
@@ -128,6 +132,7 @@ class Study:
         experiment: str | None = None,
         store: StoreLike = None,
         person: str | None = None,
+        pruning: kb_pruning.MedianPruning | None = None,
     ) -> None:
         if mode not in kb.MODES:
             raise ProvKBError(f"mode is 'max' or 'min', got {mode!r}")
@@ -163,6 +168,7 @@ class Study:
                     Prop.N_SAMPLES: n_samples,
                     Prop.SEED: seed,
                     Prop.EXPERIMENT: experiment or name,
+                    Prop.PRUNING: pruning.to_json() if pruning else None,
                 },
             )
             if not self.created:
@@ -180,6 +186,7 @@ class Study:
         self.experiment = settings.get(Prop.EXPERIMENT) or experiment or name
         if self.gain is None:
             self.gain = settings.get(Prop.GAIN_METRIC)
+        self.pruning = kb_pruning.MedianPruning.from_json(settings.get(Prop.PRUNING))
 
     @classmethod
     def open(
@@ -281,6 +288,26 @@ class Study:
         the current space unless `merge=False`)."""
         return self.queue.respace(space, reason, self.person, merge)
 
+    # -- sessions -------------------------------------------------------------------
+    def next(
+        self,
+        name: str,
+        top: int = 10,
+        narrow: Sequence[str] | None = None,
+        add: Mapping[str, Any] | None = None,
+        keep: Sequence[str] | None = None,
+        ranges: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> Study:
+        """Start study `name` as the next session: narrowed from this study's `top` best
+        finished trials (kb/study/sessions.py: `narrow` names, default all but `keep`;
+        `add` new hyperparameters; `ranges` given by hand). Returns the new study."""
+        from ..kb.study.sessions import start_next
+
+        start_next(self.store, self.name, name, top, narrow, keep, add, ranges, reason,
+                   self.person)  # fmt: skip
+        return Study.open(name, store=self.store, person=self.person, gain=self.gain)
+
     # -- running --------------------------------------------------------------------
     def run(
         self,
@@ -337,12 +364,15 @@ class Study:
                  item.params)  # fmt: skip
         status, gain, error, result = kb.DONE, None, None, None
         self.iteration, self.current_item = iteration, item
+        callbacks, pruner = [callback], self._pruner()
+        if pruner is not None:
+            callbacks.append(pruner)
         try:
-            result = train_fn(dict(item.params), [callback])
+            result = train_fn(dict(item.params), callbacks)
         except BaseException as exc:
             status, error = kb.FAILED, f"{type(exc).__name__}: {exc}"
             callback.record_failure(exc)
-            self._record(callback, item, iteration, status, None, error)
+            self._record(callback, item, iteration, status, None, error, pruner)
             if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: stop
                 raise
             log.warning("provkb: study %s iteration %d failed: %s", self.name, iteration, error)
@@ -354,8 +384,21 @@ class Study:
         except Exception as exc:
             status, error = kb.FAILED, f"no gain: {exc}"
             log.warning("provkb: study %s iteration %d: %s", self.name, iteration, error)
-        self._record(callback, item, iteration, status, gain, error)
+        self._record(callback, item, iteration, status, gain, error, pruner)
         return status
+
+    def _pruner(self) -> Any:
+        """The pruning callback of the next trial (None without a rule)."""
+        rule = self.pruning
+        if rule is None:
+            return None
+        metric = rule.metric or (self.gain if isinstance(self.gain, str) else None)
+        if metric is None:
+            raise ProvKBError(
+                f"study {self.name!r}: pruning needs a metric (MedianPruning(metric=))"
+            )
+        medians = kb_pruning.finished_values(self.store, self.name, metric)
+        return _pruning_callback(rule, medians, self.mode, metric)
 
     def _gain(self, result: Any, callback: Any) -> float:
         if result is None:
@@ -399,6 +442,7 @@ class Study:
         status: str,
         gain: float | None,
         error: str | None,
+        pruner: Any = None,
     ) -> None:
         """Link the iteration's run to the study and its item version; finish the item."""
         run_id = callback.run_id
@@ -410,6 +454,8 @@ class Study:
             Prop.ITEM_ID: item.item_id,
             Prop.GAIN: gain,
         }
+        if pruner is not None and pruner.pruned is not None:
+            props.update(pruner.pruned)
         if callback.recorder is None or callback.recorder.run_id != run_id:
             # train_fn never trained with the callback: record the iteration as a run anyway
             props.update(
@@ -433,3 +479,37 @@ class Study:
         except Exception as exc:  # the queue state below still records the outcome
             log.warning("provkb: could not record study iteration %d's run: %s", iteration, exc)
         self.queue.finish(item, status, gain, run_id, error)
+
+
+def _pruning_callback(
+    rule: kb_pruning.MedianPruning, medians: kb_pruning.Medians, mode: str, metric: str
+) -> Any:
+    """A Keras callback applying `rule` at every epoch end (sets `model.stop_training`);
+    `pruned` holds the run properties of its decision once it pruned."""
+    import keras
+
+    class MedianPruningCallback(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.best: float | None = None
+            self.pruned: dict[str, Any] | None = None
+
+        def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+            value = (logs or {}).get(metric)
+            try:
+                value = float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return
+            if not math.isnan(value):
+                better = value < self.best if mode == "min" else value > self.best  # type: ignore[operator]
+                self.best = value if self.best is None or better else self.best
+            median = kb_pruning.judge(rule, medians, mode, epoch + 1, self.best)
+            if median is not None and self.pruned is None:
+                self.pruned = {
+                    Prop.PRUNED_EPOCH: epoch + 1,
+                    Prop.PRUNED_VALUE: self.best,
+                    Prop.PRUNE_MEDIAN: median,
+                }
+                self.model.stop_training = True
+
+    return MedianPruningCallback()

@@ -51,6 +51,7 @@ from ..ontology import (
     metric_prop,
     summary_prop,
 )
+from .library_sessions import SEED_Q5, SEED_Q6, STUDY_LINEAGE, STUDY_TRIAL_STATUS
 from .spec import ChartHint, NamedQuery, Param
 
 
@@ -926,9 +927,13 @@ ALL: tuple[NamedQuery, ...] = (
     SEED_Q1,
     SEED_Q3,
     SEED_Q4,
+    SEED_Q5,
+    SEED_Q6,
     SEED_Q7,
     RUNS_USING,
     GAIN_CHANGES,
     STEERING_IMPACT,
     STEERING_HISTORY,
+    STUDY_LINEAGE,
+    STUDY_TRIAL_STATUS,
 )
