@@ -38,7 +38,11 @@ PersonOpt = Annotated[
 ]
 VersionOpt = Annotated[
     int | None,
-    typer.Option("--version", help="Refuse unless the item is still at this version."),
+    typer.Option(
+        "--version",
+        help="The item version you saw (`study list`): refused, nothing changed, unless "
+        "the item is still pending at this version.",
+    ),
 ]
 ParamsOpt = Annotated[
     list[str] | None,
@@ -55,7 +59,8 @@ def _fail(exc: Exception | str) -> typer.Exit:
     from .errors import StudyEditRefused
 
     if isinstance(exc, StudyEditRefused):
-        return fail(f"{exc} (nothing changed)", REFUSED_EXIT, label="refused")
+        text = str(exc) if "nothing changed" in str(exc) else f"{exc} (nothing changed)"
+        return fail(text, REFUSED_EXIT, label="refused")
     return fail(exc)
 
 
@@ -359,11 +364,12 @@ def move_cmd(
         int, typer.Option("--to", min=1, help="New place among pending items (1 = next).")
     ],
     reason: ReasonOpt = None,
+    version: VersionOpt = None,
     person: PersonOpt = None,
     store: StoreOpt = None,
 ) -> None:
     """Move a pending item to another place in the queue."""
-    _edit(name, store, lambda open_queue: open_queue().move(item, to, reason, person))
+    _edit(name, store, lambda open_queue: open_queue().move(item, to, reason, person, version))
 
 
 @study_app.command("respace")

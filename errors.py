@@ -104,5 +104,24 @@ class StudyEditRefused(ProvKBError):
     """A trial-queue edit is not allowed (item started or finished, or changed meanwhile)."""
 
 
+class StaleStudyEdit(StudyEditRefused):
+    """A queue edit named an item as the person saw it (pending, at a version) and the
+    item is no longer so: it started, finished or was removed, or another edit made a
+    newer version. Nothing changed. `item_id`, `seen_version`, `status` and `version`
+    say what was named and what the item is now."""
+
+    def __init__(
+        self,
+        message: str,
+        item_id: int | None = None,
+        seen_version: int | None = None,
+        status: str | None = None,
+        version: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.item_id, self.seen_version = item_id, seen_version
+        self.status, self.version = status, version
+
+
 class ScanError(ProvKBError):
     """A training script cannot be scanned (`provkb scan`): the file cannot be read."""

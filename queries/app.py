@@ -48,6 +48,7 @@ from ..ontology import (
     WAS_INFORMED_BY,
     Prop,
     RunStatus,
+    ids,
     metric_prop,
     metric_values,
 )
@@ -605,6 +606,59 @@ def study_edits(kb: Reader, study: str) -> list[dict[str, Any]]:
         )
         edits.append(edit)
     return edits
+
+
+# The Study page in one round trip: the study, its current items, its iterations and its
+# queue edits (with the state each used). Rows of absent matches are dropped in Python.
+STUDY_PAGE = f"""
+MATCH (s:{_A} {{{_ID}: $id}}) WHERE s:{STUDY.label}
+OPTIONAL MATCH (i:{TRIAL_ITEM.label}) WHERE i.{Steer.STUDY} = $study AND i.{Prop.CURRENT} = true
+WITH s, collect(properties(i)) AS items
+OPTIONAL MATCH (it:{_RUN})-[:{_INF}]->(s)
+WITH s, items, collect({{runId: it.{_RID}, name: it.{_NAME}, iteration: it.{Steer.ITERATION},
+     itemId: it.{Steer.ITEM_ID}, gain: it.{GAIN}, status: it.{_STATUS},
+     startedAtTime: it.{_STARTED}}}) AS iterations
+OPTIONAL MATCH (a:{STEERING_ACTION.label})-[:{_INF}]->(s)
+OPTIONAL MATCH (a)-[:{_USED}]->(state:{STUDY_STATE.label})
+WITH s, items, iterations, collect({{props: properties(a), stateIteration: state.{Steer.ITERATION},
+     movingAverage: state.{Prop.MOVING_AVERAGE}, lastGain: state.{Prop.LAST_GAIN}}}) AS edits
+RETURN properties(s) AS study, items, iterations, edits
+"""
+
+
+def study_page(kb: Reader, study: str) -> dict[str, Any] | None:
+    """Everything the Study page shows of one study, in one read: `study` (its
+    properties, space decoded), `items` (current versions, params decoded, by item),
+    `iterations` (by iteration) and `edits` (as `study_edits`); None when no such study."""
+    rows = _rows(kb, STUDY_PAGE, id=ids.study(study), study=study)
+    if not rows:
+        return None
+    row = rows[0]
+    props = dict(row["study"])
+    props[Prop.SPACE] = _json(props.get(Prop.SPACE))
+    items = []
+    for item in row["items"] or []:
+        item = dict(item)
+        item["params"] = _json(item.get("params"))
+        items.append(item)
+    items.sort(key=lambda i: (i.get(Steer.ITEM_ID) or 0, i.get(Prop.VERSION) or 0))
+    iterations = [dict(r) for r in row["iterations"] or [] if r.get("runId") is not None]
+    iterations.sort(key=lambda r: (r.get("iteration") is None, r.get("iteration") or 0, r["runId"]))
+    edits = []
+    for e in row["edits"] or []:
+        if e.get("props") is None:
+            continue
+        edit = dict(e["props"])
+        for key in (Steer.BEFORE, Steer.AFTER):
+            edit[key] = _json(edit.get(key))
+        edit.update(
+            stateIteration=e["stateIteration"],
+            movingAverage=e["movingAverage"],
+            lastGain=e["lastGain"],
+        )
+        edits.append(edit)
+    edits.sort(key=lambda e: (e.get(Steer.ITERATION) or 0, e.get(_STARTED) or "", e.get(_ID) or ""))
+    return {"study": props, "items": items, "iterations": iterations, "edits": edits}
 
 
 def _json(value: Any) -> Any:

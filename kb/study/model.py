@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import StudyEditRefused
+from ...errors import StaleStudyEdit, StudyEditRefused
 from ...ontology import ItemStatus, Prop, QueueEdit, StudyStatus
 
 PENDING, RUNNING, DONE = ItemStatus.PENDING, ItemStatus.RUNNING, ItemStatus.DONE
@@ -144,22 +144,48 @@ def queue_order(items: list[TrialItem]) -> list[TrialItem]:
 def pending_item(
     study: str, items: Sequence[TrialItem], item_id: int, expected_version: int | None
 ) -> TrialItem:
-    """The current version of a pending item, or a clear refusal (`StudyEditRefused`)."""
+    """The current version of a pending item, or a clear refusal: `StudyEditRefused`
+    when there is no such item, `StaleStudyEdit` when it is no longer pending (started,
+    finished, removed) or, with `expected_version` (the version the person saw), when
+    another edit made a newer one."""
     found = next((i for i in items if i.item_id == item_id), None)
     if found is None:
         raise StudyEditRefused(f"study {study!r} has no item {item_id}")
     if found.status != PENDING:
-        detail = f" (iteration {found.iteration})" if found.iteration else ""
-        raise StudyEditRefused(
-            f"item {item_id} of study {study!r} is {found.status}{detail}: only pending "
-            f"items (not yet started) can change"
+        raise StaleStudyEdit(
+            not_pending_message(study, found),
+            item_id=item_id,
+            seen_version=expected_version,
+            status=found.status,
+            version=found.version,
         )
     if expected_version is not None and found.version != expected_version:
-        raise StudyEditRefused(
-            f"item {item_id} of study {study!r} changed meanwhile (now version "
-            f"{found.version}, expected {expected_version}); try again"
+        raise StaleStudyEdit(
+            f"item {item_id} changed meanwhile; nothing changed (item {item_id} of study "
+            f"{study!r} is now version {found.version}, {json.dumps(found.params)}; the "
+            f"edit named version {expected_version}): look at it again and retry",
+            item_id=item_id,
+            seen_version=expected_version,
+            status=found.status,
+            version=found.version,
         )
     return found
+
+
+def not_pending_message(study: str, item: TrialItem) -> str:
+    """Why item `item` (not pending) cannot change: 'item 6 already started; nothing
+    changed (...)'."""
+    what = f"item {item.item_id} of study {study!r} is {item.status}"
+    if item.status == REMOVED:
+        return (
+            f"item {item.item_id} was removed; nothing changed ({what}; only pending "
+            f"items can change)"
+        )
+    detail = f" (iteration {item.iteration})" if item.iteration else ""
+    return (
+        f"item {item.item_id} already started; nothing changed ({what}{detail}; only "
+        f"pending items, not yet started, can change)"
+    )
 
 
 def position_for(items: Sequence[TrialItem], rank: int | None, moving: int | None) -> float:

@@ -7,6 +7,11 @@ retries the transaction; Neo4j holds the study node's lock. A version is created
 deterministic id (`.../item/<n>/v<k>`), so two writers that both read version k-1
 cannot both create version k: the loser re-runs on the new state (edits apply serially)
 or, when it named the version it expected, is refused. No update is lost.
+
+An edit of an item goes through the guarded `retire` statement (current, pending and
+at the version read, in the edit's transaction): a claim that took the item first
+makes it match nothing, the transaction starts over and is refused (`StaleStudyEdit`:
+"item 6 already started; nothing changed"). It never moves on to another item.
 """
 
 from __future__ import annotations
@@ -77,6 +82,8 @@ from .model import (
 from .space import GRID, check_params, expand, normalize_space
 
 _WRITE_ATTEMPTS = 20
+EDIT_ACTIONS = (EDIT, MOVE, REMOVE, ADD, RESPACE)
+ITEM_ACTIONS = (EDIT, MOVE, REMOVE)  # they name an item version
 T = TypeVar("T")
 
 study_node_id = ids.study
@@ -459,8 +466,9 @@ class StudyQueue:
                 if unknown:
                     raise StudyEditRefused(
                         f"item {item_id} has no hyperparameter {', '.join(map(repr, unknown))} "
-                        f"(it has {', '.join(old.params) or 'none'}); use replace to set "
-                        f"other ones"
+                        f"(it has {', '.join(old.params) or 'none'}); to give other ones, "
+                        f"replace all its parameters (replace=True; provkb study edit "
+                        f"--replace; the Study page's 'Replace all its parameters')"
                     )
                 new_params = {**old.params, **params}
             if new_params == old.params:
@@ -506,6 +514,44 @@ class StudyQueue:
             ctx.revise(tx, old, position=key)
 
         return self._edit(MOVE, person, reason, body)
+
+    def apply(
+        self,
+        action: str,
+        *,
+        item: int | None = None,
+        version: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        place: int | None = None,
+        reason: str | None = None,
+        person: str | None = None,
+        replace: bool = False,
+        merge: bool = True,
+    ) -> EditResult:
+        """One queue edit by name, as a person gives it (the app, `KnowledgeBase.
+        edit_study`). `edit`, `move` and `remove` name the exact item version the person
+        saw (`item`, `version`): refused with `StaleStudyEdit`, nothing changed, when that
+        item has started, finished or was removed, or has a newer version by then (the
+        edit's guarded `retire` in the same transaction). `place` is 1-based among the
+        pending items; `params` the item's values (add, edit) or the space (respace)."""
+        if action not in EDIT_ACTIONS:
+            raise ProvKBError(f"unknown queue edit {action!r} (known: {', '.join(EDIT_ACTIONS)})")
+        if action in ITEM_ACTIONS:
+            for what, value in (("item", item), ("version", version)):
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ProvKBError(
+                        f"a queue {action} names the item and the version of it the "
+                        f"person saw (see the queue); got {what}={value!r}"
+                    )
+            assert item is not None
+            if action == EDIT:
+                return self.edit(item, params or {}, reason, person, replace, version)
+            if action == MOVE:
+                return self.move(item, place or 1, reason, person, version)
+            return self.remove(item, reason, person, version)
+        if action == ADD:
+            return self.add(params or {}, place, reason, person)
+        return self.respace(params or {}, reason, person, merge=merge)
 
     def respace(
         self,
