@@ -29,13 +29,21 @@ from . import (
     memory,
     metric_logging,
     query_latency,
+    responsiveness,
 )
 from . import report as report_mod
 from .common import load_average, log, machine_info
 from .synthetic import KBSpec, sample_params
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("capture", "ingestion", "queries", "export_import", "metric_logging")
+SECTIONS = (
+    "capture",
+    "ingestion",
+    "queries",
+    "export_import",
+    "metric_logging",
+    "responsiveness",
+)
 
 
 def plan(quick: bool) -> dict[str, Any]:
@@ -51,6 +59,7 @@ def plan(quick: bool) -> dict[str, Any]:
                 repeats=2, repeats_kb=1, task_timeout=90, budget=120
             ),
             "logging": {"epochs": 10, "metrics": 100, "repeats": 2, "loop_points": None},
+            "responsiveness": responsiveness.ResponsivenessConfig.quick(),
         }
     return {
         "mode": "full",
@@ -63,6 +72,7 @@ def plan(quick: bool) -> dict[str, Any]:
             repeats=3, repeats_kb=1, task_timeout=720, budget=1800
         ),
         "logging": {"epochs": 100, "metrics": 100, "repeats": 3, "loop_points": 10_000},
+        "responsiveness": responsiveness.ResponsivenessConfig(),
     }
 
 
@@ -128,6 +138,14 @@ def run_engine(
                 )
                 if ml:
                     results["metric_logging"] = ml
+        if "responsiveness" in only and engine == engines.ARCADEDB:
+            resp = _section(
+                results,
+                "responsiveness",
+                lambda: responsiveness.run(work / "responsiveness", p["responsiveness"]),
+            )
+            if resp:
+                results["responsiveness"] = resp
         if only & {"ingestion", "queries", "export_import"}:
             spec: KBSpec = p["kb"]
             with session.fresh("kb") as kb:

@@ -380,6 +380,40 @@ def _logging(ml: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]
     return header, rows, notes
 
 
+def _responsiveness(res: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
+    rows = []
+    for priority, entry in res["priorities"].items():
+        rows.append(
+            [
+                PRIORITY_TEXT.get(priority, priority),
+                _n(entry.get("reads")),
+                _n((entry.get("read_ms") or {}).get("median"), 0),
+                _n((entry.get("read_ms") or {}).get("p95"), 0),
+                _n(entry.get("fit_quiet"), 2),
+                _n(entry.get("fit_reads"), 2),
+                _x(entry.get("fit_quiet_ratio")),
+                _x(entry.get("fit_reads_ratio")),
+            ]
+        )
+    header = [
+        "embedded server",
+        "reads",
+        "read ms p50",
+        "p95",
+        "fit s quiet",
+        "fit s with reads",
+        "quiet vs idle",
+        "with reads vs idle",
+    ]
+    cfg = res.get("config", {})
+    note = (
+        f"_KB of {cfg.get('runs')} runs x {cfg.get('epochs')} epochs; the training: "
+        f"{cfg.get('training')} (capture on, its own process); a read every "
+        f"{cfg.get('pause')} s while it runs._"
+    )
+    return header, rows, [note]
+
+
 def _memory(mem: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
     rows = []
     for variant, entry in mem["variants"].items():
@@ -533,6 +567,7 @@ def render(results: dict[str, Any]) -> str:
         ("export_import", "4. Export and import throughput", _export),
         ("metric_logging", "5. Logging metric points", _logging),
         ("memory", "6. Peak memory of a training process", _memory),
+        ("responsiveness", "7. Responsiveness while training", _responsiveness),
     ]
     for key, title, fn in sections:
         lines += [f"## {title}", "", *_section(key, fn, runs), ""]
@@ -545,6 +580,14 @@ def render(results: dict[str, Any]) -> str:
 
 
 DESCRIPTIONS = {
+    "responsiveness": (
+        "The embedded server only (Neo4j's priority is the operator's): for each "
+        "`PROVKB_SERVER_PRIORITY`, a fresh store at that priority, the same training "
+        "with capture alone and then while a person's reads (`runs`, `epochs`) are asked "
+        "every pause; read latency while it trains, and the fits against the idle "
+        "server's quiet fit (the trade: a higher priority answers faster, and may take "
+        "CPU from the training when both want it). `benchmarks/responsiveness.py`."
+    ),
     "ingestion": (
         "A synthetic KB built with capture's own graph builder (`benchmarks/synthetic.py`: "
         "~20 hyperparameters per run, per-epoch Epoch + Metrics, 2 learning-rate adaptations, "

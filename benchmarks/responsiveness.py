@@ -1,0 +1,163 @@
+"""Responsiveness while training: how fast the knowledge base answers a person while a
+CPU-bound training with capture runs on the same machine, and what a higher priority
+of the embedded server costs that training.
+
+For each priority of the embedded server (`PROVKB_SERVER_PRIORITY`: `idle`, Linux's
+SCHED_IDLE, the default; `low`, niceness +10; `normal`), a fresh store with a small
+synthetic KB is started at that priority. The same training (the capture benchmark's
+MLP, with `ProvenanceCallback` writing to that store, in its own process) runs twice:
+once alone ("quiet"), once while this process asks what the Overview and Run monitor
+ask (`runs`, `epochs` of a run) every `pause` seconds, as a person clicking would.
+Reported: the latency of those reads while the training runs (p50 / p95), and the
+fit's seconds, quiet and with reads, as ratios to the `idle` server's quiet fit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provkb.queries import registry
+
+from . import synthetic
+from .capture_overhead import ROOT, CaptureConfig, worker_config
+from .common import log, ratio, start_store, stats
+
+PRIORITIES = ("idle", "low", "normal")
+READS = ("runs", "epochs")  # the Overview's list and the Run monitor's curve
+
+
+@dataclass
+class ResponsivenessConfig:
+    """Sizes: the seeded KB, the training, the reads' pace."""
+
+    runs: int = 50
+    epochs: int = 20
+    training: dict[str, int] = field(
+        default_factory=lambda: {"samples": 20_000, "epochs": 12, "batch_size": 64}
+    )
+    pause: float = 0.5
+    priorities: tuple[str, ...] = PRIORITIES
+    timeout: float = 900.0
+
+    @classmethod
+    def quick(cls) -> ResponsivenessConfig:
+        return cls(
+            runs=10,
+            epochs=5,
+            training={"samples": 3_000, "epochs": 4, "batch_size": 64},
+            priorities=("idle", "low"),
+        )
+
+
+@contextlib.contextmanager
+def _server_priority(priority: str) -> Iterator[None]:
+    """Servers started inside run at `priority` (they read it from the environment)."""
+    before = os.environ.get("PROVKB_SERVER_PRIORITY")
+    os.environ["PROVKB_SERVER_PRIORITY"] = priority
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PROVKB_SERVER_PRIORITY", None)
+        else:
+            os.environ["PROVKB_SERVER_PRIORITY"] = before
+
+
+def _config(target: Any, cfg: ResponsivenessConfig, folder: Path, rep: int) -> str:
+    capture = CaptureConfig(mlp=cfg.training)
+    config = worker_config("provkb", rep, capture, target, folder / "mlflow")
+    config["models"] = ["mlp"]
+    return json.dumps(config)
+
+
+def _worker(config: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmarks._train_worker", config],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _fit_seconds(proc: subprocess.Popen[str], timeout: float) -> float:
+    out, err = proc.communicate(timeout=timeout)
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join(err.splitlines()[-15:])
+        raise RuntimeError(f"training worker failed:\n{tail}")
+    return float(json.loads(lines[-1])["fits"]["mlp"])
+
+
+def _read_while(proc: subprocess.Popen[str], store: Any, params: dict, pause: float) -> list:
+    """Latencies (ms) of the reads asked until the training process ends."""
+    latencies: list[float] = []
+    turn = 0
+    while proc.poll() is None:
+        name = READS[turn % len(READS)]
+        turn += 1
+        t0 = time.perf_counter()
+        registry.run(store, name, **params.get(name, {}))
+        latencies.append((time.perf_counter() - t0) * 1000)
+        time.sleep(pause)
+    return latencies
+
+
+def measure(priority: str, folder: Path, cfg: ResponsivenessConfig) -> dict[str, Any]:
+    """One priority: a fresh store at it, the quiet fit, then the fit with reads."""
+    home = Path(tempfile.mkdtemp(prefix=f"provkb-bench-resp-{priority}-", dir=folder))
+    with _server_priority(priority):
+        handle = start_store(home)
+    try:
+        spec = synthetic.KBSpec(runs=cfg.runs, epochs=cfg.epochs)
+        for batch in synthetic.kb_batches(spec):
+            handle.store.write(batch)
+        sample = synthetic.sample_params(spec)
+        params = {"runs": {}, "epochs": {"run": sample["run"]}}
+        for name in READS:  # warm: the first call of each query is not a person's click
+            registry.run(handle.store, name, **params[name])
+        quiet = _fit_seconds(_worker(_config(handle.target, cfg, folder, 0)), cfg.timeout)
+        proc = _worker(_config(handle.target, cfg, folder, 1))
+        latencies = _read_while(proc, handle.store, params, cfg.pause)
+        busy = _fit_seconds(proc, cfg.timeout)
+    finally:
+        handle.stop()
+    log(
+        f"  responsiveness {priority:6s}: reads p50 {stats(latencies).get('median', 0):.0f} ms "
+        f"({len(latencies)}), fit quiet {quiet:.2f}s, with reads {busy:.2f}s"
+    )
+    return {
+        "read_ms": stats(latencies),
+        "reads": len(latencies),
+        "fit_quiet": quiet,
+        "fit_reads": busy,
+    }
+
+
+def run(folder: Path, cfg: ResponsivenessConfig | None = None) -> dict[str, Any]:
+    """Every priority of `cfg`, the fits as ratios to the idle server's quiet fit."""
+    cfg = cfg or ResponsivenessConfig()
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results = {p: measure(p, folder, cfg) for p in cfg.priorities}
+    base = results.get("idle", next(iter(results.values())))["fit_quiet"]
+    for entry in results.values():
+        entry["fit_quiet_ratio"] = ratio(entry["fit_quiet"], base)
+        entry["fit_reads_ratio"] = ratio(entry["fit_reads"], base)
+    return {
+        "config": asdict(cfg),
+        "priorities": results,
+        "seconds": time.perf_counter() - started,
+    }
