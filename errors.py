@@ -85,6 +85,12 @@ class UnknownFormat(ExportError, ProvImportError):
     know, or an export-only format given to import; the message names the known ones."""
 
 
+class PredictionError(ProvKBError):
+    """A prediction cannot be made or recorded as asked (issue 17): a stored model file
+    that is missing or changed since it was saved, an input the model cannot take, labels
+    that are not class labels. Nothing was recorded; the message names the problem."""
+
+
 class SessionRefused(ProvKBError):
     """A next search session cannot start from its parent study (no finished trials,
     `top` larger than them, an unknown or clashing name...): nothing was created."""

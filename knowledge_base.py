@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .kb.deletion import DeletionPlan, DeletionReport
     from .kb.embedded import ServerInfo
     from .kb.journal import JournalStatus, ReplayReport
+    from .kb.model_test import ModelTestResult
     from .kb.provimport import ImportReport
     from .kb.quarantine import QuarantinedEntry
     from .kb.steering import SteeringRequest
@@ -273,6 +274,33 @@ class KnowledgeBase:
         return provimport.import_file(
             self.store, path, fmt, on_conflict, record=True, person=person
         )
+
+    # -- stored models (issue 17) ----------------------------------------------------------
+    def stored_models(self, run_id: str) -> list[dict[str, Any]]:
+        """The saved `.keras` files of a run (StoredModel records, newest first)."""
+        from .queries import predictions
+
+        return predictions.stored_models(self, run_id)
+
+    def test_model(
+        self,
+        model_id: str,
+        inputs: Any,
+        person: str | None = None,
+        name: str | None = None,
+    ) -> ModelTestResult:
+        """Predict `inputs` (an array, or an uploaded file's bytes / CSV text called
+        `name`) with the stored model `model_id` (a StoredModel node id), recorded as a
+        Prediction by `person`; PredictionError for an unknown model, a missing or
+        changed file, or an input the model cannot take (nothing recorded)."""
+        from .errors import PredictionError
+        from .kb.model_test import run_model_test
+        from .queries import predictions
+
+        stored = predictions.stored_model(self, model_id)
+        if stored is None:
+            raise PredictionError(f"no stored model {model_id!r} in the knowledge base")
+        return run_model_test(self.store, stored, inputs, person, name)
 
     # -- steering ---------------------------------------------------------------------------
     def steer(

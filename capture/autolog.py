@@ -1,8 +1,9 @@
-"""One line in a script records every fit and evaluate: `provkb.autolog()`.
+"""One line in a script records every fit, evaluate and predict: `provkb.autolog()`.
 
 Patches `keras.Model.fit` (adds a `ProvenanceCallback` unless the call has one, and
-hands it the real arguments) and `keras.Model.evaluate` (records an Evaluation of the
-model's last run). `autolog(disable=True)` restores Keras.
+hands it the real arguments), `keras.Model.evaluate` (records an Evaluation of the
+model's last run) and `keras.Model.predict` (a Prediction of the model's last run,
+`capture.predictions`). `autolog(disable=True)` restores Keras.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from typing import Any
 
 import keras
 
-from . import fit_context, sink
+from . import fit_context, model_store, sink
 from .callback import ProvenanceCallback, callback_for
 from .safety import WarnOnce, swallow
 from .step_series import check_every
 
-_PATCHED = ("fit", "evaluate")
+_PATCHED = ("fit", "evaluate", "predict")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class _Config:
     person: str | None
     project: str | None
     log_every_n_steps: int | None = None  # step series (ProvenanceCallback)
+    save_model: model_store.SaveModel = False  # the trained model's file (issue 17)
 
 
 @dataclass
@@ -52,9 +54,11 @@ def autolog(
     disable: bool = False,
     project: str | None = None,
     log_every_n_steps: int | None = None,
+    save_model: model_store.SaveModel = False,
 ) -> None:
     """Record every `fit` and `evaluate` of Keras models from now on (or stop: `disable`);
-    `log_every_n_steps`: also every N-th step's batch logs (step series)."""
+    `log_every_n_steps`: also every N-th step's batch logs (step series); `save_model`:
+    save each trained model as a `.keras` file (`ProvenanceCallback`'s argument)."""
     global _state
     with _lock:
         if disable:
@@ -62,7 +66,9 @@ def autolog(
                 _restore(_state)
                 _state = None
             return
-        config = _Config(experiment, store, person, project, check_every(log_every_n_steps))
+        config = _Config(
+            experiment, store, person, project, check_every(log_every_n_steps), save_model
+        )
         if _state is not None:
             _state.config = config
             return
@@ -73,6 +79,7 @@ def autolog(
         _state = _State(config, originals)
         model_class.fit = _patched_fit(originals["fit"][1])
         model_class.evaluate = _patched_evaluate(originals["evaluate"][1])
+        model_class.predict = _patched_predict(originals["predict"][1])
 
 
 def is_enabled() -> bool:
@@ -140,6 +147,7 @@ def _prepare_fit(
             person=config.person,
             project=config.project,
             log_every_n_steps=config.log_every_n_steps,  # step series
+            save_model=config.save_model,
         )
         callbacks.append(callback)
         if in_list is not None:
@@ -187,4 +195,39 @@ def _prepare_evaluate(model: Any, arguments: dict[str, Any], caller: Any) -> Non
         arguments["callbacks"] = callbacks
     callback._pending_eval = fit_context.from_call(
         arguments, fit_context.EVALUATE_ARGUMENTS, callbacks, caller
+    )
+
+
+def _patched_predict(original: Callable[..., Any]) -> Callable[..., Any]:
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def predict(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            _prepare_predict(self, bound.arguments, sys._getframe(1))
+            args, kwargs = bound.args[1:], bound.kwargs
+        except Exception as exc:
+            swallow(_warn, "provkb: autolog could not prepare predict (%s)", exc, exc=exc)
+        return original(self, *args, **kwargs)
+
+    return predict
+
+
+def _prepare_predict(model: Any, arguments: dict[str, Any], caller: Any) -> None:
+    """Record the predict as a Prediction of the model's last run (its callback)."""
+    given = arguments.get("callbacks")
+    if isinstance(given, keras.callbacks.CallbackList):
+        return
+    callbacks = _flat(given)
+    callback = next((c for c in callbacks if isinstance(c, ProvenanceCallback)), None)
+    if callback is None:
+        callback = callback_for(model)
+        if callback is None or callback._in_fit:
+            return
+        callbacks.append(callback)
+        arguments["callbacks"] = callbacks
+    callback.predictions.pending = fit_context.from_call(
+        arguments, ("x", "batch_size", "steps"), callbacks, caller
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -28,6 +29,7 @@ from . import (
     environment,
     fit_context,
     model_info,
+    model_store,
     run_lifecycle,
     run_start,
     sink,
@@ -35,6 +37,7 @@ from . import (
 )
 from .facts import Role, Run, RunContext
 from .fit_context import CallArgs
+from .predictions import PredictionCapture
 from .recorder import RunRecorder
 from .run_lifecycle import DEFAULT_FINAL_WAIT as DEFAULT_FINAL_WAIT
 from .run_lifecycle import RunLifecycle, new_run_id, now
@@ -95,6 +98,12 @@ class ProvenanceCallback(keras.callbacks.Callback):
         reproduces: the id of the run this training reproduces (`provkb reproduce` writes
             it into the script): the run records it (`reproduces`) and its Plan
             WAS_DERIVED_FROM that run's Plan (prov:type provkb:Reproduction).
+        save_model: True saves the trained model at the end of each fit as a `.keras`
+            file in the store folder's artifacts area, a path saves it there (a
+            `.keras` file, or a folder getting `<run id>.keras`), recorded as a
+            StoredModel the run generated (`capture.model_store`). Default: not saved.
+        prediction_sample_rows: output rows a recorded `predict` keeps on its
+            Predictions entity (0: none; `capture.predictions`).
 
     `run_id` is the id of the current (or next) run; `writer` the background writer;
     `steering_log` lists every steering request this callback applied or rejected;
@@ -122,6 +131,8 @@ class ProvenanceCallback(keras.callbacks.Callback):
         final_wait: float | None = None,
         reproduces: str | None = None,
         log_every_n_steps: int | None = None,
+        save_model: model_store.SaveModel = False,
+        prediction_sample_rows: int = 5,
     ) -> None:
         super().__init__()
         environment.prefetch()  # read the installed packages off the training thread
@@ -137,6 +148,9 @@ class ProvenanceCallback(keras.callbacks.Callback):
         if reproduces is not None and (not isinstance(reproduces, str) or not reproduces.strip()):
             raise ValueError(f"reproduces must be the id of a run, got {reproduces!r}")
         self.reproduces = reproduces.strip() if reproduces else None
+        self.save_model = save_model  # issue 17: the stored model, predictions
+        self.stored_model_path: Path | None = None  # the file the last run saved
+        self._predictions = PredictionCapture(self, prediction_sample_rows)
         self.end_wait_seconds: float | None = None  # what the last on_train_end waited
         self.final_flush_complete: bool | None = None  # whether it all got written then
         self.run_id = new_run_id()
@@ -390,6 +404,7 @@ class ProvenanceCallback(keras.callbacks.Callback):
             )
             ended = recorder.finish(status, at, stopped, None, sha, restored)
             self._submit(ended)
+            self._store_model(final, sha)
         finally:
             self._end_run()
             self._wait_at_end(started)
@@ -471,6 +486,50 @@ class ProvenanceCallback(keras.callbacks.Callback):
     def _guarded_batch_steering(self, batch: int) -> None:
         self._apply_steering(batch)
 
+    # -- stored model and predictions (issue 17) ---------------------------------
+    def _store_model(self, weights: Any, weights_sha256: str | None) -> None:
+        """Save the trained model when `save_model` asks for it (its StoredModel)."""
+        recorder = self._recorder
+        if not self.save_model or recorder is None:
+            return
+
+        def save() -> None:
+            home = self.writer.store.settings.home
+            path = model_store.target_path(self.save_model, home, self.run_id)
+            if path is not None:
+                self._submit(
+                    model_store.save(
+                        self.model, path, self.run_id, weights, weights_sha256, recorder.has_model
+                    )
+                )
+                self.stored_model_path = path
+
+        run_start.fact(self._warn, "stored model", save)
+
+    @property
+    def predictions(self) -> PredictionCapture:
+        """The predictions this callback recorded (`last`: the latest)."""
+        return self._predictions
+
+    @guarded
+    def on_predict_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._predictions.begin()
+
+    @guarded
+    def on_predict_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._predictions.batch_end(batch, logs)
+
+    @guarded
+    def on_predict_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._predictions.end()
+
+    def confusion_matrix(self, x: Any, y: Any, batch_size: int | None = None) -> Any:
+        """Predict `x` once with the run's model (a recorded Prediction), compare with
+        the class labels `y` and record an Evaluation that generated the confusion
+        matrix; returns it (`kb.predictions.ConfusionMatrix`). PredictionError when
+        there is no recorded run or `y` are not class labels."""
+        return self._predictions.explicit(x, y, batch_size)
+
     # -- evaluation -------------------------------------------------------------
     @guarded
     def on_test_begin(self, logs: Mapping[str, Any] | None = None) -> None:
@@ -500,5 +559,9 @@ class ProvenanceCallback(keras.callbacks.Callback):
                     names, self.run_id, Role.TEST, args.get("x"), args.get("y"), args, f"test/{k}"
                 ),
             )
-        self._submit(recorder.evaluation(started, now(), dict(logs or {}), dataset))
+        ended = now()
+        batch = recorder.evaluation(started, ended, dict(logs or {}), dataset)
+        confusion = self._predictions.for_evaluation  # from a predict of x (issue 17)
+        run_start.fact(self._warn, "confusion matrix", lambda: confusion(batch, args, ended))
+        self._submit(batch)
         self._life.flush(self.flush_timeout)
