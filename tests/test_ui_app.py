@@ -572,6 +572,8 @@ def test_overview_shows_counts_experiments_and_a_page_of_runs(known_store, app_e
     at.number_input(key="ov_page").set_value(2).run()
     assert len(frames(at)[1]) == KNOWN_RUNS - 25
 
+    columns = ["name", "optimizer", "learning_rate", "batch_size", "best_val_accuracy", "best_loss"]
+    at.multiselect(key="ov_columns").set_value(columns)  # issue 15: fewer columns by default
     at.text_input(key="ov_search").input("adam").run()
     runs = frames(at)[1]
     assert list(runs["name"]) == ["adam-steered"]
@@ -598,11 +600,12 @@ def test_monitor_marks_adaptations_and_steering_with_moving_averages(known_store
     at = open_page("page_monitor.py", **{common.SELECTED_RUN: ADAM})
     shown = texts(at)
     assert "adam-steered" in shown and "completed" in shown and "epochs 12/12" in shown
-    charts = at.get("plotly_chart")
-    assert len(charts) == 2  # curves, hyperparameters over time
-    curves = json.loads(charts[0].proto.spec)
+    charts = {c.key: c for c in at.get("plotly_chart")}  # issue 15: a panel per family
+    assert set(charts) == {"mon_panel_loss", "mon_panel_accuracy", "mon_hp_chart"}
+    curves = json.loads(charts["mon_panel_accuracy"].proto.spec)
     names = [t.get("name") for t in curves["data"]]
-    assert names[:2] == ["val_accuracy", "accuracy"]
+    assert names[:2] == ["accuracy (raw)", "accuracy (smoothed 0.6)"]
+    assert "val_accuracy (raw)" in names
     assert "steering" in names and "adaptation" in names
     steering = next(t for t in curves["data"] if t.get("name") == "steering")
     assert "0.005 → 0.001" in steering["hovertext"][0] and "ada" in steering["hovertext"][0]
@@ -619,7 +622,7 @@ def test_monitor_marks_adaptations_and_steering_with_moving_averages(known_store
     assert events["val_accuracy avg before"][1] == pytest.approx(mean(va[5:8]))
     assert events["val_accuracy avg after"][1] == pytest.approx(mean(va[8:11]))
 
-    hp = json.loads(charts[1].proto.spec)
+    hp = json.loads(charts["mon_hp_chart"].proto.spec)
     lr = next(t for t in hp["data"] if t.get("name") == "learning_rate")
     assert lr["x"] == [1, 6, 9, 12] and lr["y"] == [0.01, 0.005, 0.001, 0.001]
     requests = next(f for f in frames(at) if "requestId" in f.columns)
@@ -629,10 +632,11 @@ def test_monitor_marks_adaptations_and_steering_with_moving_averages(known_store
 
 
 def _steer(at: AppTest, action: str, hp: str | None = None, value: str = "", **fields) -> None:
-    at.radio(key="steer_action").set_value(action)
+    at.radio(key="steer_action").set_value(action).run()  # issue 15: fields per action
     if hp:
-        next(s for s in at.selectbox if s.key.startswith("steer_hp_")).set_value(hp)
-    at.text_input(key="steer_value").input(value)
+        next(s for s in at.selectbox if s.key.startswith("steer_hp_")).set_value(hp).run()
+    if action == "set":
+        at.text_input(key="steer_value").input(value)
     for key, text in fields.items():
         at.text_input(key=f"steer_{key}").input(text)
     button(at, "Send request").click().run()
@@ -644,7 +648,7 @@ def test_steering_panel_submits_a_pending_request(known_store, app_env) -> None:
     assert at.selectbox(key=f"steer_hp_{LIVE}").options == ["learning_rate", "momentum"]
     _steer(at, "set", "learning_rate", "0.0005", reason="too slow", person="carol")
     assert not at.error, [e.value for e in at.error]
-    assert any("is pending" in s.value for s in at.success)
+    assert any("is pending" in i.value for i in at.info)  # issue 15: one message
     rows = known_store.read(
         "MATCH (q:SteeringRequest {runId: $run, person: 'carol'}) "
         "RETURN q.status AS status, q.requestedValue AS value, q.hyperparameter AS hp, "
@@ -666,7 +670,7 @@ def test_steering_panel_submits_a_pending_request(known_store, app_env) -> None:
     assert "carol" in set(requests["person"])
 
     _steer(at, "note", note="looks fine", person="carol")
-    assert any("is pending" in s.value for s in at.success)
+    assert any("is pending" in i.value for i in at.info)  # issue 15: one message
 
 
 def test_steering_panel_shows_the_rejection_reason(known_store, app_env) -> None:
