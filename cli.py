@@ -481,9 +481,9 @@ def demo_cmd(
 
 
 def _register_commands() -> None:
-    from . import cli_steering, cli_study, cli_ui
+    from . import cli_reproduce, cli_steering, cli_study, cli_ui
 
-    for module in (cli_steering, cli_study, cli_ui):
+    for module in (cli_steering, cli_study, cli_ui, cli_reproduce):
         module.register(app)
 
 

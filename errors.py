@@ -129,5 +129,10 @@ class StaleStudyEdit(StudyEditRefused):
         self.status, self.version = status, version
 
 
+class ReproduceError(ProvKBError):
+    """`provkb reproduce` cannot write a script for a run (no such run, or the output
+    path is unusable); nothing was written."""
+
+
 class ScanError(ProvKBError):
     """A training script cannot be scanned (`provkb scan`): the file cannot be read."""

@@ -208,6 +208,13 @@ class KnowledgeBase:
         """A trusted read of ProvKB's own query texts (`provkb.queries`)."""
         return self.store.read(query, **params)
 
+    def reproduction_script(self, run: str, filename: str = "train_again.py") -> str:
+        """A runnable Keras script that trains `run` again from its provenance, with
+        capture on and linked to it (`provkb reproduce`); ReproduceError for an unknown run."""
+        from .queries import reproduce, reproduce_script
+
+        return reproduce_script.render(reproduce.read(self, run), filename)
+
     def cypher(
         self,
         text: str,

@@ -916,6 +916,7 @@ EXACTLY_ONE_OF: dict[str, tuple[str, ...]] = {
 }
 
 from .library_steps import STEPS  # noqa: E402  (step series; it uses this module's fragments)
+from .reproduce import REPRODUCTIONS  # noqa: E402  (provkb reproduce; uses _find_run)
 
 ALL: tuple[NamedQuery, ...] = (
     RUNS,
@@ -931,6 +932,7 @@ ALL: tuple[NamedQuery, ...] = (
     SEED_Q6,
     SEED_Q7,
     RUNS_USING,
+    REPRODUCTIONS,
     GAIN_CHANGES,
     STEERING_IMPACT,
     STEERING_HISTORY,
