@@ -487,7 +487,14 @@ def _register_commands() -> None:
         module.register(app)
 
 
+def _register_scan() -> None:
+    from . import cli_scan
+
+    cli_scan.register(app)
+
+
 _register_commands()
+_register_scan()
 
 
 def main() -> None:

@@ -311,6 +311,8 @@ class ProvenanceCallback(keras.callbacks.Callback):
         self._submit(batch)
         if self.reproduces:  # its own batch: a store without the original refuses only it
             self._submit(recorder.reproduction_link(self.reproduces))
+        if ctx.script is not None:  # linked to its script's Plan, if `provkb scan --record`ed
+            run_start.link_plan(self.writer, recorder.run_node)
         self._life = RunLifecycle(self.writer, self.run_id, warn)
         self._life.start_heartbeat(recorder.run_node, beats.interval)
         self._steps = step_series.for_run(

@@ -509,3 +509,53 @@ def _deletion_cypher() -> dict[str, str]:
 
 
 DELETION = _deletion_cypher()
+
+
+# -- script plans (provkb scan --record, kb/plans.py) -----------------------------------
+def _plan_cypher() -> dict[str, str]:
+    """Link runs to the Plan of the script version they USED (a ScriptPlan that
+    WAS_DERIVED_FROM that Script): the run's association with its software agent gets
+    the plan (PROV's hadPlan), the run's own Plan WAS_DERIVED_FROM it. From one run
+    (`$run`, a node id: at its start) or one plan (`$plan`: when it is recorded)."""
+    from ..ontology import (
+        ACTIVITY,
+        AGENT,
+        PERSON,
+        PLAN,
+        SCRIPT,
+        SCRIPT_PLAN,
+        SOFTWARE_AGENT,
+        USED,
+        WAS_ASSOCIATED_WITH,
+        WAS_DERIVED_FROM,
+    )
+
+    P, E, derived, assoc = Prop, ENTITY.label, WAS_DERIVED_FROM.rel_type, WAS_ASSOCIATED_WITH
+    by_run = (
+        f"MATCH (r:{ACTIVITY.label} {{{P.ID}: $run}}) WHERE r:{TRAINING_RUN.label} "
+        f"MATCH (r)-[:{USED.rel_type}]->(s:{E}) WHERE s:{SCRIPT.label} "
+        f"MATCH (p:{E})-[:{derived}]->(s) WHERE p:{SCRIPT_PLAN.label} "
+    )
+    by_plan = (
+        f"MATCH (p:{E} {{{P.ID}: $plan}}) WHERE p:{SCRIPT_PLAN.label} "
+        f"MATCH (p)-[:{derived}]->(s:{E}) WHERE s:{SCRIPT.label} "
+        f"MATCH (r:{ACTIVITY.label})-[:{USED.rel_type}]->(s) WHERE r:{TRAINING_RUN.label} "
+    )
+    associate = (
+        f"MATCH (r)-[a:{assoc.rel_type}]->(g:{AGENT.label}) WHERE g:{SOFTWARE_AGENT.label} "
+        f"SET a.{P.PLAN} = p.{P.ID} RETURN count(a) AS linked"
+    )
+    derive = (
+        f"MATCH (r)-[w:{assoc.rel_type}]->(h:{AGENT.label}) WHERE h:{PERSON.label} "
+        f"MATCH (c:{E} {{{P.ID}: w.{P.PLAN}}}) WHERE c:{PLAN.label} "
+        f"MERGE (c)-[:{derived}]->(p) RETURN count(c) AS derived"
+    )
+    return {
+        "associate_run": by_run + associate,
+        "derive_run": by_run + derive,
+        "associate_plan": by_plan + associate,
+        "derive_plan": by_plan + derive,
+    }
+
+
+PLANS = _plan_cypher()

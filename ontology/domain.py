@@ -51,6 +51,7 @@ STUDY_SPACE = _domain("StudySpace", ENTITY)  # a study's space, as a narrowing s
 PREDICTIONS = _domain("Predictions", ENTITY)  # what a Prediction generated (issue 17)
 CONFUSION_MATRIX = _domain("ConfusionMatrix", ENTITY)  # a classifier evaluation's matrix
 STORED_MODEL = _domain("StoredModel", ENTITY)  # a saved .keras file of a run's model
+SCRIPT_PLAN = _domain("ScriptPlan", ENTITY)  # a Plan: what a script says, scanned (issue 17)
 
 # Agents
 MACHINE = _domain("Machine", AGENT)
@@ -84,6 +85,7 @@ DOMAIN_SUBTYPES: tuple[Subtype, ...] = (
     PREDICTIONS,
     CONFUSION_MATRIX,
     STORED_MODEL,
+    SCRIPT_PLAN,  # scan
     MACHINE,
 )
 DOMAIN_SUBTYPE_BY_LABEL: dict[str, Subtype] = {s.label: s for s in DOMAIN_SUBTYPES}
@@ -214,6 +216,10 @@ class Prop:
     SUPPORT = "support"  # on a ConfusionMatrix: true samples per class
     ACCURACY = "accuracy"  # on a ConfusionMatrix: the matrix's trace over its total
     REPRODUCES = "reproduces"  # on a run: the run whose provenance it reproduces
+    # A script's Plan (provkb scan --record, capture/scan.py): `planned.<fact>` values
+    SCAN = "scan"  # on a ScriptPlan: the whole scan as JSON (ScanResult.to_dict)
+    PARSED = "parsed"  # on a ScriptPlan: false when the script has a syntax error
+    PLAN_NOTES = "planNotes"  # on a ScriptPlan: "<fact>: how it was found / why not known"
     PROV_TYPE = "provType"  # prov:type values that are no ontology subtype (lists)
     # On a Deletion (provkb delete): what it removed (it outlives what it removed)
     DELETED_SCOPE = "deletedScope"  # run, experiment or study
@@ -535,3 +541,43 @@ class HyperparameterName:
     LEARNING_RATE = "learning_rate"
     BATCH_SIZE = "batch_size"
     EPOCHS = "epochs"
+
+
+class PlanFact:
+    """What a script's Plan says, as `planned.<fact>` properties (capture/scan.py's
+    `ScanResult.planned`), each compared by `plan-vs-run` with the run's value: the
+    hyperparameter of that name (`HYPERPARAMETERS`), the model's `layerCount` (LAYERS)
+    and its layers' classes in order (LAYER_CLASSES)."""
+
+    EPOCHS = "epochs"
+    BATCH_SIZE = "batch_size"
+    VALIDATION_SPLIT = "validation_split"
+    INITIAL_EPOCH = "initial_epoch"
+    OPTIMIZER = "optimizer"
+    OPTIMIZER_CLASS = "optimizer_class"
+    LEARNING_RATE = "learning_rate"
+    LOSS = "loss"
+    METRICS = "metrics"
+    LAYERS = "layers"
+    LAYER_CLASSES = "layer_classes"
+    SEED = "seed"
+    HYPERPARAMETERS = (
+        EPOCHS,
+        BATCH_SIZE,
+        VALIDATION_SPLIT,
+        INITIAL_EPOCH,
+        OPTIMIZER,
+        OPTIMIZER_CLASS,
+        LEARNING_RATE,
+        LOSS,
+        METRICS,
+    )
+    ALL = (*HYPERPARAMETERS, LAYERS, LAYER_CLASSES, SEED)
+
+
+PLANNED_PREFIX = "planned."
+
+
+def planned_prop(fact: str) -> str:
+    """The ScriptPlan property of a planned fact: `planned.<fact>` (`planned.epochs`)."""
+    return f"{PLANNED_PREFIX}{fact}"

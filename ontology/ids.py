@@ -91,3 +91,8 @@ def study_space(study_name: str, digest: str) -> str:
 def narrowing(study_name: str) -> str:
     """The narrowing that started study `study_name` from its parent (one per study)."""
     return f"{study(study_name)}/narrowing"
+
+
+def script_plan(sha256: str) -> str:
+    """The Plan of a script version (provkb scan --record): `provkb:plan/script/<sha256>`."""
+    return qualified(f"plan/script/{segment(sha256)}")

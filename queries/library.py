@@ -915,6 +915,7 @@ EXACTLY_ONE_OF: dict[str, tuple[str, ...]] = {
     STEERING_IMPACT.name: ("run", "study"),
 }
 
+from .library_plans import PLAN_VS_RUN  # noqa: E402  (scan plans; uses _find_run)
 from .library_steps import STEPS  # noqa: E402  (step series; it uses this module's fragments)
 from .reproduce import REPRODUCTIONS  # noqa: E402  (provkb reproduce; uses _find_run)
 
@@ -932,6 +933,7 @@ ALL: tuple[NamedQuery, ...] = (
     SEED_Q6,
     SEED_Q7,
     RUNS_USING,
+    PLAN_VS_RUN,
     REPRODUCTIONS,
     GAIN_CHANGES,
     STEERING_IMPACT,
