@@ -500,9 +500,11 @@ def _pruning_callback(
                 value = float(value)  # type: ignore[arg-type]
             except (TypeError, ValueError):
                 return
-            if not math.isnan(value):
-                better = value < self.best if mode == "min" else value > self.best  # type: ignore[operator]
-                self.best = value if self.best is None or better else self.best
+            best = self.best
+            if not math.isnan(value) and (
+                best is None or (value < best if mode == "min" else value > best)
+            ):
+                self.best = value
             median = kb_pruning.judge(rule, medians, mode, epoch + 1, self.best)
             if median is not None and self.pruned is None:
                 self.pruned = {

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from helpers import cli
+from test_ui_app import app_env  # noqa: F401  (fixture)
 
 from provkb.capture.study import Study
 from provkb.errors import ProvKBError, QueryError, SessionRefused
@@ -409,3 +410,38 @@ def test_knowledge_base_next_study(store: Store) -> None:
         assert session.items == 6 and session.queue.settings()["parentStudy"] == parent.name
         with pytest.raises(QueryError, match="no study named"):
             kb.query("study-lineage", study=_name("nothing"))
+
+
+@pytest.mark.usefixtures("app_env")
+def test_study_page_shows_the_session_chain_and_trial_status(store: Store, search: Search) -> None:
+    from test_ui_app import frames, open_page
+
+    at = open_page("page_study.py", study_name=search.second.name)
+    chain = next(f for f in frames(at) if "kept" in f.columns)
+    assert list(chain["study"]) == [search.first.name, search.second.name]
+    assert list(chain["by"]) == ["ada", "ada"] and list(chain["why"])[1] == "the best three"
+    bars = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    (status,) = [c for c in bars if any(t.get("orientation") == "h" for t in c["data"])]
+    assert [t["name"] for t in status["data"]] == ["finished", "stoppedEarly", "failed"]
+    rows = registry.run(store, "study-trial-status", study=search.second.name).rows
+    assert len(status["data"][0]["y"]) == len(rows)
+    assert status["data"][0]["x"] == [r["finished"] for r in rows]
+    assert status["data"][1]["x"] == [r["stoppedEarly"] for r in rows]
+
+
+def test_pruning_callback_stops_a_trial_worse_than_the_median() -> None:
+    keras = pytest.importorskip("keras")
+    from provkb.capture.study import _pruning_callback
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    rule = pruning.MedianPruning(after_epoch=2, min_trials=2)
+    medians = pruning.Medians(2, {1: [0.5, 0.7], 2: [0.6, 0.8], 3: [0.9, 0.9]})
+    callback = _pruning_callback(rule, medians, "max", "val_accuracy")
+    callback.set_model(model)
+    model.stop_training = False
+    callback.on_epoch_end(0, {"val_accuracy": 0.1})  # epoch 1: before after_epoch
+    callback.on_epoch_end(1, {"val_accuracy": 0.75})  # best 0.75 >= median 0.7: goes on
+    assert not model.stop_training and callback.pruned is None
+    callback.on_epoch_end(2, {"val_accuracy": float("nan")})  # best still 0.75 < 0.9
+    assert model.stop_training
+    assert callback.pruned == {"prunedEpoch": 3, "prunedValue": 0.75, "pruneMedian": 0.9}

@@ -14,7 +14,9 @@ sort keys; users see and give places among the pending items (1 = evaluated next
 
 Modules: `space` (the space grammar and sampling), `model` (statuses, items, edits and
 the pure queue rules, the moving average), `queue` (`StudyQueue`: the store side, one
-`Store.transaction` per write). The training-side runner is `provkb.capture.study`.
+`Store.transaction` per write), `sessions` (a study narrowed from another one's best
+trials: the next search session, its PROV), `pruning` (the optional median pruning rule).
+The training-side runner is `provkb.capture.study`.
 """
 
 from ..identity import default_person, now_iso
@@ -43,6 +45,7 @@ from .model import (
     moving_average,
     study_state,
 )
+from .pruning import MedianPruning
 from .queue import (
     StudyQueue,
     edit_node_id,
@@ -52,6 +55,7 @@ from .queue import (
     state_node_id,
     study_node_id,
 )
+from .sessions import Plan, Session, SessionRefused, plan_next, preview_next, start_next
 from .space import (
     GRID,
     MAX_ITEMS,
@@ -68,6 +72,8 @@ __all__ = [
     "ADD", "COMPLETED", "CREATED", "DEFAULT_K", "DONE", "EDIT", "FAILED", "GRID",
     "ITEM_STATUSES", "MAX_ITEMS", "MODES", "MOVE", "PAUSED", "PENDING", "RANDOM", "REMOVE",
     "REMOVED", "RESPACE", "RUNNING", "SAMPLERS", "STUDY_RUNNING", "Claim", "EditResult",
+    "MedianPruning", "Plan", "Session", "SessionRefused", "plan_next", "preview_next",
+    "start_next",
     "StudyQueue", "StudyState", "TrialItem", "check_params", "default_person",
     "dimension_values", "edit_node_id", "expand", "item_node_id", "list_studies",
     "moving_average", "normalize_space", "now_iso", "person_node_id", "range_values",
