@@ -20,14 +20,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from builders import RunBuilder, facts
 from helpers import cli, one, query_rows, store_child_env, unique
 
 from provkb import ontology as o
+from provkb.capture import scan_record
 from provkb.capture.scan import ScanResult, scan, scan_source
 from provkb.errors import ScanError
+from provkb.kb import plans
 from provkb.kb.export import build_document, render
 from provkb.kb.store import Store
 from provkb.ontology import ids as ontology_ids
+from provkb.queries.library_plans import NO_PLAN
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(__file__).with_name("artifacts")
@@ -293,3 +297,47 @@ def test_record_then_run_links_the_run_to_the_plan(store: Store) -> None:
         )
         == 1
     )
+
+
+def _recorded_run(store: Store, sha: str, epochs: int) -> RunBuilder:
+    """A run of the script version `sha`, recorded by the capture's own recorder."""
+    builder = RunBuilder(
+        unique("scanrun"),
+        experiment=unique("scan-before"),
+        script=facts.Script("/somewhere/train.py", sha),
+        software=facts.Software("3.15.1", "tensorflow", None, "0.1.0"),
+        hyperparameters=[facts.Hyperparameter("epochs", epochs, facts.Source.FIT)],
+    )
+    return builder.write(store)
+
+
+def test_a_plan_recorded_after_its_runs_links_them(store: Store) -> None:
+    code = f"# {unique('version')}\n" + DIGITS.read_text()  # a script version of its own
+    result = scan_source(code, "/somewhere/train.py")
+    earlier = _recorded_run(store, result.sha256, epochs=2)
+    other = _recorded_run(store, scan_source(code + "\n# other\n").sha256, epochs=2)
+    before = query_rows(store, "plan-vs-run", run=earlier.run.run_id)
+    assert [(r["fact"], r["planned"], r["actual"]) for r in before] == [("epochs", None, 2)]
+    assert before[0]["note"] == NO_PLAN and before[0]["differs"] is None
+    assert scan_record.record(store, result, person="ada") == 1  # the earlier run, not the other
+    plan = scan_record.plan_id(result)
+    association = (
+        f"MATCH (r:{o.TRAINING_RUN.label} {{runId: $run}})-[a:{o.WAS_ASSOCIATED_WITH.rel_type}]->"
+        f"(g:{o.SOFTWARE_AGENT.label}) RETURN a.{o.Prop.PLAN}"
+    )
+    assert one(store, association, run=earlier.run.run_id) == plan
+    assert one(store, association, run=other.run.run_id) is None
+    after = {r["fact"]: r for r in query_rows(store, "plan-vs-run", run=earlier.run.run_id)}
+    assert (after["epochs"]["planned"], after["epochs"]["differs"]) == (3, True)
+    assert after["layers"]["planned"] == 3 and after["layers"]["actual"] is None
+    assert plans.link_run(store, earlier.node) == 1  # again: nothing new
+    edges = (
+        f"MATCH (c:{o.PLAN.label} {{runId: $run}})-[d:{o.WAS_DERIVED_FROM.rel_type}]->"
+        f"(p:{o.SCRIPT_PLAN.label}) RETURN count(d)"
+    )
+    assert one(store, edges, run=earlier.run.run_id) == 1
+    assert plans.link_run(store, other.node) == 0
+    stored = one(store, f"MATCH (p:{o.SCRIPT_PLAN.label} {{id: $id}}) RETURN p", id=plan)
+    assert stored[o.planned_prop(o.PlanFact.BATCH_SIZE)] == 64
+    assert json.loads(stored[o.Prop.SCAN])["sha256"] == result.sha256
+    assert stored[o.Prop.PARSED] is True
