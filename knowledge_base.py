@@ -182,9 +182,11 @@ class KnowledgeBase:
     def check_query(name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The Cypher parameters of named query `name` (QueryError when the name or a
         parameter is wrong); needs no store."""
-        from .queries import registry
+        from .queries import library_sessions, registry
 
-        return registry.coerce_params(name, params)
+        given = registry.coerce_params(name, params)
+        library_sessions.check_params(name, given)  # seed-q6's pairs (issue 16)
+        return given
 
     def query(self, name: str, **params: Any) -> QueryResult:
         """Run named query `name` with user values (checked before connecting).
@@ -194,7 +196,7 @@ class KnowledgeBase:
         from .queries import app, registry
 
         query = registry.get(name)
-        given = registry.coerce_params(query, params)
+        given = self.check_query(name, params)
         result = self.store.read(query.cypher, **given)
         if not result.rows:
             run, study = given.get("run"), given.get("study")

@@ -364,3 +364,19 @@ SESSION_QUERIES: tuple[NamedQuery, ...] = (
 )
 
 __all__ = ["SESSION_QUERIES", "SEED_Q5", "SEED_Q6", "STUDY_LINEAGE", "STUDY_TRIAL_STATUS"]
+
+
+def check_params(name: str, params: dict) -> None:
+    """Refuse what a text parameter of these queries cannot mean (QueryError naming it):
+    seed-q6's `combination` must be `name=value` pairs."""
+    from ..errors import QueryError
+
+    if name != SEED_Q6.name or params.get("combination") is None:
+        return
+    pairs = [p.strip() for p in str(params["combination"]).split(",") if p.strip()]
+    bad = [p for p in pairs if "=" not in p or not p.split("=", 1)[0].strip()]
+    if not pairs or bad:
+        raise QueryError(
+            f"parameter 'combination' of query {name!r} is name=value pairs separated by "
+            f"commas (e.g. learning_rate=0.01,batch_size=32), got {params['combination']!r}"
+        )

@@ -410,6 +410,8 @@ def test_knowledge_base_next_study(store: Store) -> None:
         assert session.items == 6 and session.queue.settings()["parentStudy"] == parent.name
         with pytest.raises(QueryError, match="no study named"):
             kb.query("study-lineage", study=_name("nothing"))
+        with pytest.raises(QueryError, match="name=value pairs"):
+            kb.query("seed-q6", combination="learning_rate")
 
 
 @pytest.mark.usefixtures("app_env")
