@@ -25,6 +25,8 @@ from .scan_extract import Extractor
 from .scan_facts import Call, Compile, DataLoad, Layer, ModelSpec, ScanResult, Unknown
 from .scan_values import Value
 
+UNREADABLE = "not Python source the scan can read"
+
 
 def scan(path: str | Path) -> ScanResult:
     """The facts of the training script at `path` (read, never run); ScanError when
@@ -45,7 +47,13 @@ def scan_source(data: bytes | str, path: str = "<script>") -> ScanResult:
     result.lines = result.lines_scanned = len(text.splitlines())
     tree = _parse(raw, text, result)
     if tree is not None:
-        Extractor(tree, result).run()
+        try:
+            Extractor(tree, result).run()
+        except RecursionError:  # a syntax tree deeper than Python's recursion limit
+            result.notes.append(
+                "the script nests expressions too deeply to be read whole: "
+                "what is listed was found before the scan had to stop"
+            )
     _conclude(result)
     return result
 
@@ -56,11 +64,12 @@ def _parse(raw: bytes, text: str, result: ScanResult) -> ast.Module | None:
     try:
         return ast.parse(raw)
     except SyntaxError as exc:
-        result.error = f"line {exc.lineno}, column {exc.offset}: {exc.msg}"
+        where = f"line {exc.lineno}, column {exc.offset}: " if exc.lineno else ""
+        result.error = f"{where}{exc.msg}"
         bad = exc.lineno or result.lines
     except (ValueError, RecursionError, MemoryError) as exc:
-        result.error = f"not Python source the scan can read: {exc}"
-        bad = 0
+        result.error = f"{UNREADABLE}: {exc}"
+        bad = result.lines
     result.parsed = False
     lines = text.splitlines()
     starts = [i for i in range(min(bad, len(lines))) if lines[i][:1] not in ("", " ", "\t", "#")]
@@ -78,11 +87,11 @@ def _parse(raw: bytes, text: str, result: ScanResult) -> ast.Module | None:
 def _conclude(result: ScanResult) -> None:
     """Notes on what is missing or ambiguous."""
     if not result.parsed:
-        result.notes.insert(
-            0,
-            f"syntax error ({result.error}): only lines 1-{result.lines_scanned} "
-            f"(before the error) were scanned",
-        )
+        error = result.error or ""
+        what = error if error.startswith(UNREADABLE) else f"syntax error ({error})"
+        scanned = result.lines_scanned
+        told = f"only lines 1-{scanned} (before the error) were scanned" if scanned else ""
+        result.notes.insert(0, f"{what}: {told or 'nothing could be scanned'}")
     if not result.models:
         result.notes.append(
             "no model found (no keras.Sequential, keras.Model, subclass of keras.Model "

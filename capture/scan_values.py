@@ -189,7 +189,7 @@ class Resolver:
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             pass
         if depth > MAX_DEPTH:
-            return Value(text, reason="too many names to follow")
+            return Value(text, reason="nested or chained too deeply to follow")
         if isinstance(node, ast.Name):
             return self._name(node.id, scope, depth)
         if isinstance(node, ast.Attribute):

@@ -201,6 +201,7 @@ def test_no_model_and_bad_files_give_clear_answers(tmp_path: Path) -> None:
     assert any(n.startswith("no model found") for n in empty.notes)
     junk = scan_source(b"\x00\xff\xfe not python")
     assert not junk.parsed and junk.error and junk.models == []
+    assert junk.notes[0].endswith("nothing could be scanned")
     with pytest.raises(ScanError, match="cannot read the script .*missing.py"):
         scan(tmp_path / "missing.py")
     with pytest.raises(ScanError, match="cannot read the script"):
@@ -341,3 +342,12 @@ def test_a_plan_recorded_after_its_runs_links_them(store: Store) -> None:
     assert stored[o.planned_prop(o.PlanFact.BATCH_SIZE)] == 64
     assert json.loads(stored[o.Prop.SCAN])["sha256"] == result.sha256
     assert stored[o.Prop.PARSED] is True
+
+
+def test_a_tree_too_deep_for_python_gives_the_lines_before_it() -> None:
+    deep = "EPOCHS = " + "+".join(["1"] * 30000)
+    code = f"import keras\nm = keras.Sequential([keras.layers.Dense(2)])\n{deep}\nm.fit(epochs=3)\n"
+    result = scan_source(code)
+    assert not result.parsed and result.lines_scanned == 2
+    assert result.notes[0].startswith("not Python source the scan can read: ")
+    assert result.planned() == {"layers": 1, "layer_classes": ["Dense"]}
