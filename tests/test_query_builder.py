@@ -13,10 +13,11 @@ and a steering action, study dl-steer with 24 iterations and a queue edit).
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 from builders import write
-from helpers import query_rows
+from helpers import cli, query_rows
 from test_queries import R1, R2, RUNS, lr_at, metrics, recorded_run
 from test_ui_app import ADAM, ITERATIONS, STUDY_NAME, app_env, button, frames, gain, open_page
 
@@ -157,6 +158,13 @@ def test_q7_answers_as_the_named_query(kb) -> None:
     got = q7().run(kb)
     assert got.columns == ["optimizer", "learning_rate", "batch_size", "runs", "avgTrainingSeconds"]
     assert got.rows == query_rows(kb, "seed-q7")
+
+
+def test_the_generated_command_line_runs_in_provkb_cypher(kb) -> None:
+    q = q7()
+    done = cli(kb, *shlex.split(q.cli())[1:], "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == q.run(kb).rows == query_rows(kb, "seed-q7")
 
 
 def test_learning_rate_adaptations_after_epoch_20(kb) -> None:
