@@ -916,6 +916,10 @@ EXACTLY_ONE_OF: dict[str, tuple[str, ...]] = {
 }
 
 from .library_plans import PLAN_VS_RUN  # noqa: E402  (scan plans; uses _find_run)
+from .library_predictions import (  # noqa: E402  (issue 17; uses _find_run)
+    CONFUSION_MATRIX_QUERY,
+    PREDICTIONS_QUERY,
+)
 from .library_steps import STEPS  # noqa: E402  (step series; it uses this module's fragments)
 from .reproduce import REPRODUCTIONS  # noqa: E402  (provkb reproduce; uses _find_run)
 
@@ -935,6 +939,8 @@ ALL: tuple[NamedQuery, ...] = (
     RUNS_USING,
     PLAN_VS_RUN,
     REPRODUCTIONS,
+    PREDICTIONS_QUERY,
+    CONFUSION_MATRIX_QUERY,
     GAIN_CHANGES,
     STEERING_IMPACT,
     STEERING_HISTORY,

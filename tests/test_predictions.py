@@ -351,6 +351,27 @@ def test_the_test_tab_predicts_and_records(
     assert len(tested) == 1
 
 
+def test_named_queries_list_predictions_and_per_class_figures(
+    store: Store, trained: Trained
+) -> None:
+    from provkb.queries import run as run_query
+
+    made = run_query(store, "predictions", run=trained.run_id).rows
+    used = sorted(r["used"] for r in made)
+    assert "model" in used and "stored model" in used  # predict, and the tests of the file
+    first = next(r for r in made if r["fingerprint"] == records.array_fingerprint(trained.outputs))
+    assert first["person"] == "ada" and first["samples"] == 397 and first["shape"] == [397, 10]
+    per_class = run_query(store, "confusion-matrix", run=trained.run_id).rows
+    evaluation = f"provkb:run/{trained.run_id}/evaluation/1"
+    rows_1 = [r for r in per_class if r["evaluation"] == evaluation]
+    predicted = trained.outputs.argmax(axis=1)
+    kw: dict[str, Any] = {"labels": CLASSES, "average": None, "zero_division": 0}
+    assert [r["class"] for r in rows_1] == CLASSES
+    assert [r["recall"] for r in rows_1] == pytest.approx(
+        recall_score(trained.y_test, predicted, **kw).tolist()
+    )
+
+
 # -- autolog --------------------------------------------------------------------------------
 @pytest.fixture
 def autologged(store: Store, tmp_path: Path) -> Iterator[Path]:
