@@ -33,14 +33,13 @@ RUN_COLUMNS = [
     "startedAtTime",
     "runId",
 ]
-# Shown unless the person picks others: what fits 1,024 px beside the sidebar.
+# Shown unless the person picks others: what fits 1,024 px beside the sidebar (default
+# run names carry the optimizer).
 DEFAULT_COLUMNS = [
     "name",
     "status",
     "startedAtTime",
-    "optimizer",
     "learning_rate",
-    "epochsCompleted",
     "best_val_accuracy",
     "best_val_loss",
 ]
@@ -65,21 +64,21 @@ SORT_LABELS = {
 }
 DIRECTIONS = {"desc": "descending", "asc": "ascending"}
 TABLE_GENERATION = "ov_table_generation"  # session key: a fresh table after opening a run
-_NUMBER = {"format": "%.4f", "width": "small"}
+_NUMBER = {"format": "%.4f", "width": 85}
 COLUMN_CONFIG = {
-    "name": st.column_config.TextColumn("name", width="medium", pinned=True),
-    "status": st.column_config.TextColumn("status", width="small"),
-    "startedAtTime": st.column_config.TextColumn("started", width="small"),
-    "optimizer": st.column_config.TextColumn("optimizer", width="small"),
-    "learning_rate": st.column_config.NumberColumn("lr", format="%g", width="small"),
-    "batch_size": st.column_config.NumberColumn("batch", width="small"),
-    "epochsCompleted": st.column_config.NumberColumn("epochs", width="small"),
+    "name": st.column_config.TextColumn("name", width=130, pinned=True),
+    "status": st.column_config.TextColumn("status", width=70),
+    "startedAtTime": st.column_config.TextColumn("started", width=80, help="UTC, MM-DD hh:mm"),
+    "optimizer": st.column_config.TextColumn("optimizer", width=75),
+    "learning_rate": st.column_config.NumberColumn("lr", format="%g", width=60),
+    "batch_size": st.column_config.NumberColumn("batch", width=55),
+    "epochsCompleted": st.column_config.NumberColumn("epochs", width=55),
     "best_val_accuracy": st.column_config.NumberColumn("best val_acc", **_NUMBER),
     "best_val_loss": st.column_config.NumberColumn("best val_loss", **_NUMBER),
     "best_accuracy": st.column_config.NumberColumn("best acc", **_NUMBER),
     "best_loss": st.column_config.NumberColumn("best loss", **_NUMBER),
     "gain": st.column_config.NumberColumn("gain", **_NUMBER),
-    "runId": st.column_config.TextColumn("run id", width="small"),
+    "runId": st.column_config.TextColumn("run id", width=100),
 }
 
 
@@ -144,10 +143,9 @@ def open_run(run_id: str) -> None:
 def runs_table(rows: list[dict], columns: list[str]) -> None:
     """The page of runs; clicking a row opens that run."""
     shown = [c for c in columns if c in RUN_COLUMNS]
-    if "runId" not in shown:
-        shown.append("runId")  # the row's run, also when the person hid the column
+    compact = [{**r, "startedAtTime": common.fmt(r.get("startedAtTime"))[5:16]} for r in rows]
     event = st.dataframe(
-        common.cell_table(rows, shown),
+        common.cell_table(compact, shown),
         hide_index=True,
         width="stretch",
         key=f"runs_table_{st.session_state.get(TABLE_GENERATION, 0)}",
