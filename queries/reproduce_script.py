@@ -29,6 +29,7 @@ from ..ontology import HyperparameterName, Prop
 from . import reproduce_data
 from .keras_code import INDENT, WIDTH, automatic_name, block, call, literal, object_code
 from .keras_code import value_code as code_of
+from .keras_functional import functional_body
 from .reproduce import RunFacts
 
 TEMPLATE = "reproduce.py.j2"
@@ -145,6 +146,9 @@ def model_code(facts: RunFacts) -> tuple[str, list[str], list[str]]:
     if config is not None and cls == "Sequential":
         return _sequential(config), [], []
     if config is not None and cls == "Functional":
+        readable = functional_body(config)
+        if readable is not None:
+            return readable, [], []
         body = [
             "# The functional model's configuration as the run stored it.",
             f"config = {block(config, INDENT)}",

@@ -24,7 +24,7 @@ from provkb.capture.callback import ProvenanceCallback
 from provkb.errors import DanglingRelation
 from provkb.kb.export import build_document
 from provkb.kb.store import Store
-from provkb.queries import reproduce_script
+from provkb.queries import keras_functional, reproduce_script
 from provkb.queries.reproduce import read
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +99,7 @@ def test_the_script_trains_a_linked_run_with_the_same_hyperparameters(
     store: Store, original: ProvenanceCallback, tmp_path: Path
 ) -> None:
     script = tmp_path / "train_again.py"
-    made = cli(store, "reproduce", original.run_id, "-o", str(script))
+    made = cli(store, "reproduce", original.run_id, "-o", str(script), timeout=1200)
     assert made.returncode == 0, made.stderr
     assert made.stdout.startswith("wrote ")
     check_script(script)
@@ -118,7 +118,7 @@ def test_the_script_trains_a_linked_run_with_the_same_hyperparameters(
         text=True,
         env=env,
         cwd=tmp_path,
-        timeout=900,
+        timeout=2400,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(x for x in done.stdout.splitlines() if x.startswith("provkb: run "))
@@ -238,6 +238,24 @@ def test_a_self_contained_schedule_is_rebuilt_and_one_with_unknown_names_is_not(
         "LR"
     }
     assert reproduce_script.schedule_function("<function <lambda> at 0x7f>")[0] is None
+
+
+def test_a_functional_model_is_written_as_layer_calls_that_rebuild_it() -> None:
+    a, b = keras.Input((8,), name="a"), keras.Input((3,), name="b")
+    hidden = keras.layers.Dense(4, activation="tanh", name="hidden")(a)
+    joined = keras.layers.Concatenate()([hidden, b])
+    model = keras.Model([a, b], keras.layers.Dense(1)(joined), name="two")
+    stored = json.loads(json.dumps(model.get_config()))  # as the Plan holds it
+    body = keras_functional.functional_body(stored)
+    assert body is not None
+    assert "hidden = keras.layers.Dense(name='hidden', units=4, activation='tanh')(a)" in body
+    assert "keras.layers.Concatenate()([hidden, b])" in body
+    assert "return keras.Model(inputs=[a, b], outputs=" in body and "name='two'" in body
+    namespace: dict[str, Any] = {"keras": keras}
+    exec("def build():\n" + body, namespace)
+    rebuilt = namespace["build"]()
+    assert [type(x).__name__ for x in rebuilt.layers] == [type(x).__name__ for x in model.layers]
+    assert rebuilt.count_params() == model.count_params()
 
 
 def test_the_templates_ship_with_the_package() -> None:
