@@ -30,6 +30,7 @@ from . import (
     metric_logging,
     query_latency,
     responsiveness,
+    step_logging,
 )
 from . import report as report_mod
 from .common import load_average, log, machine_info
@@ -58,7 +59,14 @@ def plan(quick: bool) -> dict[str, Any]:
             "export": export_import.ExportConfig(
                 repeats=2, repeats_kb=1, task_timeout=90, budget=120
             ),
-            "logging": {"epochs": 10, "metrics": 100, "repeats": 2, "loop_points": None},
+            "logging": {
+                "epochs": 10,
+                "metrics": 100,
+                "repeats": 2,
+                "loop_points": None,
+                "steps": 2_000,  # per-step metrics (step_logging)
+                "fit": step_logging.FitConfig.quick(),
+            },
             "responsiveness": responsiveness.ResponsivenessConfig.quick(),
         }
     return {
@@ -71,7 +79,14 @@ def plan(quick: bool) -> dict[str, Any]:
         "export": export_import.ExportConfig(
             repeats=3, repeats_kb=1, task_timeout=720, budget=1800
         ),
-        "logging": {"epochs": 100, "metrics": 100, "repeats": 3, "loop_points": 10_000},
+        "logging": {
+            "epochs": 100,
+            "metrics": 100,
+            "repeats": 3,
+            "loop_points": 10_000,
+            "steps": 10_000,  # per-step metrics (step_logging)
+            "fit": step_logging.FitConfig(),
+        },
         "responsiveness": responsiveness.ResponsivenessConfig(),
     }
 
@@ -134,7 +149,9 @@ def run_engine(
                 ml = _section(
                     results,
                     "metric_logging",
-                    lambda: metric_logging.run(lg.store, work / "logging", **p["logging"]),
+                    lambda: metric_logging.run(
+                        lg.store, work / "logging", **p["logging"], target=lg.target
+                    ),
                 )
                 if ml:
                     results["metric_logging"] = ml

@@ -13,6 +13,11 @@ MLflow (sqlite tracking store in a temporary folder): `mlflow.log_metric` once p
 point in a loop, and `MlflowClient.log_batch` in calls of at most 1000 metrics (its
 limit). Runs are created before timing on both sides, and one small untimed round of
 each comes first (the embedded server's JIT warm-up; MLflow's database creation).
+
+With `steps`, also per-step metrics (`step_logging`): `steps` x 1 metric stored by
+capture's step series, MLflow's `log_batch` and W&B offline (`steps_stored`); with
+`fit` and `target`, one Keras fit of that many steps logging 5 metrics every step,
+bare and with each tracker (`step_fit`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from provkb.kb.journal import Journal
 from provkb.kb.store import Store
 from provkb.kb.writer import BackgroundWriter
 
+from . import step_logging
 from .common import log, ratio, stats
 
 MLFLOW_BATCH_LIMIT = 1000
@@ -136,6 +142,9 @@ def run(
     metrics: int = 100,
     repeats: int = 3,
     loop_points: int | None = None,
+    steps: int | None = None,
+    fit: step_logging.FitConfig | None = None,
+    target: Any = None,
 ) -> dict[str, Any]:
     """Interleaved repeats of every variant; seconds and points per second.
 
@@ -194,4 +203,9 @@ def run(
             entry["speedup_vs_log_batch"] = ratio(
                 base["seconds"]["median"], entry["seconds"]["median"]
             )
+    if steps:
+        out["peers"] = step_logging.versions()
+        out["steps_stored"] = step_logging.stored(store, folder / "steps", steps, repeats)
+    if fit is not None and target is not None:
+        out["step_fit"] = step_logging.fit(target, folder / "step-fit", fit)
     return out

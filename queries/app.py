@@ -53,6 +53,7 @@ from ..ontology import (
     metric_values,
 )
 from .library import HP, Metric, Steer, shown_status
+from .library_steps import DEFAULT_MAX_POINTS, STEP_METRICS, STEPS
 
 
 class Rows(Protocol):
@@ -414,6 +415,18 @@ def run_test_metrics(kb: Reader, run_id: str) -> list[dict[str, Any]]:
     """The run's test Metrics (one per evaluation), as `run_metrics` gives points."""
     rows = _rows(kb, RUN_TEST_METRICS, run=run_id, testKind=TEST_KIND)
     return [_point(row["props"]) for row in rows]
+
+
+def run_step_metrics(kb: Reader, run_id: str) -> list[str]:
+    """The metrics the run has step series of (`log_every_n_steps`), by name."""
+    return [row["metric"] for row in _rows(kb, STEP_METRICS, run=run_id)]
+
+
+def run_steps(
+    kb: Reader, run_id: str, metric: str, max_points: int = DEFAULT_MAX_POINTS
+) -> list[dict[str, Any]]:
+    """One metric's step series of the run, downsampled (the named query `steps`)."""
+    return _rows(kb, STEPS.cypher, run=run_id, metric=metric, max_points=max_points, epoch=None)
 
 
 def metric_of(point: dict[str, Any], key: str) -> Any:

@@ -79,3 +79,13 @@ STEPS = NamedQuery(
     ),
     chart=ChartHint("line", "step", ("value", "min", "max")),
 )
+
+# The app's reads (queries/app.py): which metrics a run has step series of, and one's
+# points (the `steps` text above, every epoch).
+STEP_METRICS = _text(
+    f"""
+    MATCH (s:{ENTITY.label} {{{Prop.RUN_ID}: $run}}) WHERE s:{_S}
+    RETURN DISTINCT s.{Prop.METRIC} AS metric
+    ORDER BY metric
+    """
+)

@@ -13,6 +13,7 @@ import streamlit as st
 from provkb.errors import ProvKBError, SteeringRejected
 from provkb.kb.steering import parse_value
 from provkb.ontology import HyperparameterName, RunStatus, SteeringActionKind, SteeringStatus
+from provkb.queries import app as reads
 from provkb.ui import charts, common, data, run_test_tab, series
 from provkb.ui.common import fmt, load
 
@@ -150,7 +151,9 @@ def live_view(run_id: str, was_running: bool) -> None:
     header(run, metrics)
     if was_running:
         st.caption(f":blue[●] live: refreshing every {REFRESH_SECONDS} s while the run is running")
-    if not metrics:
+    if x_axis(run_id) == STEPS_AXIS:  # step series (log_every_n_steps)
+        steps_section(run_id)
+    elif not metrics:
         st.info("No epoch has finished yet: the curves appear after the first epoch.")
     else:
         k = curves_section(run, metrics, events)
@@ -221,6 +224,36 @@ def overlay_runs(run: dict) -> dict[str, list[dict]]:
         f"{labels[r].split(' · ')[0]} · {common.short_id(r)}": load("run_metrics", r, live=True)
         for r in picked
     }
+
+
+STEPS_AXIS = "steps"  # the x axis toggle "epochs | steps" (step series)
+
+
+def x_axis(run_id: str) -> str:
+    """The toggle "epochs | steps", shown when the run logged steps (step series)."""
+    if not reads.run_step_metrics(common.kb(), run_id):
+        return "epochs"
+    return st.radio("x axis", ("epochs", STEPS_AXIS), horizontal=True, key="mon_axis")
+
+
+def steps_section(run_id: str) -> None:
+    """The chosen metrics over the run's steps (a downsampled bucket's min-max shaded)."""
+    import plotly.graph_objects as go
+
+    names = reads.run_step_metrics(common.kb(), run_id)
+    chosen = st.multiselect("Step metrics", names, default=names[:2], key="mon_step_metrics")
+    columns = st.columns(2)
+    for i, name in enumerate(chosen):
+        points = reads.run_steps(common.kb(), run_id, name)
+        x = [p["step"] for p in points]
+        fig = go.Figure()
+        if any(p["points"] > 1 for p in points):
+            fig.add_scatter(x=x, y=[p["max"] for p in points], line_width=0, showlegend=False)
+            fig.add_scatter(x=x, y=[p["min"] for p in points], fill="tonexty", line_width=0,
+                            name="min-max")  # fmt: skip
+        fig.add_scatter(x=x, y=[p["value"] for p in points], mode="lines", name=name)
+        fig.update_layout(title=name, xaxis_title="step", height=320, margin={"t": 40})
+        columns[i % 2].plotly_chart(fig, width="stretch", key=f"mon_steps_{name}")
 
 
 def curves_section(run: dict, metrics: list[dict], events: list[dict]) -> int:
