@@ -94,8 +94,8 @@ _FIND_STUDY = (
 )
 
 # The chain: a narrowed study WAS_INFORMED_BY its Narrowing, which WAS_INFORMED_BY the
-# parent study (and by the kept trials' runs: the path's nodes are only studies and
-# narrowings, so those side paths are not followed).
+# parent study; no other WAS_INFORMED_BY leaves a study or a narrowing (the kept trials
+# are USED), and the path's nodes are checked to be only studies and narrowings.
 _GAINS = (
     f"[(r:{_RUN})-[:{_INFORMED}]->(x) WHERE r.{P.GAIN} IS NOT NULL "
     f"AND r.{P.GAIN} = r.{P.GAIN} | r.{P.GAIN}]"
@@ -213,12 +213,13 @@ STUDY_TRIAL_STATUS = NamedQuery(
 
 # -- Keras-Prov Q5 / Q6 ---------------------------------------------------------------
 _NAMES = "[n IN split($hyperparameters, ',') WHERE trim(n) <> '' | trim(n)]"
-# a run's initial values of the names, in the names' order (null where it has none)
-_COMBO = (
-    f"[n IN names | head([pair IN [(r)-[:{_USED}]->(h:{_HP}) WHERE h.{P.NAME} IN names | "
-    f"[h.{P.NAME}, CASE WHEN h.{P.VALUE_TYPE} = $listType THEN null ELSE h.{P.VALUE} END]] "
-    f"WHERE pair[0] = n | pair[1]])]"
+# a run's initial values of the names (read once per run: one comprehension), then in
+# the names' order (null where it has none)
+_PAIRS_OF_RUN = (
+    f"[(r)-[:{_USED}]->(h:{_HP}) WHERE h.{P.NAME} IN names | "
+    f"[h.{P.NAME}, CASE WHEN h.{P.VALUE_TYPE} = $listType THEN null ELSE h.{P.VALUE} END]]"
 )
+_COMBO = "[n IN names | head([pair IN pairs WHERE pair[0] = n | pair[1]])]"
 _COMBO_TEXT = (
     "reduce(t = '', i IN range(0, size(names) - 1) | t + CASE WHEN i > 0 THEN ',' ELSE '' END "
     "+ names[i] + '=' + coalesce(toString(combo[i]), ''))"
@@ -252,6 +253,7 @@ SEED_Q5 = NamedQuery(
              + $metric AS epochKey
         WITH r, names, r[key] AS value, r[epochKey] AS epoch
         WHERE value IS NOT NULL AND value = value
+        WITH names, {_PAIRS_OF_RUN} AS pairs, r, value, epoch
         WITH names, {_COMBO} AS combo, r, value, epoch
         WITH names, combo,
              collect({{run: r.{P.RUN_ID}, node: r, value: value, epoch: epoch}}) AS rs,
@@ -304,6 +306,7 @@ _PAIRS = (
     "t + CASE WHEN i > 1 THEN '=' ELSE '' END + pair[i]))]]"
 )
 _MATCHES = (
+    f"h.{P.NAME} = pair[0] AND "
     f"CASE WHEN h.{P.VALUE_TYPE} IN $numericTypes THEN toFloat(pair[1]) IS NOT NULL "
     f"AND abs(h.{P.VALUE} - toFloat(pair[1])) <= $tolerance * abs(toFloat(pair[1])) "
     f"WHEN h.{P.VALUE_TYPE} = $listType THEN false "
@@ -324,11 +327,11 @@ SEED_Q6 = NamedQuery(
     cypher=_text(
         f"""
         WITH {_PAIRS} AS pairs
+        WITH pairs, [pair IN pairs | pair[0]] AS names
         MATCH (r:{_RUN})
-        WHERE size(pairs) > 0
-          AND ($experiment IS NULL OR r.{P.EXPERIMENT} = $experiment)
-          AND all(pair IN pairs WHERE size([(r)-[:{_USED}]->(h:{_HP})
-              WHERE h.{P.NAME} = pair[0] AND {_MATCHES} | h]) > 0)
+        WHERE size(pairs) > 0 AND ($experiment IS NULL OR r.{P.EXPERIMENT} = $experiment)
+        WITH r, pairs, [(r)-[:{_USED}]->(h:{_HP}) WHERE h.{P.NAME} IN names | h] AS hs
+        WHERE all(pair IN pairs WHERE any(h IN hs WHERE {_MATCHES}))
         MATCH (r)<-[:{_INFORMED}]-(e:{_EPOCH})<-[:{_GEN}]-(m:{_METRICS})
         WITH r, e, m, m[$metricPrefix + $metric] AS value
         WHERE value = value

@@ -248,14 +248,14 @@ def test_two_sessions_narrow_from_the_top_three(store: Store, search: Search) ->
         "MATCH (new)-[:WAS_DERIVED_FROM]->(old) MATCH (s)-[:USED]->(new) "
         "RETURN p.name AS person, parent.name AS parent, new.space AS space, "
         "[(n)-[u:USED]->(i:TrialItem) | [u.rank, i.run]] AS kept, "
-        "[(n)-[:WAS_INFORMED_BY]->(r:TrainingRun) | r.runId] AS runs",
+        "[(n)-[u:USED]->(m:Model) | [u.rank, m.runId]] AS models",
         name=search.second.name,
     ).rows
     assert len(prov) == 1, prov
     assert (prov[0]["person"], prov[0]["parent"]) == ("ada", search.first.name)
     assert json.loads(prov[0]["space"]) == space
     assert sorted(prov[0]["kept"]) == [[n, t.run_id] for n, t in enumerate(top3, start=1)]
-    assert sorted(prov[0]["runs"]) == sorted(t.run_id for t in top3)
+    assert sorted(prov[0]["models"]) == [[n, t.run_id] for n, t in enumerate(top3, start=1)]
 
 
 def test_early_stopped_and_pruned_trials_are_counted_per_value(

@@ -12,9 +12,9 @@ iteration) are kept, and
   hand (they win over narrowing).
 `start_next` creates the new study (settings inherited: gain, mode, k, sampler,
 experiment, pruning) and records the narrowing as PROV (docs/graph-model.md, "Sessions"):
-a `:Narrowing` activity associated with the person, that USED the parent's space entity
-and each kept trial's item version (`rank` 1 = best), was informed by the parent study
-and the kept trials' runs, and generated the new space entity (derived from the parent's),
+a `:Narrowing` activity associated with the person, that USED the parent's space entity,
+each kept trial's item version and the model its run trained (`rank` 1 = best), was
+informed by the parent study, and generated the new space entity (derived from the parent's),
 which the new study USED; the new study WAS_INFORMED_BY the narrowing, so sessions form a
 chain (`study-lineage`). Bad input raises `SessionRefused` and creates nothing.
 """
@@ -33,6 +33,7 @@ from ...ontology import (
     ACTIVITY,
     AGENT,
     ENTITY,
+    MODEL,
     NARROWING,
     PERSON,
     STUDY_SPACE,
@@ -262,18 +263,22 @@ def space_digest(space: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _space_node(batch: GraphBatch, study: str, space: Mapping[str, Any], at: str) -> str:
-    return batch.add_node(
-        ids.study_space(study, space_digest(space)),
-        ENTITY,
-        STUDY_SPACE,
-        **{Prop.STUDY: study, Prop.SPACE: json.dumps(space), Prop.GENERATED: at},
-    )
+def _space_node(
+    batch: GraphBatch, study: str, space: Mapping[str, Any], at: str | None = None
+) -> str:
+    """A study's space entity (`at`: when it was generated, for a narrowing's new one;
+    a parent's space was given by its creator or a respace, at a time not known here)."""
+    props = {Prop.STUDY: study, Prop.SPACE: json.dumps(space)}
+    if at is not None:
+        props[Prop.GENERATED] = at
+    return batch.add_node(ids.study_space(study, space_digest(space)), ENTITY, STUDY_SPACE, **props)
 
 
-def narrowing_batch(plan: Plan, person: str, at: str, runs: set[str]) -> GraphBatch:
-    """The PROV of a narrowing (the module docstring); `runs`: kept runs' node ids
-    that exist in the store (the others are left out)."""
+def narrowing_batch(
+    plan: Plan, person: str, at: str, models: Mapping[str, list[str]]
+) -> GraphBatch:
+    """The PROV of a narrowing (the module docstring); `models`: run id -> the models
+    (node ids) the kept trials' runs generated."""
     b = GraphBatch()
     act = b.add_node(
         ids.narrowing(plan.name),
@@ -295,7 +300,7 @@ def narrowing_batch(plan: Plan, person: str, at: str, runs: set[str]) -> GraphBa
         },
     )
     parent_node, new_node = ids.study(plan.parent), ids.study(plan.name)
-    old_space = _space_node(b, plan.parent, plan.parent_space, at)
+    old_space = _space_node(b, plan.parent, plan.parent_space)
     new_space = _space_node(b, plan.name, plan.space, at)
     who = b.add_node(ids.person(person), AGENT, PERSON, **{Prop.NAME: person})
     b.add_edge(WAS_ASSOCIATED_WITH, act, who)
@@ -303,9 +308,8 @@ def narrowing_batch(plan: Plan, person: str, at: str, runs: set[str]) -> GraphBa
     b.add_edge(USED, act, old_space, **{Prop.ROLE: "parent space"})
     for kept in plan.kept:
         b.add_edge(USED, act, kept.node_id, **{Prop.ROLE: "kept trial", Prop.RANK: kept.rank})
-        run_node = ids.run(kept.run_id) if kept.run_id else None
-        if run_node in runs:
-            b.add_edge(WAS_INFORMED_BY, act, run_node)
+        for model in models.get(kept.run_id or "", []):
+            b.add_edge(USED, act, model, **{Prop.ROLE: "kept model", Prop.RANK: kept.rank})
     b.add_edge(WAS_INFORMED_BY, act, parent_node)
     b.add_edge(WAS_GENERATED_BY, new_space, act)
     b.add_edge(WAS_DERIVED_FROM, new_space, old_space, **{"activity": act})
@@ -314,15 +318,22 @@ def narrowing_batch(plan: Plan, person: str, at: str, runs: set[str]) -> GraphBa
     return b
 
 
-# Which of $ids are nodes (the kept trials' runs), each found through the id index.
-_EXISTING = (
-    f"UNWIND $ids AS id MATCH (r:{ACTIVITY.label} {{{Prop.ID}: id}}) RETURN r.{Prop.ID} AS id"
+# The models the kept trials' runs generated (runs found through the id index). Not a
+# WAS_INFORMED_BY of the runs: the chain study <- narrowing <- parent study stays the
+# only WAS_INFORMED_BY path out of a study, which study-lineage follows.
+_MODELS = (
+    f"UNWIND $ids AS id MATCH (r:{ACTIVITY.label} {{{Prop.ID}: id}}) "
+    f"MATCH (m:{ENTITY.label})-[:{WAS_GENERATED_BY.rel_type}]->(r) WHERE m:{MODEL.label} "
+    f"RETURN r.{Prop.RUN_ID} AS run, m.{Prop.ID} AS model ORDER BY run, model"
 )
 
 
-def _existing_runs(store: Store, plan: Plan) -> set[str]:
+def _kept_models(store: Store, plan: Plan) -> dict[str, list[str]]:
     wanted = [ids.run(k.run_id) for k in plan.kept if k.run_id]
-    return {r["id"] for r in store.read(_EXISTING, ids=wanted).rows} if wanted else set()
+    out: dict[str, list[str]] = {}
+    for row in store.read(_MODELS, ids=wanted).rows if wanted else []:
+        out.setdefault(row["run"], []).append(row["model"])
+    return out
 
 
 def preview_next(
@@ -379,6 +390,6 @@ def start_next(
         **{**inherited, Prop.PARENT_STUDY: parent, Prop.SESSION: session},
     ):
         raise SessionRefused(f"a study named {name!r} exists already: choose another name")
-    batch = narrowing_batch(plan, person, now_iso(), _existing_runs(store, plan))
+    batch = narrowing_batch(plan, person, now_iso(), _kept_models(store, plan))
     store.write(batch)
     return Session(plan, queue, session, ids.narrowing(name), len(combos))
