@@ -590,6 +590,7 @@ EXPECTED_NAMES = {
     "seed-q6",
     "study-lineage",
     "study-trial-status",
+    "reproductions",  # issue 17 §4 (queries/reproduce.py)
 }
 
 
