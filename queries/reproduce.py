@@ -197,6 +197,7 @@ def _metric(var: str, key: str) -> str:
 
 _CARRY = "o, n, oLast, nLast, om, nm"
 _DERIVED = WAS_DERIVED_FROM.rel_type
+_V = Prop.VALUE  # a value None is stored as no property: two of them are equal
 
 REPRODUCTIONS = NamedQuery(
     name="reproductions",
@@ -229,8 +230,10 @@ REPRODUCTIONS = NamedQuery(
         WHERE oh:{HYPERPARAMETER.label}
         OPTIONAL MATCH (nh:{_E} {{{_RID}: n.{_RID}, {Prop.VERSION}: 1, {_NAME}: oh.{_NAME}}})
         WHERE nh:{HYPERPARAMETER.label}
-        WITH {_CARRY}, collect(CASE WHEN NOT coalesce(nh.{Prop.VALUE} = oh.{Prop.VALUE}, false)
-                              THEN oh.{_NAME} END) AS differing
+        WITH {_CARRY}, collect(CASE WHEN nh IS NULL THEN oh.{_NAME}
+                                    WHEN nh.{_V} IS NULL AND oh.{_V} IS NULL THEN null
+                                    WHEN NOT coalesce(nh.{_V} = oh.{_V}, false) THEN oh.{_NAME}
+                               END) AS differing
         OPTIONAL MATCH (omodel:{_E} {{{_RID}: o.{_RID}}}) WHERE omodel:{MODEL.label}
         OPTIONAL MATCH (nmodel:{_E} {{{_RID}: n.{_RID}}}) WHERE nmodel:{MODEL.label}
         OPTIONAL MATCH (np:{_E} {{{_RID}: n.{_RID}}})-[d:{_DERIVED}]->(op:{_E} {{{_RID}: o.{_RID}}})

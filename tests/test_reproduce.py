@@ -196,6 +196,7 @@ def test_the_reproductions_query_shows_both_runs_and_what_differs(store: Store) 
 
     def run(run_id: str, batch_size: int, *extra: facts.Hyperparameter) -> RunBuilder:
         hps = [facts.Hyperparameter("batch_size", batch_size, facts.Source.FIT), *extra]
+        hps.append(facts.Hyperparameter("clipnorm", None, facts.Source.OPTIMIZER))  # both None
         built = RunBuilder(run_id, plan=plan, model=model, hyperparameters=hps,
                            datasets={"train": data})  # fmt: skip
         return built.epoch(1, {"loss": 1.0 if run_id == a else 0.5, "val_loss": 2.0}).finish()
