@@ -82,6 +82,18 @@ COLUMN_CONFIG = {
 }
 
 
+EXPERIMENT_COLUMNS = {
+    "project": st.column_config.TextColumn("project", width=80),
+    "experiment": st.column_config.TextColumn("experiment", width=110),
+    "runs": st.column_config.NumberColumn("runs", width=45),
+    RS.RUNNING: st.column_config.NumberColumn("running", width=55),
+    RS.COMPLETED: st.column_config.NumberColumn("completed", width=70),
+    RS.STOPPED_EARLY: st.column_config.NumberColumn("early stop", width=65),
+    RS.STOPPED: st.column_config.NumberColumn("stopped", width=60),
+    RS.FAILED: st.column_config.NumberColumn("failed", width=50),
+}
+
+
 def counts_view() -> dict[str, int]:
     """The run counts and the experiments table (read again every REFRESH_SECONDS)."""
     counts = load("status_counts", live=True)
@@ -92,8 +104,9 @@ def counts_view() -> dict[str, int]:
     cols[1].metric("Running", counts.get(RS.RUNNING, 0))
     cols[2].metric("Completed", counts.get(RS.COMPLETED, 0))
     cols[3].metric(
-        "Stopped / failed",
+        "Stopped",
         sum(counts.get(s, 0) for s in (RS.STOPPED, RS.STOPPED_EARLY, RS.FAILED)),
+        help="Stopped, stopped early or failed",
     )
     cols[4].metric("Experiments", len(experiments))
     cols[5].metric("Studies", load("study_count"))
@@ -110,10 +123,15 @@ def counts_view() -> dict[str, int]:
             RS.STOPPED_EARLY,
             RS.STOPPED,
             RS.FAILED,
-            "lastStarted",
         ],
     )
-    st.dataframe(table, hide_index=True, width="stretch", key="experiments_table")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        key="experiments_table",
+        column_config=EXPERIMENT_COLUMNS,
+    )
     return counts
 
 
@@ -168,12 +186,13 @@ def main() -> None:
 
     st.subheader("Runs")
     filters = run_filters(counts)
-    s1, s2, s3, s4 = st.columns([1.2, 1, 0.8, 0.8])
+    s1, s2 = st.columns([1.4, 1])
     sort = s1.selectbox("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, key="ov_sort")
     direction = s2.segmented_control(
         "Order", list(DIRECTIONS), format_func=DIRECTIONS.get, default="desc", key="ov_dir"
     )
     matching = load("run_count", **filters)
+    s3, s4, _ = st.columns([1, 1, 1.4])
     size = s3.selectbox("Runs per page", PAGE_SIZES, key="ov_size")
     pages = max(1, math.ceil(matching / size))
     number = s4.number_input("Page", min_value=1, max_value=pages, value=1, step=1, key="ov_page")
