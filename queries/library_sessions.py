@@ -42,7 +42,7 @@ _USED, _INFORMED, _GEN = USED.rel_type, WAS_INFORMED_BY.rel_type, WAS_GENERATED_
 _EPOCH = EPOCH.label
 P = Prop
 
-MAX_SESSIONS = 50  # the longest chain study-lineage follows
+MAX_SESSIONS = 20  # the longest chain study-lineage follows (a bounded path: cheaper on ArcadeDB)
 _DEFAULT_COMBINATION = ",".join(
     (HyperparameterName.OPTIMIZER, HyperparameterName.LEARNING_RATE, HyperparameterName.BATCH_SIZE)
 )
