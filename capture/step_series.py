@@ -60,6 +60,32 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def _by_metric(
+    steps: list[int], logs: list[Mapping[str, Any]]
+) -> dict[str, tuple[list[int], list[float]]]:
+    """{metric: (steps, values)} of one epoch's logged steps, in step order (Keras'
+    executor may run batch ends out of order); a step whose value is no number is left
+    out of that metric. The usual case (the same float keys every step) is one list
+    comprehension per metric."""
+    if any(a > b for a, b in zip(steps, steps[1:], strict=False)):
+        order = sorted(range(len(steps)), key=steps.__getitem__)
+        steps, logs = [steps[i] for i in order], [logs[i] for i in order]
+    keys: dict[str, None] = {}
+    for one in logs:
+        for key in one:
+            keys.setdefault(key, None)
+    out: dict[str, tuple[list[int], list[float]]] = {}
+    for key in keys:
+        values = [one.get(key) for one in logs]
+        if all(type(v) is float for v in values):
+            out[str(key)] = (steps, values)  # type: ignore[assignment]
+            continue
+        kept = [(s, n) for s, v in zip(steps, values, strict=True) if (n := _number(v)) is not None]
+        if kept:
+            out[str(key)] = ([s for s, _ in kept], [n for _, n in kept])
+    return out
+
+
 class StepSeries:
     """One run's step buffer (filled by the hook) and its flusher thread."""
 
@@ -148,7 +174,7 @@ class StepSeries:
         return closed
 
     def _submit_batch(self) -> bool:
-        points: dict[tuple[int, str], list[tuple[int, float]]] = {}
+        logged: dict[int, tuple[list[int], list[Mapping[str, Any]]]] = {}  # epoch -> steps, logs
         ended: list[int] = []
         closed = False
         queue = self._queue
@@ -156,20 +182,19 @@ class StepSeries:
             epoch, step, logs = queue.popleft()
             if epoch is _END:
                 ended.append(step)
-                continue
-            if epoch is _CLOSE:
+            elif epoch is _CLOSE:
                 closed = True
-                continue
-            for key, value in logs.items():
-                number = _number(value)
-                if number is not None:
-                    points.setdefault((epoch, str(key)), []).append((step, number))
+            else:
+                steps, logs_list = logged.setdefault(epoch, ([], []))
+                steps.append(step)
+                logs_list.append(logs)
         batch = GraphBatch()
         at = now_iso()
-        for (epoch, metric), pairs in points.items():
-            pairs.sort(key=lambda p: p[0])  # Keras' executor may run batch ends out of order
-            for start in range(0, len(pairs), MAX_PART_POINTS):
-                self._part(batch, epoch, metric, pairs[start : start + MAX_PART_POINTS], at)
+        for epoch, (steps, logs_list) in logged.items():
+            for metric, pairs in _by_metric(steps, logs_list).items():
+                for start in range(0, len(pairs[0]), MAX_PART_POINTS):
+                    end = start + MAX_PART_POINTS
+                    self._part(batch, epoch, metric, pairs[0][start:end], pairs[1][start:end], at)
         for epoch in ended:
             for part in self._ids.pop(epoch, []):
                 batch.add_edge(WAS_GENERATED_BY, part, ids.epoch(self.run_id, epoch))
@@ -178,13 +203,17 @@ class StepSeries:
         return closed
 
     def _part(
-        self, batch: GraphBatch, epoch: int, metric: str, pairs: list[tuple[int, float]], at: str
+        self,
+        batch: GraphBatch,
+        epoch: int,
+        metric: str,
+        steps: list[int],
+        values: list[float],
+        at: str,
     ) -> None:
         k = self._parts.get((epoch, metric), 0) + 1
         self._parts[(epoch, metric)] = k
         node = series_id(self.run_id, epoch, metric, k)
-        steps = [s for s, _ in pairs]
-        values = [v for _, v in pairs]
         batch.add_node(
             node,
             ENTITY,

@@ -5,6 +5,7 @@ losslessly. On both engines, with real Keras training."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,8 +26,10 @@ from provkb.kb.export import build_document, export
 from provkb.kb.provimport import import_file
 from provkb.kb.records import GraphBatch
 from provkb.kb.store import Store
+from provkb.queries import app as reads
 from provkb.queries import registry
 from tests.helpers import rows, unique
+from tests.test_ui_app import app_env, open_page  # noqa: F401  (the app fixture)
 
 SERIES, ENTITY = o.METRIC_SERIES.label, o.ENTITY.label
 GEN, EPOCH = o.WAS_GENERATED_BY.rel_type, o.EPOCH.label
@@ -215,6 +218,8 @@ def test_downsampling_keeps_first_last_and_bounds(store: Store) -> None:
     assert math.isnan(everything[12_000 + 100]["value"])
     assert everything[12_000 + 200]["value"] == math.inf
     assert registry.run(store, "steps", run=run_id, metric="nosuch").rows == []
+    assert reads.run_step_metrics(store, run_id) == ["m"]  # the Run monitor's reads
+    assert reads.run_steps(store, run_id, "m", max_points=50) == answer
     with pytest.raises(Exception, match="max_points"):
         registry.run(store, "steps", run=run_id, metric="m", max_points=2)
 
@@ -254,3 +259,50 @@ def _same(a: list[float], b: list[float]) -> bool:
     return len(a) == len(b) and all(
         x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b, strict=True)
     )
+
+
+# -- the benchmark's per-step figures (benchmarks/step_logging.py) ---------------------
+def test_step_logging_benchmark_figures_and_report(store: Store, tmp_path: Path) -> None:
+    """A tiny `stored` run (ProvKB's side: the peers' start-up takes minutes on a busy
+    machine) and the report's rows and targets from it and from a per-step fit's
+    samples. No timing is asserted."""
+    from benchmarks import step_logging
+
+    out = step_logging.stored(store, tmp_path, steps=1_500, repeats=1, peers=())
+    assert out["provkb_parts"] >= 2  # epochs of 1,000 steps: a MetricSeries each at least
+    names = {"provkb_steps"}
+    assert set(out["variants"]) == names
+    cfg = step_logging.FitConfig(repeats=1, epochs=1, steps_per_epoch=10)
+    samples = [
+        {"variant": v, "rep": 0, "fit": f, "peak_rss_mb": 100.0}
+        for v, f in (("none", 1.0), ("provkb", 1.005), ("wandb", 1.5))
+    ]
+    samples[1] |= {"hook_seconds": 0.001, "after_seconds": 0.2}
+    fit = step_logging.summarize_fit(samples, cfg, ["none", "provkb", "wandb"])
+    ml = {"steps_stored": out, "step_fit": fit, "peers": step_logging.versions()}
+    rows, bullets = step_logging.report_rows(ml)
+    assert len(rows) == len(names) and all(len(r) == 6 for r in rows)
+    assert any("+0.5% vs bare" in b and "hooks 0.10%" in b for b in bullets)
+    met = step_logging.targets(ml)
+    assert met["step_fit"]["met"] is True and "+0.5%" in met["step_fit"]["measured"]
+    assert met["step_logging"]["met"] in (True, False, None)
+
+
+# -- the Run monitor's x axis "epochs | steps" -----------------------------------------
+@pytest.mark.usefixtures("app_env")
+def test_run_monitor_plots_steps_on_the_x_axis(store: Store) -> None:
+    from provkb.ui import common
+
+    run_id = unique("ui")[-12:]
+    _run(store, run_id, epochs=2)
+    _write_series(store, run_id, [[1.0, 0.5, 0.25], [0.2, 0.1]])
+    at = open_page("page_monitor.py", **{common.SELECTED_RUN: run_id})
+    axis = at.radio(key="mon_axis")
+    assert axis.options == ["epochs", "steps"] and axis.value == "epochs"
+    axis.set_value("steps").run()
+    assert not at.exception, [e.value for e in at.exception]
+    charts = {c.key: c for c in at.get("plotly_chart")}
+    spec = json.loads(charts["mon_steps_m"].proto.spec)
+    (line,) = [t for t in spec["data"] if t.get("name") == "m"]
+    assert line["x"] == [1, 2, 3, 4, 5] and line["y"] == [1.0, 0.5, 0.25, 0.2, 0.1]
+    assert spec["layout"]["xaxis"]["title"]["text"] == "step"
