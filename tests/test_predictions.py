@@ -356,6 +356,8 @@ def test_named_queries_list_predictions_and_per_class_figures(
 ) -> None:
     from provkb.queries import run as run_query
 
+    kb = KnowledgeBase(store)
+    kb.test_model(kb.stored_models(trained.run_id)[0]["id"], trained.x_test[0])  # a test
     made = run_query(store, "predictions", run=trained.run_id).rows
     used = sorted(r["used"] for r in made)
     assert "model" in used and "stored model" in used  # predict, and the tests of the file
