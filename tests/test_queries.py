@@ -591,6 +591,10 @@ EXPECTED_NAMES = {
     "study-lineage",
     "study-trial-status",
     "reproductions",  # issue 17 §4 (queries/reproduce.py)
+    "plan-vs-run",  # issue 17 §1 (queries/library_plans.py)
+    "predictions",  # issue 17 §2 (queries/library_predictions.py)
+    "confusion-matrix",
+    "steps",  # issue 18 §1 (queries/library_steps.py)
 }
 
 
