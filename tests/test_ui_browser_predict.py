@@ -88,7 +88,8 @@ def test_confusion_matrix_and_test_tab_in_a_real_browser(
     open_page(page, ui_url, f"monitor?run={run_id}", "Run monitor")
     visible(page, "Evaluation, test and predictions")
     visible(page, "397 samples · accuracy")  # the heat map's caption
-    page.locator("[data-testid='stPlotlyChart']").last.wait_for(state="visible")
+    heat_map = page.get_by_role("tabpanel").first.locator("[data-testid='stPlotlyChart']")
+    heat_map.first.wait_for(state="attached", timeout=120_000)  # drawn in the first tab
     page.get_by_role("tab", name="Test").click()
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
         ui_store.runs["sample"]
