@@ -229,7 +229,7 @@ WITH r, sortValue, runId, max(m[$valAccuracy]) AS bestValAccuracy,
 OPTIONAL MATCH (r)-[:{_USED}]->(opt:{_HP} {{{_NAME}: $hpOptimizer}})
 OPTIONAL MATCH (r)-[:{_USED}]->(lr:{_HP} {{{_NAME}: $hpLearningRate}})
 OPTIONAL MATCH (r)-[:{_USED}]->(bs:{_HP} {{{_NAME}: $hpBatchSize}})
-RETURN r.{_RID} AS runId, r.{_NAME} AS name, {_SHOWN} AS status,
+RETURN runId, r.{_NAME} AS name, {_SHOWN} AS status,
        r.{Prop.PROJECT} AS project, r.{Prop.EXPERIMENT} AS experiment,
        r.{Steer.STUDY} AS study, r.{Steer.ITERATION} AS iteration,
        r.{_STARTED} AS startedAtTime, r.{Prop.EPOCHS_COMPLETED} AS epochsCompleted,
