@@ -5,6 +5,7 @@ type), the selected node's details, and the standard PROV diagram of a run."""
 from __future__ import annotations
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from provkb.ontology import KINDS, Prop
 from provkb.ui import common, graph, graph_figure
@@ -258,8 +259,8 @@ def run_diagram() -> None:
         with st.spinner("Drawing the PROV diagram ..."):
             svg = load("prov_diagram", run_id, "svg", attributes=attributes)
         st.caption("Full size: scroll inside the frame; causes on the left, effects right.")
-        with st.container(height=DIAGRAM_HEIGHT, key="lin_diagram"):
-            st.image(svg, width="content")
+        with st.container(key="lin_diagram"):  # natural size in a scrolling frame
+            components.html(svg[svg.find("<svg") :], height=DIAGRAM_HEIGHT, scrolling=True)
         d1, d2, _ = st.columns([1, 1, 4])
         d1.download_button(
             "Download SVG",
