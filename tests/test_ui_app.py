@@ -496,9 +496,13 @@ KNOWN_RUNS = 4 + ITERATIONS
 # -- fixtures ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def known_store(store: Store):
-    """The session's store on each engine, emptied and holding the known graph."""
+    """The session's store on each engine, emptied and holding the known graph; the
+    app's cached reads (kept in this process by earlier tests' AppTests) forgotten."""
+    import streamlit as st
+
     store.clear()
     build_known_graph(store)
+    st.cache_data.clear()
     yield store
     store.clear()
 
