@@ -627,7 +627,9 @@ def test_query_texts_spell_only_ontology_labels_and_types():
 
 
 def test_unknown_query_name_lists_known_ones_and_suggests():
-    with pytest.raises(QueryError, match="unknown query 'nope'.*known queries: epochs"):
+    with pytest.raises(
+        QueryError, match=r"unknown query 'nope': known queries: .*\bepochs, gain-changes\b"
+    ):
         get("nope")
     with pytest.raises(QueryError, match="did you mean 'epochs'"):
         get("epoch")
