@@ -78,8 +78,10 @@ def autolog(
         }
         _state = _State(config, originals)
         model_class.fit = _patched_fit(originals["fit"][1])
-        model_class.evaluate = _patched_evaluate(originals["evaluate"][1])
-        model_class.predict = _patched_predict(originals["predict"][1])
+        model_class.evaluate = _patched_call(
+            originals["evaluate"][1], "evaluate", _prepare_evaluate
+        )
+        model_class.predict = _patched_call(originals["predict"][1], "predict", _prepare_predict)
 
 
 def is_enabled() -> bool:
@@ -162,72 +164,63 @@ def _prepare_fit(
     return callback
 
 
-def _patched_evaluate(original: Callable[..., Any]) -> Callable[..., Any]:
+def _patched_call(
+    original: Callable[..., Any], what: str, prepare: Callable[[Any, dict[str, Any], Any], None]
+) -> Callable[..., Any]:
+    """`original` (evaluate or predict) with `prepare(model, arguments, caller)` first;
+    a failing `prepare` is warned about and the call goes on unchanged."""
     signature = inspect.signature(original)
 
     @functools.wraps(original)
-    def evaluate(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("_use_cached_eval_dataset"):  # validation inside fit
             return original(self, *args, **kwargs)
         try:
             bound = signature.bind(self, *args, **kwargs)
             bound.apply_defaults()
-            _prepare_evaluate(self, bound.arguments, sys._getframe(1))
+            prepare(self, bound.arguments, sys._getframe(1))
             args, kwargs = bound.args[1:], bound.kwargs
         except Exception as exc:
-            swallow(_warn, "provkb: autolog could not prepare evaluate (%s)", exc, exc=exc)
+            swallow(_warn, f"provkb: autolog could not prepare {what} (%s)", exc, exc=exc)
         return original(self, *args, **kwargs)
 
-    return evaluate
+    return call
 
 
-def _prepare_evaluate(model: Any, arguments: dict[str, Any], caller: Any) -> None:
+def _attach_callback(
+    model: Any, arguments: dict[str, Any]
+) -> tuple[ProvenanceCallback, list[Any]] | None:
+    """The ProvenanceCallback of this call (the caller's own, else the model's last
+    run's, appended to its callbacks), or None (none, or a call from inside fit)."""
     given = arguments.get("callbacks")
     if isinstance(given, keras.callbacks.CallbackList):
-        return
+        return None
     callbacks = _flat(given)
     callback = next((c for c in callbacks if isinstance(c, ProvenanceCallback)), None)
     if callback is None:
         callback = callback_for(model)
         if callback is None or callback._in_fit:
-            return
+            return None
         callbacks.append(callback)
         arguments["callbacks"] = callbacks
-    callback._pending_eval = fit_context.from_call(
-        arguments, fit_context.EVALUATE_ARGUMENTS, callbacks, caller
-    )
+    return callback, callbacks
 
 
-def _patched_predict(original: Callable[..., Any]) -> Callable[..., Any]:
-    signature = inspect.signature(original)
-
-    @functools.wraps(original)
-    def predict(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            bound = signature.bind(self, *args, **kwargs)
-            bound.apply_defaults()
-            _prepare_predict(self, bound.arguments, sys._getframe(1))
-            args, kwargs = bound.args[1:], bound.kwargs
-        except Exception as exc:
-            swallow(_warn, "provkb: autolog could not prepare predict (%s)", exc, exc=exc)
-        return original(self, *args, **kwargs)
-
-    return predict
+def _prepare_evaluate(model: Any, arguments: dict[str, Any], caller: Any) -> None:
+    """Record the evaluate as an Evaluation of the model's last run (its callback)."""
+    attached = _attach_callback(model, arguments)
+    if attached is not None:
+        callback, callbacks = attached
+        callback._pending_eval = fit_context.from_call(
+            arguments, fit_context.EVALUATE_ARGUMENTS, callbacks, caller
+        )
 
 
 def _prepare_predict(model: Any, arguments: dict[str, Any], caller: Any) -> None:
     """Record the predict as a Prediction of the model's last run (its callback)."""
-    given = arguments.get("callbacks")
-    if isinstance(given, keras.callbacks.CallbackList):
-        return
-    callbacks = _flat(given)
-    callback = next((c for c in callbacks if isinstance(c, ProvenanceCallback)), None)
-    if callback is None:
-        callback = callback_for(model)
-        if callback is None or callback._in_fit:
-            return
-        callbacks.append(callback)
-        arguments["callbacks"] = callbacks
-    callback.predictions.pending = fit_context.from_call(
-        arguments, ("x", "batch_size", "steps"), callbacks, caller
-    )
+    attached = _attach_callback(model, arguments)
+    if attached is not None:
+        callback, callbacks = attached
+        callback.predictions.pending = fit_context.from_call(
+            arguments, ("x", "batch_size", "steps"), callbacks, caller
+        )
