@@ -57,14 +57,14 @@ def plan(quick: bool) -> dict[str, Any]:
             "query_repeats": 10,
             "query_budget": 3.0,
             "export": export_import.ExportConfig(
-                repeats=2, repeats_kb=1, task_timeout=90, budget=120
+                repeats=1, repeats_kb=1, task_timeout=45, budget=60, kb_formats=("provjson",)
             ),
             "logging": {
-                "epochs": 10,
-                "metrics": 100,
-                "repeats": 2,
+                "epochs": 5,
+                "metrics": 50,
+                "repeats": 1,
                 "loop_points": None,
-                "steps": 2_000,  # per-step metrics (step_logging)
+                "steps": 1_000,  # per-step metrics (step_logging)
                 "fit": step_logging.FitConfig.quick(),
             },
             "responsiveness": responsiveness.ResponsivenessConfig.quick(),
@@ -265,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run the benchmarks and write RESULTS.md + results.json")
-    r.add_argument("--quick", action="store_true", help="small sizes (CI smoke, < 5 min)")
+    r.add_argument(
+        "--quick", action="store_true", help="small sizes: the CI smoke (both engines, ~6 min)"
+    )
     r.add_argument("--out", default=str(HERE / "RESULTS.md"), help="the Markdown report")
     r.add_argument("--json", default=None, help="the JSON results (default: next to --out)")
     r.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(SECTIONS)}")

@@ -43,9 +43,9 @@ class CaptureConfig:
     @classmethod
     def quick(cls) -> CaptureConfig:
         return cls(
-            repeats=1,  # once per engine: both engines' quick run stays < 5 min on CI
-            mlp={"samples": 3_000, "epochs": 4, "batch_size": 64},
-            cnn={"samples": 800, "epochs": 2, "batch_size": 64},
+            repeats=1,  # once per engine: both engines' quick run stays < 6 min on CI
+            mlp={"samples": 2_000, "epochs": 3, "batch_size": 64},
+            cnn={"samples": 512, "epochs": 1, "batch_size": 64},
         )
 
     @classmethod

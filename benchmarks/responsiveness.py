@@ -52,9 +52,9 @@ class ResponsivenessConfig:
     @classmethod
     def quick(cls) -> ResponsivenessConfig:
         return cls(
-            runs=10,
-            epochs=5,
-            training={"samples": 3_000, "epochs": 4, "batch_size": 64},
+            runs=6,
+            epochs=4,
+            training={"samples": 1_500, "epochs": 3, "batch_size": 64},
             priorities=("idle", "low"),
         )
 

@@ -179,7 +179,14 @@ class FitConfig:
 
     @classmethod
     def quick(cls) -> FitConfig:
-        return cls(repeats=1, epochs=2, steps_per_epoch=500, timeout=600.0)
+        # the CI smoke: ProvKB beside no logging and beside MLflow, each once
+        return cls(
+            repeats=1,
+            epochs=1,
+            steps_per_epoch=300,
+            timeout=300.0,
+            variants=("none", "provkb", "mlflow"),
+        )
 
     @property
     def steps(self) -> int:
