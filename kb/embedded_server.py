@@ -188,6 +188,29 @@ def watch_console(uri: str, credentials: dict, stop: threading.Event) -> None:
                     s.run(cypher.TERMINATE_TRANSACTIONS, ids=late).consume()
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    with contextlib.suppress(OSError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def watch_owner(pid: int, stop: threading.Event) -> None:
+    """Ask this server to stop once process `pid` has ended (`PROVKB_WATCH_PID`: a test
+    session or a benchmark that was killed leaves no server behind)."""
+    while not stop.wait(WATCH_EVERY_S):
+        if not process_alive(pid):
+            print(f"provkb embedded server: process {pid} ended; stopping", flush=True)
+            stop.set()
+
+
 def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
     """Start ArcadeDB in `home`, publish its ports, and serve until asked to stop.
 
@@ -221,6 +244,9 @@ def serve(home: Path, bolt_hint: int = 0, http_hint: int = 0) -> None:
     if credentials.get("reader_user"):
         watcher = (f"bolt://{host}:{bolt_port}", credentials, stop_requested)
         threading.Thread(target=watch_console, args=watcher, daemon=True).start()
+    owner = os.environ.get("PROVKB_WATCH_PID", "").strip()
+    if owner.isdigit():
+        threading.Thread(target=watch_owner, args=(int(owner), stop_requested), daemon=True).start()
     priority = lower_priority()
     write_json_atomically(
         files.info,

@@ -115,6 +115,8 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("provkb-default-home")
     previous = os.environ.get("PROVKB_HOME")
     os.environ["PROVKB_HOME"] = str(home)
+    # and a session that is killed (a CI timeout) leaves no embedded server running
+    os.environ["PROVKB_WATCH_PID"] = str(os.getpid())
     yield home
     for info in tmp_path_factory.getbasetemp().rglob("server.json"):
         EmbeddedServer(info.parent).stop()

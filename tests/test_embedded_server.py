@@ -7,13 +7,20 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from builders import RunBuilder, ids
 
 from provkb.config import resolve_settings
 from provkb.kb.embedded import EmbeddedServer
-from provkb.kb.embedded_server import DEFAULT_PRIORITY, LOW_NICENESS, PRIORITIES
+from provkb.kb.embedded_server import (
+    DEFAULT_PRIORITY,
+    LOW_NICENESS,
+    PRIORITIES,
+    process_alive,
+    watch_owner,
+)
 from provkb.kb.store import Store
 
 
@@ -107,3 +114,23 @@ def test_the_server_runs_below_the_training_priority(embedded_home: Path) -> Non
         idle = hasattr(os, "SCHED_IDLE") and os.sched_getscheduler(tid) == os.SCHED_IDLE
         assert idle == (expected == "idle"), tid
         assert os.getpriority(os.PRIO_PROCESS, tid) == niceness, tid
+
+
+def test_a_server_watching_its_owner_stops_when_the_owner_ends() -> None:
+    """PROVKB_WATCH_PID: a killed test session leaves no server; a zombie counts as ended."""
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch_owner, args=(owner.pid, stop), daemon=True)
+    watcher.start()
+    try:
+        assert process_alive(owner.pid)
+        watcher.join(2.5)
+        assert watcher.is_alive() and not stop.is_set()  # the owner runs: the server stays
+        owner.kill()  # ended, not yet reaped: a zombie
+        watcher.join(30)
+        assert stop.is_set() and not watcher.is_alive()
+        assert not process_alive(owner.pid)
+    finally:
+        owner.kill()
+        owner.wait()
+    assert not process_alive(owner.pid)  # reaped
