@@ -38,6 +38,7 @@ STATUS_WORDS = {
 }
 SETTLED = (SteeringStatus.APPLIED, SteeringStatus.REJECTED)
 FORM_FIELDS = ("steer_value", "steer_reason", "steer_note")  # emptied after a request
+CLEAR_FORM = "steer_clear_form"  # set by a sent request: the next run empties the form
 
 
 def with_shown_status(run: dict) -> dict:
@@ -181,20 +182,20 @@ def live_view(run_id: str, was_running: bool) -> None:
         st.dataframe(
             common.cell_table(
                 shown,
-                [
+                [  # what was asked and what came of it first; who and where after
                     "requestedAtTime",
-                    "person",
-                    "osUser",
-                    "host",
                     "action",
                     "hyperparameter",
                     "requestedValue",
-                    "note",
-                    "reason",
                     "status",
-                    "statusReason",
                     "appliedEpoch",
+                    "statusReason",
+                    "person",
+                    "reason",
+                    "note",
                     "requestId",
+                    "osUser",
+                    "host",
                 ],
             ),
             hide_index=True,
@@ -397,6 +398,11 @@ def steering_panel(run_id: str, run: dict) -> None:
             f"This run is {run.get('status') or 'not running'}: a request would be rejected "
             "(only a running training applies requests)."
         )
+    if st.session_state.pop(CLEAR_FORM, False):
+        # assigned before the widgets exist, so the browser's fields are emptied too
+        # (only removing the keys leaves the typed text on the page)
+        for key in FORM_FIELDS:
+            st.session_state[key] = ""
     hps = load("run_hyperparameters", run_id, live=True)
     current = data.current_values(hps)
     steerable = sorted(n for n, r in current.items() if r.get("steerable"))
@@ -468,8 +474,7 @@ def send(
         st.session_state.pop(LAST_REQUEST, None)
     else:
         st.session_state[LAST_REQUEST] = {"run": run_id, "id": request.request_id}
-        for key in FORM_FIELDS:  # an empty form: no duplicate by a second click
-            st.session_state.pop(key, None)
+        st.session_state[CLEAR_FORM] = True  # an empty form: no duplicate by a second click
     common.refresh()
     st.rerun(scope="app")  # the page shows the request's state and its table row
 
