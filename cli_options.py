@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -132,5 +133,22 @@ def print_rows(columns: list[str], rows: list[dict[str, Any]], fmt: OutputFormat
             table.add_column(Text(column), overflow="fold", max_width=48)
         for row in rows:
             table.add_row(*(Text(cell(row.get(c))) for c in columns))
-        console.print(table)
+        natural = Measurement.get(console, console.options.update_width(10**6), table).maximum
+        if natural > console.width:
+            print_records(columns, rows)  # too wide: one block per row, as psql's \x
+        else:
+            console.print(table)
         console.print(f"[dim]{len(rows)} row(s)[/]")
+
+
+def print_records(columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """Rows as `column  value` blocks, for tables wider than the terminal (a 19-column
+    table at 80 columns would otherwise wrap letter by letter)."""
+    for number, row in enumerate(rows, 1):
+        console.print(Text(f"-[ row {number} ]-", style="bold cyan"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="cyan", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for column in columns:
+            grid.add_row(Text(column), Text(cell(row.get(column))))
+        console.print(grid)

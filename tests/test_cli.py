@@ -119,6 +119,27 @@ def test_tables_show_data_as_it_is(store: Store) -> None:
     assert "[red]" in done.stdout
 
 
+def test_a_table_wider_than_the_terminal_prints_one_block_per_row(monkeypatch) -> None:
+    """steering-history's 19 columns at 80 columns: readable `column value` blocks, not a
+    table wrapped letter by letter; a narrow table stays a table."""
+    from rich.console import Console
+
+    from provkb import cli_options
+
+    out = io.StringIO()
+    monkeypatch.setattr(cli_options, "console", Console(file=out, width=80))
+    columns = [f"column_{i}" for i in range(19)]
+    rows = [{c: f"value-{n}-{i}" for i, c in enumerate(columns)} for n in (1, 2)]
+    cli_options.print_rows(columns, rows, cli_options.OutputFormat.table)
+    lines = out.getvalue().splitlines()
+    assert "-[ row 2 ]-" in lines and lines[-1] == "2 row(s)"
+    assert any(line.split() == ["column_18", "value-2-18"] for line in lines)
+    assert max(len(line) for line in lines) <= 80
+    out.truncate(0), out.seek(0)
+    cli_options.print_rows(columns[:3], rows, cli_options.OutputFormat.table)
+    assert "-[ row" not in out.getvalue() and "┃ column_0  ┃" in out.getvalue()
+
+
 def test_query_errors_are_clear(store: Store) -> None:
     _run(store)
     unknown = cli(store, "query", "epochs", "-p", "run=nosuch")
