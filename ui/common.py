@@ -64,12 +64,18 @@ def kb() -> KnowledgeBase:
     return _kb(store_key())
 
 
-@st.cache_data(ttl=TTL, show_spinner=False, max_entries=512)
+# Streamlit shows the spinner only when a read takes over half a second: a store that is
+# (re)starting, or busy beside a training; a quick read shows nothing. Every page reads
+# `status_counts` first (has_runs), so a restart shows this, not an empty page.
+READING = "Reading the knowledge base ... (a store that is starting or busy takes longer)"
+
+
+@st.cache_data(ttl=TTL, show_spinner=READING, max_entries=512)
 def _load(name: str, key: str, *args: Any, **kwargs: Any) -> Any:
     return getattr(data, name)(_kb(key), *args, **kwargs)
 
 
-@st.cache_data(ttl=LIVE_TTL, show_spinner=False, max_entries=256)
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False, max_entries=256)  # fragments: no flicker
 def _load_live(name: str, key: str, *args: Any, **kwargs: Any) -> Any:
     return getattr(data, name)(_kb(key), *args, **kwargs)
 
