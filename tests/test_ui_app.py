@@ -130,37 +130,18 @@ def add_run(
         )
         b.add_edge(USED, node, hp)
     for n in range(1, epochs + 1):
-        epoch = b.add_node(
-            f"{node}/epoch/{n}",
-            ACTIVITY,
-            EPOCH,
-            runId=run,
-            epoch=n,
-            startedAtTime=iso(started + n - 1),
-            endedAtTime=iso(started + n),
-            elapsedSeconds=1.5,
-        )
-        b.add_edge(WAS_INFORMED_BY, epoch, node)
         va = val_accuracy(run, n)
-        metrics = b.add_node(
-            f"{epoch}/metrics",
-            ENTITY,
-            METRICS,
-            runId=run,
-            epoch=n,
-            kind="epoch",
-            generatedAtTime=iso(started + n),
+        values = {"val_accuracy": va, "accuracy": round(va + 0.05, 6)}
+        values |= {"loss": round(1.0 / n, 6), "val_loss": round(1.2 / n, 6)}
+        add_epoch(
+            b,
+            run,
+            n,
+            values,
+            epoch_props={"startedAtTime": iso(started + n - 1), "endedAtTime": iso(started + n)},
+            metrics_props={"generatedAtTime": iso(started + n)},
             elapsedSeconds=1.5,
-            **metric_props(
-                {
-                    "val_accuracy": va,
-                    "accuracy": round(va + 0.05, 6),
-                    "loss": round(1.0 / n, 6),
-                    "val_loss": round(1.2 / n, 6),
-                }
-            ),
         )
-        b.add_edge(WAS_GENERATED_BY, metrics, epoch)
     if layers:
         model = b.add_node(
             f"{node}/model",
@@ -186,6 +167,36 @@ def add_run(
             )
             b.add_edge(HAD_MEMBER, model, layer)
     return node
+
+
+def add_epoch(
+    b: GraphBatch,
+    run: str,
+    n: int,
+    values: dict[str, float],
+    epoch_props: dict | None = None,
+    metrics_props: dict | None = None,
+    **both,
+) -> str:
+    """Epoch n of `run` and its Metrics entity (`values`), as capture records them."""
+    node = f"provkb:run/{run}"
+    epoch = b.add_node(
+        f"{node}/epoch/{n}", ACTIVITY, EPOCH, runId=run, epoch=n, **(epoch_props or {}), **both
+    )
+    b.add_edge(WAS_INFORMED_BY, epoch, node)
+    metrics = b.add_node(
+        f"{epoch}/metrics",
+        ENTITY,
+        METRICS,
+        runId=run,
+        epoch=n,
+        kind="epoch",
+        **(metrics_props or {}),
+        **both,
+        **metric_props(values),
+    )
+    b.add_edge(WAS_GENERATED_BY, metrics, epoch)
+    return epoch
 
 
 def add_new_value(
@@ -1071,18 +1082,7 @@ def _many_runs(count: int) -> GraphBatch:
             )
             b.add_edge(USED, node, hp)
         for n in range(1, 4):
-            epoch = b.add_node(f"{node}/epoch/{n}", ACTIVITY, EPOCH, runId=run, epoch=n)
-            b.add_edge(WAS_INFORMED_BY, epoch, node)
-            m = b.add_node(
-                f"{epoch}/metrics",
-                ENTITY,
-                METRICS,
-                runId=run,
-                epoch=n,
-                kind="epoch",
-                **metric_props({"loss": 1 / n, "val_accuracy": 0.5 + (i % 50) / 100 + n / 100}),
-            )
-            b.add_edge(WAS_GENERATED_BY, m, epoch)
+            add_epoch(b, run, n, {"loss": 1 / n, "val_accuracy": 0.5 + (i % 50) / 100 + n / 100})
     return b
 
 
