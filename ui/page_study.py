@@ -13,6 +13,7 @@ person chose (marked as no longer pending) instead of sliding to another one.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import streamlit as st
@@ -30,6 +31,7 @@ STATUS_ORDER = (_RUNNING, _PENDING, ItemStatus.DONE, ItemStatus.FAILED, ItemStat
 FLASH = "study_flash"  # session key: the outcome of the last edit, shown once
 SEEN = "study_seen"  # session key: the study and item versions the picker last showed
 ITEM_KEY = "st_item"
+_LABEL = re.compile(r"^(?:#\d+ · )?item (\d+) · v(\w+) · ")  # what a picker label names
 
 
 @st.cache_data(ttl=common.LIVE_TTL, show_spinner=False, max_entries=64)
@@ -208,12 +210,28 @@ def _why_not(now: dict | None) -> str:
     return "is no longer pending"
 
 
+def _label_item(label: str) -> tuple[int, dict] | None:
+    """The item id and version a picker label names (`#3 · item 7 · v2 · {...}`)."""
+    match = _LABEL.match(label)
+    if match is None:
+        return None
+    version = match.group(2)
+    return int(match.group(1)), {"version": int(version) if version.isdigit() else None}
+
+
 def pick_item(name: str, pending: list[dict], items: list[dict]) -> tuple[Any, dict | None]:
     """The item picker: the pending items, plus the one the person chose if it has
     started (or gone) since, so the choice never slides onto another item. Returns the
-    chosen item id and the version the page showed it at before this run (None: none)."""
+    chosen item id and the version the page showed it at before this run (None: none).
+
+    The browser keeps the label text of the chosen option, not the item: when that
+    label changes (the item started, moved up or got a new version), the page hands the
+    browser the new one; else the browser would show the old text and, at the next
+    refresh, send back a label no option has, and Streamlit would pick the first item."""
     before = st.session_state.get(SEEN) or {}
-    seen: dict[int, dict] = dict(before.get("items") or {}) if before.get("study") == name else {}
+    mine = before.get("study") == name
+    seen: dict[int, dict] = dict(before.get("items") or {}) if mine else {}
+    held_labels: dict[int, str] = dict(before.get("labels") or {}) if mine else {}
     by_id = {i.get("itemId"): i for i in items}
     places = {i["itemId"]: place for place, i in enumerate(pending, start=1)}
     labels = {
@@ -223,6 +241,12 @@ def pick_item(name: str, pending: list[dict], items: list[dict]) -> tuple[Any, d
     }
     options = list(labels)
     chosen = st.session_state.get(ITEM_KEY)
+    held = held_labels.get(chosen)  # the label the browser shows for the choice
+    if isinstance(chosen, str):  # a label no option of the last run had: its item
+        held, named = chosen, _label_item(chosen)
+        chosen = None if named is None else named[0]
+        if named is not None:
+            seen[named[0]] = named[1]  # the version that label showed
     stale = None
     if chosen in seen and chosen not in labels:  # it started (or went) since it was shown
         stale = f"item {chosen} {_why_not(by_id.get(chosen))} since it was shown"
@@ -231,13 +255,19 @@ def pick_item(name: str, pending: list[dict], items: list[dict]) -> tuple[Any, d
     if not options:
         st.session_state[SEEN] = {"study": name, "items": {}}
         return None, None
+    if chosen in labels and held is not None and held != labels[chosen]:
+        st.session_state[ITEM_KEY] = chosen  # the same item: the browser gets its new label
     item_id = st.selectbox("Pending item", options, format_func=labels.get, key=ITEM_KEY)
     if stale and item_id == chosen:
         st.warning(f"The {stale}: an edit of it will be refused. Pick another item.")
     shown = {i: {"version": by_id[i].get("version")} for i in labels if i in by_id and i in places}
     if item_id == chosen and chosen in seen and chosen not in places:
         shown[chosen] = seen[chosen]  # still the version the person chose
-    st.session_state[SEEN] = {"study": name, "items": shown}
+    st.session_state[SEEN] = {
+        "study": name,
+        "items": shown,
+        "labels": {i: labels[i] for i in shown if i in labels},
+    }
     return item_id, seen.get(item_id)
 
 
