@@ -67,7 +67,12 @@ def autolog(
                 _state = None
             return
         config = _Config(
-            experiment, store, person, project, check_every(log_every_n_steps), save_model
+            experiment,
+            store,
+            person,
+            project,
+            check_every(log_every_n_steps),
+            model_store.checked(save_model),  # a bad target fails here, not after a fit
         )
         if _state is not None:
             _state.config = config

@@ -100,7 +100,8 @@ class ProvenanceCallback(keras.callbacks.Callback):
             WAS_DERIVED_FROM that run's Plan (prov:type provkb:Reproduction).
         save_model: True saves the trained model at the end of each fit as a `.keras`
             file in the store folder's artifacts area, a path saves it there (a
-            `.keras` file, or a folder getting `<run id>.keras`), recorded as a
+            `.keras` file, or a folder getting `<run id>.keras`; a `file://` URI is
+            its path, other URIs raise ConfigError here), recorded as a
             StoredModel the run generated (`capture.model_store`). Default: not saved.
         prediction_sample_rows: output rows a recorded `predict` keeps on its
             Predictions entity (0: none; `capture.predictions`).
@@ -148,7 +149,7 @@ class ProvenanceCallback(keras.callbacks.Callback):
         if reproduces is not None and (not isinstance(reproduces, str) or not reproduces.strip()):
             raise ValueError(f"reproduces must be the id of a run, got {reproduces!r}")
         self.reproduces = reproduces.strip() if reproduces else None
-        self.save_model = save_model  # issue 17: the stored model, predictions
+        self.save_model = model_store.checked(save_model)  # issue 17: the stored model
         self.stored_model_path: Path | None = None  # the file the last run saved
         self._predictions = PredictionCapture(self, prediction_sample_rows)
         self.end_wait_seconds: float | None = None  # what the last on_train_end waited

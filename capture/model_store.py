@@ -4,7 +4,8 @@ recorded as a StoredModel entity (path, size, sha256) the run generated (issue 1
 Where: `save_model=True` puts it in the store folder's artifacts area,
 `<store folder>/artifacts/models/<run id>/model.keras` (private, like the rest of the
 folder); a path ending in `.keras` is the file itself, any other path a folder that
-gets `<run id>.keras`. The file is written at the end of training, on the training
+gets `<run id>.keras`; a `file://` URI is its local path (other URIs are refused when
+the callback is made). The file is written at the end of training, on the training
 thread (Keras saves a model from the thread that owns it; a second `fit` could change
 the weights meanwhile), with the weights EarlyStopping restores when its own
 `on_train_end` runs after ProvKB's.
@@ -16,7 +17,10 @@ import hashlib
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
+from ..errors import ConfigError
 from ..kb import predictions as records
 from ..kb.identity import host_name
 from ..kb.records import GraphBatch
@@ -28,9 +32,32 @@ ARTIFACTS, MODELS, FILE_NAME = "artifacts", "models", "model.keras"
 _CHUNK = 1 << 20
 
 
+def checked(save_model: SaveModel) -> bool | Path:
+    """`save_model` as True/False or a local path; a `file://` URI is its path. Any other
+    URI (s3://, gs://, ...) is refused here, when the callback is made, not after a
+    training (ProvKB writes only local files). No I/O."""
+    if save_model is None or isinstance(save_model, bool):
+        return bool(save_model)
+    text = os.fspath(save_model)
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"save_model must be True, False, a path or a file:// URI: {text!r}")
+    parsed = urlparse(text)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise ConfigError(f"save_model={text!r}: a file:// URI of another host")
+        return Path(url2pathname(parsed.path))
+    if "://" in text:
+        raise ConfigError(
+            f"save_model={text!r}: ProvKB saves models to local files only (a path or a "
+            f"file:// URI), not to {parsed.scheme}://; copy the saved file there yourself"
+        )
+    return Path(text)
+
+
 def target_path(save_model: SaveModel, home: Path, run_id: str) -> Path | None:
     """Where the model of `run_id` is saved (None: not saved)."""
-    if save_model is None or save_model is False:
+    save_model = checked(save_model)
+    if save_model is False:
         return None
     if save_model is True:
         models = private_folder(private_folder(Path(home) / ARTIFACTS) / MODELS)

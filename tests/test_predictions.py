@@ -407,6 +407,24 @@ def test_autolog_records_predict_and_saves_the_model(
     assert hashlib.sha256(Path(f["path"]).read_bytes()).hexdigest() == f["sha256"]
 
 
+def test_save_model_takes_a_file_uri_and_refuses_remote_ones(tmp_path: Path) -> None:
+    """`file://` is a local path; s3:// and kin fail when the callback is made, before
+    any training, with the reason (ProvKB writes local files only)."""
+    from provkb.capture import model_store
+    from provkb.errors import ConfigError
+
+    folder = tmp_path / "my models"
+    cb = ProvenanceCallback(experiment="uri", save_model=folder.as_uri())
+    assert cb.save_model == folder
+    assert model_store.target_path(cb.save_model, tmp_path, "r1") == folder / "r1.keras"
+    for bad in ("s3://bucket/models", "file://otherhost/models", ""):
+        with pytest.raises(ConfigError, match="save_model"):
+            ProvenanceCallback(experiment="uri", save_model=bad)
+    with pytest.raises(ConfigError, match="s3://"):
+        autolog(experiment="uri", save_model="s3://bucket/models")
+    assert "predict" not in vars(keras.Model)  # refused: nothing patched
+
+
 def test_predict_without_a_recorded_run_records_nothing(
     store: Store, digits: tuple[np.ndarray, np.ndarray], caplog: pytest.LogCaptureFixture
 ) -> None:
