@@ -203,6 +203,12 @@ def cell_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> 
 
     columns = columns or sorted({k for r in rows for k in r})
     out = [{c: _cell(row.get(c)) for c in columns} for row in rows]
+    for c in columns:  # a text column's missing cells are empty, not a grey "None"
+        present = [r[c] for r in out if r[c] is not None]
+        if present and all(isinstance(v, str) for v in present):
+            for r in out:
+                if r[c] is None:
+                    r[c] = ""
     return pd.DataFrame(out, columns=columns)
 
 
