@@ -147,6 +147,13 @@ def test_a_panel_overlays_runs_with_smoothed_raw_and_mean_lines() -> None:
     log = charts.metric_panel({"r": a}, "loss", ["loss"], log=True).to_plotly_json()
     assert log["layout"]["yaxis"]["type"] == "log"
     assert [t["name"] for t in log["data"]] == ["loss"]  # no smoothing, no window: raw
+    # whole decades, one label each: a constant learning rate gets 10^-3, not digits
+    assert log["layout"]["yaxis"]["dtick"] == 1
+    lo, hi = log["layout"]["yaxis"]["range"]
+    assert lo < math.log10(1 / 3) and hi > 0
+    lr = [{"epoch": n, "metrics": {"learning_rate": 0.001}} for n in (1, 2, 3)]
+    flat = charts.metric_panel({"r": lr}, "learning_rate", ["learning_rate"], log=True)
+    assert list(flat.to_plotly_json()["layout"]["yaxis"]["range"]) == pytest.approx([-3.5, -2.5])
 
 
 def test_monitor_draws_a_panel_per_family_with_smoothing_log_and_window(

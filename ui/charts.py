@@ -5,6 +5,7 @@ time, the DL-Steer gain chart, parallel coordinates, query charts."""
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -265,8 +266,20 @@ def metric_panel(
         uirevision=name,
     )
     fig.update_yaxes(type="log" if log else "linear", exponentformat="power" if log else "none")
+    if log and positive:
+        fig.update_yaxes(range=_decades(positive), dtick=1)  # one label per power of ten
     _integer_axis(fig, [e for e in epochs_seen if e is not None])
     return fig
+
+
+def _decades(values: Sequence[float]) -> list[float]:
+    """A log axis' range (log10 units) over whole decades around `values`: at least one
+    decade, so that a constant learning rate gets one 10^k label, not digits."""
+    lo, hi = math.log10(min(values)), math.log10(max(values))
+    if hi - lo < 1:
+        middle = (lo + hi) / 2
+        return [middle - 0.5, middle + 0.5]
+    return [lo - 0.05, hi + 0.05]
 
 
 def hyperparameters_over_time(
