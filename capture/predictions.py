@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import PredictionError
+from ..kb import confusion as confusions
+from ..kb import prediction_outputs as summaries
 from ..kb import predictions as records
 from ..kb.records import GraphBatch
 from ..ontology import PredictionRole
@@ -58,7 +60,7 @@ class _Ongoing:
     prediction_id: str
     started: str
     dataset: Dataset | None
-    outputs: records.OutputAccumulator
+    outputs: summaries.OutputAccumulator
     classes: int = 0
 
 
@@ -86,7 +88,7 @@ def batch_outputs(logs: Any) -> Any:
 
 
 def _classes(outputs: Any) -> int:
-    found = records.leaves(outputs)
+    found = summaries.leaves(outputs)
     if not found:
         return 0
     first = found[0][1]
@@ -98,7 +100,7 @@ class PredictionCapture:
     here). `last` is the latest recorded predict; `sample_rows` output rows are kept
     on each Predictions entity (0: none)."""
 
-    def __init__(self, callback: Any, sample_rows: int = records.SAMPLE_ROWS) -> None:
+    def __init__(self, callback: Any, sample_rows: int = summaries.SAMPLE_ROWS) -> None:
         self._callback = callback
         self.sample_rows = max(0, int(sample_rows))
         self.pending: CallArgs | None = None  # set by autolog before predict
@@ -130,7 +132,7 @@ class PredictionCapture:
             dataset = fact(
                 self._warn, "prediction input", lambda: datasets.describe(x, name=name, salt=salt)
             )
-        accumulator = records.OutputAccumulator(sample_rows=self.sample_rows)
+        accumulator = summaries.OutputAccumulator(sample_rows=self.sample_rows)
         self._ongoing = _Ongoing(prediction_id, now(), dataset, accumulator)
 
     def batch_end(self, step: int, logs: Any) -> None:
@@ -185,17 +187,17 @@ class PredictionCapture:
         if last is None or last.labels is None or args is None or recorder is None:
             return
         x, y = args.get("x"), args.get("y")
-        true = records.true_labels(y) if y is not None else None
+        true = confusions.true_labels(y) if y is not None else None
         if true is None or len(true) != len(last.labels):
             return
         described = datasets.describe(x)
         if described is None or described.fingerprint != last.input_fingerprint:
             return
-        matrix = records.confusion_matrix(true, last.labels, range(last.classes))
+        matrix = confusions.confusion_matrix(true, last.labels, range(last.classes))
         evaluation = ids.evaluation(recorder.run_id, recorder.evaluations)
         records.confusion(batch, recorder.run_id, evaluation, matrix, last.predictions, generated)
 
-    def explicit(self, x: Any, y: Any, batch_size: int | None = None) -> records.ConfusionMatrix:
+    def explicit(self, x: Any, y: Any, batch_size: int | None = None) -> confusions.ConfusionMatrix:
         """`ProvenanceCallback.confusion_matrix`: predict `x` once (recorded), compare
         with the class labels `y`, record an Evaluation that used those predictions and
         generated the matrix; returns the matrix."""
@@ -206,7 +208,7 @@ class PredictionCapture:
                 "confusion_matrix needs the model of a recorded run: fit it with this "
                 "callback first"
             )
-        true = records.true_labels(y)
+        true = confusions.true_labels(y)
         if true is None:
             raise PredictionError(
                 "confusion_matrix needs class labels y: integers of shape (n,) or (n, 1), "
@@ -215,8 +217,8 @@ class PredictionCapture:
         started, before = now(), self.last
         self.pending = CallArgs({"x": x, "batch_size": batch_size}, [], {})
         outputs = cb.model.predict(x, batch_size=batch_size, verbose=0, callbacks=[cb])
-        found = records.leaves(outputs)
-        predicted = records.class_labels(found[0][1]) if found else None
+        found = summaries.leaves(outputs)
+        predicted = summaries.class_labels(found[0][1]) if found else None
         if predicted is None:
             raise PredictionError(
                 "confusion_matrix needs a classifier: the model's outputs of shape "
@@ -226,7 +228,7 @@ class PredictionCapture:
             raise PredictionError(
                 f"y has {len(true)} labels but x gave {len(predicted)} predictions"
             )
-        matrix = records.confusion_matrix(true, predicted, range(_classes(outputs)))
+        matrix = confusions.confusion_matrix(true, predicted, range(_classes(outputs)))
         recorded = self.last if self.last is not before else None
         fact(self._warn, "confusion matrix", lambda: self._record(x, y, matrix, started, recorded))
         return matrix
@@ -235,7 +237,7 @@ class PredictionCapture:
         self,
         x: Any,
         y: Any,
-        matrix: records.ConfusionMatrix,
+        matrix: confusions.ConfusionMatrix,
         started: str,
         recorded: Recorded | None,
     ) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import PredictionError
 from ..ontology import Prop
+from . import prediction_outputs as summaries
 from . import predictions as records
 from .identity import default_person, host_name, now_iso, os_user
 from .records import GraphBatch
@@ -224,7 +225,7 @@ def run_model_test(
         raise PredictionError(f"the model could not predict this input: {exc}") from exc
     ended = now_iso()
     who = default_person(person)
-    summary = records.summarize(outputs)
+    summary = summaries.summarize(outputs)
     run_id = str(stored[Prop.RUN_ID])
     batch = GraphBatch()
     data = records.describe_input(batch_input, name)
@@ -242,8 +243,8 @@ def run_model_test(
         **{Prop.OS_USER: os_user(), Prop.HOST: host_name()},
     )
     store.write(batch)
-    first = records.leaves(outputs)[0][1]
-    labels = records.class_labels(first)
+    first = summaries.leaves(outputs)[0][1]
+    labels = summaries.class_labels(first)
     return ModelTestResult(
         activity,
         first,

@@ -30,7 +30,8 @@ from provkb.capture import datasets
 from provkb.capture.autolog import autolog
 from provkb.capture.callback import ProvenanceCallback, callback_for
 from provkb.errors import PredictionError
-from provkb.kb import predictions as records
+from provkb.kb import confusion as confusions
+from provkb.kb import prediction_outputs as summaries
 from provkb.kb.export import build_document, export
 from provkb.kb.provimport import import_file
 from provkb.kb.store import Store
@@ -115,18 +116,18 @@ def trained(store: Store, digits: tuple[np.ndarray, np.ndarray]) -> Trained:
 # -- pure -------------------------------------------------------------------------------
 def test_the_app_fingerprints_an_input_as_capture_does() -> None:
     arr = np.arange(24, dtype="float32").reshape(4, 6)
-    assert records.array_fingerprint(arr) == datasets.describe(arr).fingerprint
+    assert summaries.array_fingerprint(arr) == datasets.describe(arr).fingerprint
 
 
 def test_outputs_in_any_batch_order_summarise_as_the_whole() -> None:
     outputs = np.random.default_rng(1).random((23, 4)).astype("float32")
-    acc = records.OutputAccumulator()
+    acc = summaries.OutputAccumulator()
     for step, start in reversed(list(enumerate(range(0, 23, 5)))):  # as a thread pool may
         acc.add(outputs[start : start + 5], step)
-    summary, whole = acc.summary(), records.summarize(outputs)
+    summary, whole = acc.summary(), summaries.summarize(outputs)
     same = {"mean": 0.0, "std": 0.0}  # float sums in another order: compared below
     assert replace(summary, **same) == replace(whole, **same)
-    assert summary.fingerprint == records.array_fingerprint(outputs)
+    assert summary.fingerprint == summaries.array_fingerprint(outputs)
     assert summary.mean == pytest.approx(outputs.mean(), rel=1e-6)
     assert summary.std == pytest.approx(outputs.std(), rel=1e-5)
     assert np.array_equal(acc.labels, outputs.argmax(axis=1))
@@ -136,14 +137,14 @@ def test_outputs_in_any_batch_order_summarise_as_the_whole() -> None:
 def test_confusion_matrix_equals_scikit_learn_on_random_labels() -> None:
     rng = np.random.default_rng(2)
     true, pred = rng.integers(0, 6, 300), rng.integers(0, 5, 300)  # class 5 never predicted
-    matrix = records.confusion_matrix(true, pred, range(7))  # class 6 never occurs
+    matrix = confusions.confusion_matrix(true, pred, range(7))  # class 6 never occurs
     labels = list(range(7))
     assert np.array_equal(matrix.matrix, confusion_matrix(true, pred, labels=labels))
     kw: dict[str, Any] = {"labels": labels, "average": None, "zero_division": 0}
     assert matrix.precision == pytest.approx(precision_score(true, pred, **kw).tolist())
     assert matrix.recall == pytest.approx(recall_score(true, pred, **kw).tolist())
     with pytest.raises(ValueError, match="differ in shape"):
-        records.confusion_matrix(true, pred[:-1])
+        confusions.confusion_matrix(true, pred[:-1])
 
 
 # -- predict ------------------------------------------------------------------------------
@@ -167,7 +168,7 @@ def test_predict_is_recorded_with_its_relations(store: Store, trained: Trained) 
     out, outputs = row["out"], trained.outputs
     assert out["id"] == row["p"]["id"] + "/output"
     assert out["shape"] == [397, 10] and out["dtype"] == "float32" and out["samples"] == 397
-    assert out["fingerprint"] == records.array_fingerprint(outputs)
+    assert out["fingerprint"] == summaries.array_fingerprint(outputs)
     assert out["mean"] == pytest.approx(float(outputs.mean()), rel=1e-5)
     assert out["min"] == pytest.approx(float(outputs.min())) and out["nanCount"] == 0
     assert out["max"] == pytest.approx(float(outputs.max()))
@@ -361,7 +362,8 @@ def test_named_queries_list_predictions_and_per_class_figures(
     made = run_query(store, "predictions", run=trained.run_id).rows
     used = sorted(r["used"] for r in made)
     assert "model" in used and "stored model" in used  # predict, and the tests of the file
-    first = next(r for r in made if r["fingerprint"] == records.array_fingerprint(trained.outputs))
+    fingerprint = summaries.array_fingerprint(trained.outputs)
+    first = next(r for r in made if r["fingerprint"] == fingerprint)
     assert first["person"] == "ada" and first["samples"] == 397 and first["shape"] == [397, 10]
     per_class = run_query(store, "confusion-matrix", run=trained.run_id).rows
     evaluation = f"provkb:run/{trained.run_id}/evaluation/1"
@@ -400,7 +402,7 @@ def test_autolog_records_predict_and_saves_the_model(
         f"MATCH (out:{PREDS})-[:{GEN}]->(p:{PRED} {{runId: $run}}) RETURN properties(out) AS o",
         run=cb.run_id,
     )
-    assert out["fingerprint"] == records.array_fingerprint(outputs) and out["samples"] == 60
+    assert out["fingerprint"] == summaries.array_fingerprint(outputs) and out["samples"] == 60
     assert one(store, f"MATCH (c:{CM} {{runId: $run}}) RETURN c.samples AS n", run=cb.run_id) == 60
     f = stored_model(store, cb.run_id)
     assert Path(f["path"]) == autologged / f"{cb.run_id}.keras"
