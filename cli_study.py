@@ -76,17 +76,19 @@ def _listed(text: str) -> list[Any]:
     return [json_or_text(v.strip()) for v in text.split(",")]
 
 
-def _ranges(ranges: list[str] | None, values: list[str] | None) -> dict[str, Any]:
+def _ranges(
+    ranges: list[str] | None, values: list[str] | None, option: str = "--range"
+) -> dict[str, Any]:
     from .errors import ProvKBError
 
     space: dict[str, Any] = {}
-    for name, text in parse_pairs(ranges, "--range", example="name=start:end:step").items():
+    for name, text in parse_pairs(ranges, option, example="name=start:end:step").items():
         parts = text.split(":")
         numbers = [json_or_text(p) for p in parts]
         if len(parts) != 3 or not all(
             isinstance(n, int | float) and not isinstance(n, bool) for n in numbers
         ):
-            raise ProvKBError(f"--range {name}={text}: give start:end:step, e.g. 0.03:0.07:0.01")
+            raise ProvKBError(f"{option} {name}={text}: give start:end:step, e.g. 0.03:0.07:0.01")
         space[name] = {"range": numbers}
     given = parse_pairs(
         values, "--values", convert=_listed, example="name=v1,v2,...", need_value=True
@@ -409,12 +411,13 @@ def respace_cmd(
 
 
 # -- sessions (issue 16: kb/study/sessions.py) ---------------------------------------
-def _added(pairs: list[str] | None) -> dict[str, Any]:
-    """`--add NAME=start:end:step` (a range) or `NAME=v1,v2,...` (values)."""
+def parse_added(pairs: list[str] | None) -> dict[str, Any]:
+    """`--add NAME=start:end:step` (a range) or `NAME=v1,v2,...` (values); the Compare
+    page's next-session form takes the same text."""
     out: dict[str, Any] = {}
     for name, text in parse_pairs(pairs, "--add", example="name=start:end:step").items():
         if ":" in text:
-            out.update(_ranges([f"{name}={text}"], None))
+            out.update(_ranges([f"{name}={text}"], None, option="--add"))
         else:
             out[name] = {"values": _listed(text)}
     return out
@@ -462,7 +465,7 @@ def next_cmd(
 
     try:
         given = _ranges(range_, values) if range_ or values else None
-        added = _added(add)
+        added = parse_added(add)
         kb = open_kb(store)
         if dry_run:
             plan, _ = preview_next(kb.store, parent, new, top, narrow, keep, added, given, reason)

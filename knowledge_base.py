@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .kb.steering import SteeringRequest
     from .kb.store import ConsoleStream, QueryResult, Store
     from .kb.study import EditResult, StudyQueue
-    from .kb.study.sessions import Session
+    from .kb.study.sessions import Plan, Session
     from .queries.spec import NamedQuery
 
 
@@ -474,6 +474,24 @@ class KnowledgeBase:
         return start_next(
             self.store, parent, name, top, narrow, keep, add, ranges, reason, person
         )  # a next session (issue 16)
+
+    def preview_next_study(
+        self,
+        parent: str,
+        name: str,
+        top: int = 10,
+        narrow: Sequence[str] | None = None,
+        add: Mapping[str, Any] | None = None,
+        keep: Sequence[str] | None = None,
+        ranges: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> Plan:
+        """What `next_study` with these arguments would start (the kept trials, the
+        narrowed space; `Plan.changes()`), writing nothing; SessionRefused on bad input."""
+        from .kb.study.sessions import preview_next
+
+        plan, _ = preview_next(self.store, parent, name, top, narrow, keep, add, ranges, reason)
+        return plan
 
     # -- deleting ---------------------------------------------------------------------------
     def deletion_plan(

@@ -36,6 +36,7 @@ from ..ontology import (
     LONG_NAME_PREFIX,
     METRICS,
     MODEL,
+    NARROWING,
     PROJECT,
     STEERING_ACTION,
     STEERING_REQUEST,
@@ -53,6 +54,7 @@ from ..ontology import (
     metric_values,
 )
 from .library import HP, Metric, Steer, shown_status
+from .library_sessions import MAX_SESSIONS
 from .library_steps import DEFAULT_MAX_POINTS, STEP_METRICS, STEPS
 
 
@@ -91,6 +93,7 @@ _SHOWN = shown_status("r")
 _RUN_FILTER = f"""($project IS NULL OR r.{Prop.PROJECT} = $project)
   AND ($experiment IS NULL OR r.{Prop.EXPERIMENT} = $experiment)
   AND ($study IS NULL OR r.{Steer.STUDY} = $study)
+  AND ($studies IS NULL OR r.{Steer.STUDY} IN $studies)
   AND ($statuses IS NULL OR {_SHOWN} IN $statuses)
   AND ($runIds IS NULL OR r.{_RID} IN $runIds)
   AND ($search IS NULL OR toLower(coalesce(r.{_NAME}, '')) CONTAINS $search
@@ -107,12 +110,14 @@ def _filters(
     statuses: Sequence[str] | None = None,
     search: str | None = None,
     run_ids: Sequence[str] | None = None,
+    studies: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     text = (search or "").strip().lower()
     return {
         "project": project or None,
         "experiment": experiment or None,
         "study": study or None,
+        "studies": list(studies) if studies else None,
         "statuses": list(statuses) if statuses else None,
         "search": text or None,
         "runIds": list(run_ids) if run_ids else None,
@@ -509,8 +514,8 @@ OPTIONAL MATCH (r)<-[:{_INF}]-(e:{_EPOCH})<-[:{_GEN}]-(m:{_METRICS})
 WITH r, hps, max(m[$metric]) AS maxMetric, min(m[$metric]) AS minMetric,
      max(e.{Prop.EPOCH}) AS epochs
 RETURN r.{_RID} AS runId, r.{_NAME} AS name, r.{Prop.EXPERIMENT} AS experiment,
-       r.{Steer.STUDY} AS study, r.{_STATUS} AS status, r.{GAIN} AS gain, hps,
-       maxMetric, minMetric, epochs, r.{_STARTED} AS startedAtTime
+       r.{Steer.STUDY} AS study, r.{Steer.ITERATION} AS iteration, r.{_STATUS} AS status,
+       r.{GAIN} AS gain, hps, maxMetric, minMetric, epochs, r.{_STARTED} AS startedAtTime
 ORDER BY coalesce(startedAtTime, '') DESC, runId
 """
 
@@ -672,6 +677,45 @@ def study_page(kb: Reader, study: str) -> dict[str, Any] | None:
         edits.append(edit)
     edits.sort(key=lambda e: (e.get(Steer.ITERATION) or 0, e.get(_STARTED) or "", e.get(_ID) or ""))
     return {"study": props, "items": items, "iterations": iterations, "edits": edits}
+
+
+# The search sessions that led to a study (first to this one): a narrowed study
+# WAS_INFORMED_BY its Narrowing, which WAS_INFORMED_BY the parent study (as
+# `study-lineage`, without its gains and kept trials).
+STUDY_CHAIN = f"""
+MATCH (s:{_A} {{{_ID}: $id}}) WHERE s:{STUDY.label}
+MATCH p = (s)-[:{_INF}*0..{2 * MAX_SESSIONS}]->(x:{STUDY.label})
+WHERE all(node IN nodes(p) WHERE node:{STUDY.label} OR node:{NARROWING.label})
+WITH DISTINCT x, length(p) / 2 AS back
+RETURN x.{_NAME} AS study, coalesce(x.{Prop.SESSION}, 1) AS session, back,
+       x.{Prop.PARENT_STUDY} AS parent, x.{Prop.SPACE} AS space, x.{Prop.MODE} AS mode,
+       x.{Prop.GAIN_METRIC} AS gainMetric
+ORDER BY back DESC, study
+"""
+
+
+def study_chain(kb: Reader, study: str) -> list[dict[str, Any]]:
+    """The studies of `study`'s session chain, first session first, each with its
+    session number, parent, space (decoded), mode and gain metric; [] when no such study."""
+    chain = []
+    for row in _rows(kb, STUDY_CHAIN, id=ids.study(study)):
+        row = dict(row)
+        row.pop("back", None)
+        row["space"] = _json(row.get("space")) or {}
+        chain.append(row)
+    return chain
+
+
+STUDY_SESSIONS = (
+    f"MATCH (s:{STUDY.label}) RETURN s.{_NAME} AS study, coalesce(s.{Prop.SESSION}, 1) AS session "
+    "ORDER BY study"
+)
+
+
+def study_sessions(kb: Reader) -> dict[str, int]:
+    """Study name -> its session number (1 for a first study)."""
+    rows = _rows(kb, STUDY_SESSIONS)
+    return {r["study"]: r["session"] for r in rows if r.get("study")}
 
 
 def _json(value: Any) -> Any:

@@ -6,6 +6,7 @@ on the real store; the done-when search trains tiny models on digits."""
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import uuid
 from dataclasses import dataclass, field
@@ -429,6 +430,160 @@ def test_study_page_shows_the_session_chain_and_trial_status(store: Store, searc
     assert len(status["data"][0]["y"]) == len(rows)
     assert status["data"][0]["x"] == [r["finished"] for r in rows]
     assert status["data"][1]["x"] == [r["stoppedEarly"] for r in rows]
+
+
+# -- the Compare page: sessions (colour, the next session from the chart's top k) -------
+def _chart(at) -> dict:
+    """The Compare page's parallel-coordinates trace."""
+    return json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+
+
+def _legend(at) -> dict[str, str]:
+    """The Compare page's colour legend: group -> colour."""
+    text = next(m.value for m in at.markdown if m.value.startswith("Colours: "))
+    return {
+        g.strip(): c
+        for c, g in re.findall(r"<span style='color:(#[0-9a-fA-F]+)'>■</span> ([^<]+?)(?= · <|$)",
+                               text)
+    }  # fmt: skip
+
+
+def _line_colours(trace: dict) -> list[str]:
+    """Each line's colour of a grouped colouring (codes over a stepwise colour scale)."""
+    line = trace["line"]
+    span = line["cmax"] - line["cmin"]
+    scale = line["colorscale"]
+
+    def colour(code: float) -> str:
+        at = (code - line["cmin"]) / span
+        return [c for pos, c in scale if pos <= at + 1e-9][-1]
+
+    return [colour(code) for code in line["color"]]
+
+
+def _top(trials: list[Trial], k: int) -> list[Trial]:
+    """The k best by gain, ties by iteration (the trials are in iteration order)."""
+    return sorted(trials, key=lambda t: -_gain(t))[:k]
+
+
+@pytest.mark.usefixtures("app_env")
+def test_compare_page_colours_the_session_chain_by_session(store: Store, search: Search) -> None:
+    from test_ui_app import open_page
+
+    first, second = search.first.name, search.second.name
+    at = open_page("page_compare.py")
+    scope = at.selectbox(key="cmp_scope")
+    assert f"session chain: {second}" in scope.options
+    assert f"session chain: {first}" not in scope.options  # a first session: its study
+    scope.set_value(f"session chain: {second}").run()
+    at.selectbox(key="cmp_colour").set_value("session").run()
+    assert not at.exception and not at.error
+    trace = _chart(at)
+    assert trace["dimensions"][0]["label"] == "max gain"
+    legend = _legend(at)
+    assert list(legend) == [f"session 1 · {first}", f"session 2 · {second}"]
+    colours = _line_colours(trace)
+    gains = trace["dimensions"][0]["values"]
+    for session, group in ((1, f"session 1 · {first}"), (2, f"session 2 · {second}")):
+        mine = [g for g, c in zip(gains, colours, strict=True) if c == legend[group]]
+        want = [_gain(t) for t in search.trials if t.session == session]
+        assert sorted(mine) == pytest.approx(sorted(want)), group
+    assert len(colours) == len(search.trials)
+
+
+@pytest.mark.usefixtures("app_env")
+def test_compare_page_starts_the_next_session_from_the_top_k(store: Store, search: Search) -> None:
+    from test_ui_app import frames, open_page
+
+    second = search.second.name
+    at = open_page("page_compare.py")
+    at.selectbox(key="cmp_scope").set_value(f"session chain: {second}").run()
+    at.toggle(key=f"cmp_next:{second}").set_value(True).run()
+    mine = [t for t in search.trials if t.session == 2]
+    assert at.number_input(key=f"cmp_next_k:{second}").value == min(10, len(mine))
+    assert at.text_input(key=f"cmp_next_name:{second}").value == f"{second}-s3"
+    at.number_input(key=f"cmp_next_k:{second}").set_value(3).run()
+    at.multiselect(key=f"cmp_next_narrow:{second}").set_value(["learning_rate"]).run()
+    at.text_input(key=f"cmp_next_reason:{second}").set_value("top 3 on the chart").run()
+
+    # the top 3 (by gain) keep their colours; every other line is grey, below the scale
+    line = _chart(at)["line"]
+    top3 = _top(mine, 3)
+    lit = [c for c in line["color"] if c > line["cmin"]]
+    assert sorted(lit) == pytest.approx(sorted(_gain(t) for t in top3))
+    assert len(line["color"]) - len(lit) == len(search.trials) - 3
+    assert line["colorscale"][0][1] == line["colorscale"][1][1]  # the grey of the others
+    assert "other runs (not selected)" in _legend(at)
+
+    at.button(key="cmp_next_preview").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    plan = KnowledgeBase(store).preview_next_study(
+        second, f"{second}-s3", top=3, narrow=["learning_rate"]
+    )
+    ranges = next(f for f in frames(at) if "after" in f.columns)
+    shown = {r["hyperparameter"]: (r["before"], r["after"], r["change"])
+             for r in ranges.to_dict("records")}  # fmt: skip
+    parent_space = search.second.settings["space"]
+    assert set(shown) == set(plan.space) == set(parent_space)
+    for name, spec in plan.space.items():
+        assert json.loads(shown[name][0]) == plan.parent_space[name] == parent_space[name]
+        assert json.loads(shown[name][1]) == spec
+    lrs = [t.params["learning_rate"] for t in top3]
+    step = parent_space["learning_rate"][2]
+    assert json.loads(shown["learning_rate"][1]) == pytest.approx([min(lrs), max(lrs), step])
+    assert shown["learning_rate"][2] == "narrowed" and shown["momentum"][2] == "kept"
+    kept = next(f for f in frames(at) if "rank" in f.columns)
+    assert list(kept["runId"]) == [k.run_id for k in plan.kept] == [t.run_id for t in top3]
+    with pytest.raises(ProvKBError, match="no study named"):
+        KnowledgeBase(store).study(f"{second}-s3")  # a preview writes nothing
+
+    at.button(key="cmp_next_start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(f"Started study {second}-s3: session 3" in s.value for s in at.success)
+    settings = KnowledgeBase(store).study(f"{second}-s3").settings()
+    assert (settings["parentStudy"], settings["session"]) == (second, 3)
+    assert settings["space"] == plan.space
+    lineage = registry.run(store, "study-lineage", study=f"{second}-s3").rows
+    assert [(r["session"], r["study"], r["parent"]) for r in lineage] == [
+        (1, search.first.name, None),
+        (2, second, search.first.name),
+        (3, f"{second}-s3", second),
+    ]
+    assert lineage[2]["reason"] == "top 3 on the chart" and lineage[2]["top"] == 3
+    assert lineage[2]["keptRuns"] == [t.run_id for t in top3]
+
+
+@pytest.mark.usefixtures("app_env")
+def test_compare_page_refuses_a_bad_next_session(store: Store, search: Search) -> None:
+    from test_ui_app import open_page
+
+    first = search.first.name
+    at = open_page("page_compare.py")
+    at.selectbox(key="cmp_scope").set_value(f"study: {first}").run()
+    at.toggle(key=f"cmp_next:{first}").set_value(True).run()
+    assert at.number_input(key=f"cmp_next_k:{first}").value == 4  # min(10, 4 finished)
+    new = _name("refused")
+    at.text_input(key=f"cmp_next_name:{first}").set_value(new).run()
+    for add, message in (
+        ("momentum=0.5:0.9", "give start:end:step"),
+        ("momentum", "is not name=start:end:step"),
+        ("learning_rate=0.1:0.2:0.05", "in the space of"),
+    ):
+        at.text_input(key=f"cmp_next_add:{first}").set_value(add).run()
+        at.button(key="cmp_next_preview").click().run()
+        assert not at.exception
+        assert any(message in e.value for e in at.error), (add, [e.value for e in at.error])
+        assert not [b for b in at.button if b.key == "cmp_next_start"]  # nothing to start
+    at.text_input(key=f"cmp_next_add:{first}").set_value("").run()
+    at.text_input(key=f"cmp_next_name:{first}").set_value(search.second.name).run()
+    at.button(key="cmp_next_preview").click().run()
+    assert any("exists already" in e.value for e in at.error), [e.value for e in at.error]
+    assert not [b for b in at.button if b.key == "cmp_next_start"]
+    with pytest.raises(ProvKBError, match="no study named"):
+        KnowledgeBase(store).study(new)
+    sessions = [r["session"] for r in registry.run(store, "study-lineage",
+                                                   study=search.second.name).rows]  # fmt: skip
+    assert sessions == [1, 2]  # the existing study is untouched
 
 
 def test_pruning_callback_stops_a_trial_worse_than_the_median() -> None:

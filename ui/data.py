@@ -37,10 +37,12 @@ from ..queries.app import (
     runs_page,
     status_counts,
     studies,
+    study_chain,
     study_count,
     study_edits,
     study_items,
     study_iterations,
+    study_sessions,
 )
 
 
@@ -92,8 +94,10 @@ __all__ = [
     "runs_page",
     "status_counts",
     "studies",
+    "study_chain",
     "study_count",
     "study_edits",
     "study_items",
     "study_iterations",
+    "study_sessions",
 ]

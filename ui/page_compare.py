@@ -1,7 +1,9 @@
 """Compare: parallel coordinates of runs over hyperparameters and metrics, coloured by a
-metric's value or by experiment, study or status; picked runs side by side
-(hyperparameters, architecture, curves), by default the best run and the best one that
-differs from it."""
+metric's value or by experiment, study, search session or status; picked runs side by
+side (hyperparameters, architecture, curves), by default the best run and the best one
+that differs from it. On one study (or a session chain, its last study), the next search
+session starts from the chart's top k runs: highlighted on the chart, its narrowed
+ranges previewed (nothing written) before it starts."""
 
 from __future__ import annotations
 
@@ -9,14 +11,16 @@ from typing import Any
 
 import streamlit as st
 
-from provkb.ui import charts, common, data, parcoords
+from provkb.ui import charts, common, compare_sessions, data, parcoords
 from provkb.ui.common import fmt, load
 
 PREFERRED_HPS = ("optimizer", "learning_rate", "batch_size", "epochs", "momentum", "dropout")
 MAX_SIDE_BY_SIDE = 4
 GAIN = data.GAIN
 BY_VALUE = "metric value"
-COLOUR_CHOICES = (BY_VALUE, "experiment", "study", "status")
+SESSION = "session"
+COLOUR_CHOICES = (BY_VALUE, "experiment", "study", SESSION, "status")
+STUDY_SCOPE, CHAIN_SCOPE = "study: ", "session chain: "
 
 
 def _lower_is_better(metric: str) -> bool:
@@ -24,19 +28,29 @@ def _lower_is_better(metric: str) -> bool:
 
 
 def scope() -> dict[str, Any]:
+    """The runs the page compares: `filters` (of the reads), `limit`, `scope` (the
+    choice's text) and `chain` (the session chain of a study or chain scope, first
+    session first; [] otherwise)."""
     choices = load("filter_choices")
+    sessions = load("study_sessions")
     options = ["all runs"]
     options += [f"experiment: {e}" for e in choices["experiments"]]
-    options += [f"study: {s}" for s in choices["studies"]]
+    options += [f"{STUDY_SCOPE}{s}" for s in choices["studies"]]
+    options += [f"{CHAIN_SCOPE}{s}" for s in choices["studies"] if sessions.get(s, 1) > 1]
     c1, c2 = st.columns([3, 1])
     chosen = c1.selectbox("Runs", options, key="cmp_scope")
     limit = c2.number_input("At most (newest)", 10, 1000, 300, step=10, key="cmp_limit")
     filters: dict[str, Any] = {}
+    chain: list[dict[str, Any]] = []
     if chosen.startswith("experiment: "):
         filters["experiment"] = chosen.removeprefix("experiment: ")
-    elif chosen.startswith("study: "):
-        filters["study"] = chosen.removeprefix("study: ")
-    return {"filters": filters, "limit": int(limit), "scope": chosen}
+    elif chosen.startswith(STUDY_SCOPE):
+        filters["study"] = chosen.removeprefix(STUDY_SCOPE)
+        chain = load("study_chain", filters["study"])
+    elif chosen.startswith(CHAIN_SCOPE):
+        chain = load("study_chain", chosen.removeprefix(CHAIN_SCOPE))
+        filters["studies"] = [c["study"] for c in chain] or [chosen.removeprefix(CHAIN_SCOPE)]
+    return {"filters": filters, "limit": int(limit), "scope": chosen, "chain": chain}
 
 
 def main() -> None:
@@ -45,6 +59,7 @@ def main() -> None:
         return
     sel = scope()
     filters, limit = sel["filters"], sel["limit"]
+    parent = sel["chain"][-1] if sel["chain"] else None  # a next session's parent
     # Widgets keyed by what their choices depend on: another set of runs (or metric)
     # starts from fresh defaults.
     sfx = sel["scope"]
@@ -55,7 +70,7 @@ def main() -> None:
     default += [n for n in PREFERRED_HPS if n in all_names and n not in default]
     default = default[:4] or varying[:4] or all_names[:3]
     metrics = load("compare_metric_keys", **filters)
-    if filters.get("study"):
+    if filters.get("study") or filters.get("studies"):
         metrics = [GAIN, *metrics]
     c1, c2, c3, c4, c5 = st.columns([3, 1.3, 0.8, 1.6, 1])
     dims = c1.multiselect(
@@ -71,11 +86,11 @@ def main() -> None:
         index=metrics.index(preferred) if preferred else 0,
         key=f"cmp_metric:{sfx}",
     )
+    lower = _lower_is_better(metric)
+    if metric == GAIN and parent and parent.get("mode") in ("min", "max"):
+        lower = parent["mode"] == "min"  # the study's own sense of a better gain
     mode = c3.selectbox(
-        "Best is",
-        ("min", "max"),
-        index=0 if _lower_is_better(metric) else 1,
-        key=f"cmp_mode:{sfx}:{metric}",
+        "Best is", ("min", "max"), index=0 if lower else 1, key=f"cmp_mode:{sfx}:{metric}"
     )
     extra = c4.multiselect(
         "More metrics",
@@ -98,24 +113,34 @@ def main() -> None:
         }
         for r in table:
             r[columns[-1]] = best.get(r["runId"])
-    fig, legend = parcoords.figure(
-        table,
-        dims,
-        columns,
-        column if colour_by == BY_VALUE else colour_by,
-        lower_is_better=mode == "min",
-    )
-    st.plotly_chart(fig, width="stretch", key="cmp_parcoords")
-    if legend:
-        st.markdown(
-            "Colours: "
-            + " · ".join(f"<span style='color:{c}'>■</span> {fmt(g)}" for g, c in legend.items()),
-            unsafe_allow_html=True,
+    chart = st.container()
+    highlight = None
+    if parent:
+        highlight = compare_sessions.next_session(parent, table, column, mode, dims)
+    with chart:
+        fig, legend = parcoords.figure(
+            table,
+            dims,
+            columns,
+            column if colour_by == BY_VALUE else colour_by,
+            lower_is_better=mode == "min",
+            highlight=highlight,
         )
-    st.caption(
-        f"{len(table)} run(s); drag along an axis to filter the lines"
-        + ("; the best runs are the brightest." if colour_by == BY_VALUE else ".")
-    )
+        st.plotly_chart(fig, width="stretch", key="cmp_parcoords")
+        if legend:
+            st.markdown(
+                "Colours: "
+                + " · ".join(
+                    f"<span style='color:{c}'>■</span> {fmt(g)}" for g, c in legend.items()
+                ),
+                unsafe_allow_html=True,
+            )
+        caption = f"{len(table)} run(s); drag along an axis to filter the lines"
+        if highlight is not None:
+            caption += f"; the {len(highlight)} selected run(s) in colour, the others grey."
+        elif colour_by == BY_VALUE:
+            caption += "; the best runs are the brightest."
+        st.caption(caption)
 
     st.subheader("Side by side")
     reverse = mode == "max"
@@ -145,6 +170,7 @@ def run_table(
     rows = load(
         "compare_rows", tuple(dims), metric if metric != GAIN else "loss", limit=limit, **filters
     )
+    sessions = load("study_sessions")
     column = f"{mode} {metric}"
     table = []
     for r in rows:
@@ -159,7 +185,10 @@ def run_table(
                 "name": r.get("name"),
                 "experiment": r.get("experiment"),
                 "study": r.get("study"),
+                SESSION: compare_sessions.session_label(r.get("study"), sessions),
                 "status": r.get("status"),
+                "iteration": r.get("iteration"),
+                "trialGain": r.get("gain"),
                 **r["hyperparameters"],
                 column: value,
             }
