@@ -260,6 +260,8 @@ def test_study_page_never_edits_another_item_when_the_picked_one_started(
     assert picker.options[0].startswith("#1 · item 7 · v1")
     warnings = [w.value for w in at.warning]
     assert any("item 6 already started (running, iteration 6)" in w for w in warnings)
+    at.run()  # the page's own refresh (and any rerun) keeps the refusal in view
+    assert any("Refused: item 6 already started" in e.value for e in at.error)
     # Picking a pending item again: the edit applies to exactly the version shown.
     at.selectbox(key="st_item").set_value(11).run()
     apply(at, '{"batch_size": 100}')

@@ -228,10 +228,12 @@ def sidebar() -> None:
             refresh()
 
 
-def show_flash(key: str) -> None:
-    """The outcome (kind, message) a form left under session `key`, shown once."""
-    flash = st.session_state.pop(key, None)
-    if flash:
+def show_flash(key: str, scope: str | None = None) -> None:
+    """The outcome (kind, message[, scope]) a form left under session `key`: shown once;
+    or, given the `scope` it was left for (a study), shown on every rerun of that scope
+    until the next outcome replaces it (a page refreshing itself keeps the message)."""
+    flash = st.session_state.get(key) if scope is not None else st.session_state.pop(key, None)
+    if flash and (scope is None or (len(flash) > 2 and flash[2] == scope)):
         (st.success if flash[0] == "success" else st.error)(flash[1])
 
 

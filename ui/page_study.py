@@ -28,7 +28,7 @@ REFRESH_SECONDS = 5
 EMPTY = "—"  # an empty table cell
 _PENDING, _RUNNING = ItemStatus.PENDING, ItemStatus.RUNNING
 STATUS_ORDER = (_RUNNING, _PENDING, ItemStatus.DONE, ItemStatus.FAILED, ItemStatus.REMOVED)
-FLASH = "study_flash"  # session key: the outcome of the last edit, shown once
+FLASH = "study_flash"  # session key: the outcome of the last edit (until the next one)
 SEEN = "study_seen"  # session key: the study and item versions the picker last showed
 ITEM_KEY = "st_item"
 _LABEL = re.compile(r"^(?:#\d+ · )?item (\d+) · v(\w+) · ")  # what a picker label names
@@ -273,7 +273,7 @@ def pick_item(name: str, pending: list[dict], items: list[dict]) -> tuple[Any, d
 
 def edit_panel(name: str, study: dict, items: list[dict]) -> None:
     st.subheader("Edit the queue")
-    common.show_flash(FLASH)
+    common.show_flash(FLASH, scope=name)  # kept across the page's own refreshes
     pending = [i for i in items if i.get("status") == _PENDING]
     st.caption(
         "Only pending items can change; an edit takes effect at the next iteration and is "
@@ -352,9 +352,9 @@ def edit_panel(name: str, study: dict, items: list[dict]) -> None:
             replace=replace,
         )
     except StaleStudyEdit as exc:
-        st.session_state[FLASH] = ("error", f"Refused: {exc}.")
+        st.session_state[FLASH] = ("error", f"Refused: {exc}.", name)
     except ProvKBError as exc:
-        st.session_state[FLASH] = ("error", f"The queue was not changed: {exc}")
+        st.session_state[FLASH] = ("error", f"The queue was not changed: {exc}", name)
     else:
         changed = ", ".join(str(i) for i in result.item_ids)
         st.session_state[FLASH] = (
@@ -362,6 +362,7 @@ def edit_panel(name: str, study: dict, items: list[dict]) -> None:
             f"{action} applied (request `{result.request_id}`"
             + (f", item(s) {changed}" if changed else "")
             + f"); it takes effect from iteration {result.effective_from}.",
+            name,
         )
     forget()
     st.rerun()
