@@ -57,7 +57,7 @@ def plan(quick: bool) -> dict[str, Any]:
             "query_repeats": 10,
             "query_budget": 3.0,
             "export": export_import.ExportConfig(
-                repeats=1, repeats_kb=1, task_timeout=45, budget=60, kb_formats=("provjson",)
+                repeats=1, repeats_kb=1, task_timeout=45, budget=90, kb_formats=("provjson",)
             ),
             "logging": {
                 "epochs": 5,
