@@ -111,8 +111,14 @@ def _value_line(
     if lower_is_better:
         colours.reverse()
     span = 1.0 - _FAINT_END
-    scale = [[0.0, FAINT], [_FAINT_END * 0.99, FAINT]]
-    scale += [[_FAINT_END + span * i / (len(colours) - 1), c] for i, c in enumerate(colours)]
+    # grey up to half the band, then a blend: the least selected value (at the band's
+    # end) is drawn in Viridis' first colour even after Plotly's colour lookup rounds it
+    scale = [[0.0, FAINT], [_FAINT_END / 2, FAINT]]
+    last = len(colours) - 1
+    # stops rounded, and the last exactly 1: Plotly silently drops a scale ending at
+    # 0.9999999999999999 and draws its default (the theme's blues) instead
+    scale += [[1.0 if i == last else round(_FAINT_END + span * i / last, 9), c]
+              for i, c in enumerate(colours)]  # fmt: skip
     bottom = low - (high - low) * _FAINT_END / span
     line.update(
         color=[c if s else bottom for c, s in zip(line["color"], chosen, strict=True)],
