@@ -128,7 +128,8 @@ def ui_url(ui_store: UiStore) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "provkb", "ui", *ui_store.args, "--port", str(port)],
-        env=ui_store.env,
+        # a server the app (re)starts ends with this session, whatever happens to it
+        env={**ui_store.env, "PROVKB_WATCH_PID": str(os.getpid())},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
