@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -26,6 +27,7 @@ pytestmark = browser.pytestmark
 ui_url = browser.ui_url  # `provkb ui` on the store below, and the browser tab
 page = browser.page
 expect = browser.sync_api.expect  # Playwright's waiting assertions
+PlaywrightTimeout = browser.sync_api.TimeoutError
 
 LIVE_WAIT = 60_000  # ms: what the page shows by itself (the study view refreshes every 5 s)
 PARAMS = "Parameters (JSON object)"
@@ -63,11 +65,22 @@ def snapshot(store: Store) -> list[dict]:
 
 
 def choose(tab, label: str, option: str) -> None:
-    """Pick `option` in the selectbox labelled `label`."""
+    """Pick `option` in the selectbox labelled `label`, opening its list again when the
+    page's own refresh closed it first (as a person would click once more)."""
     box = tab.get_by_role("combobox", name=label)
     box.wait_for(timeout=LIVE_WAIT)
-    box.click()
-    tab.get_by_role("option", name=option, exact=True).click(timeout=LIVE_WAIT)
+    wanted = tab.get_by_role("option", name=option, exact=True)
+    deadline = time.monotonic() + LIVE_WAIT / 1000
+    while True:
+        box.click()
+        try:
+            wanted.click(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                options = tab.get_by_role("option").all_inner_texts()
+                raise AssertionError(f"no option {option!r} in {label!r}: {options}") from None
+            tab.keyboard.press("Escape")
     browser.settle(tab)
 
 
