@@ -23,13 +23,12 @@ from .cli_options import (
     csv_cell,
     err_console,
     fail,
-    json_or_text,
     open_kb,
-    parse_pairs,
     print_rows,
 )
 from .errors import ProvKBError
 from .knowledge_base import KnowledgeBase
+from .typed_text import json_or_text, parse_pairs
 
 app = typer.Typer(
     name="provkb",

@@ -8,7 +8,6 @@ import io
 import json
 import re
 import sys
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,7 +19,6 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from .errors import ProvKBError
 from .knowledge_base import KnowledgeBase
 
 StoreOpt = Annotated[
@@ -64,36 +62,6 @@ def open_kb(store: Path | None) -> KnowledgeBase:
         err_console.print(f"[dim]starting the embedded store in {kb.settings.home} ...[/]")
     kb.store  # noqa: B018 - connect now, so that errors come before any output
     return kb
-
-
-def parse_pairs(
-    pairs: list[str] | None,
-    option: str = "--param",
-    convert: Callable[[str], Any] = str,
-    example: str = "name=value",
-    need_value: bool = False,
-) -> dict[str, Any]:
-    """`name=value` options as a dict (values through `convert`); ProvKBError naming
-    the option when one is not `name=value` (`need_value`: with a value) or a name
-    comes twice."""
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        name, sep, text = pair.partition("=")
-        name = name.strip()
-        if not sep or not name or (need_value and not text.strip()):
-            raise ProvKBError(f"{option} {pair!r} is not {example}")
-        if name in out:
-            raise ProvKBError(f"{option} names {name!r} twice")
-        out[name] = convert(text if convert is str else text.strip())
-    return out
-
-
-def json_or_text(text: str) -> Any:
-    """A value given as text: JSON when it parses (0.01, true, [1, 2]), else the text."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 _ISO_TIME = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?([+-]\d\d:\d\d|Z)?$")

@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from .cli_options import StoreOpt, console, err_console, fail, json_or_text, open_kb, parse_pairs
+from .cli_options import StoreOpt, console, err_console, fail, open_kb
+from .typed_text import json_or_text, parse_pairs
 
 # Exit codes of `provkb steer`.
 EXIT_REJECTED = 1

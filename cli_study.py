@@ -15,7 +15,9 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from .cli_options import StoreOpt, cell, console, fail, json_or_text, open_kb, parse_pairs
+from .cli_options import StoreOpt, cell, console, fail, open_kb
+from .kb.study.space_text import parse_added, parse_ranges
+from .typed_text import json_or_text, parse_pairs
 
 REFUSED_EXIT = 3
 
@@ -70,33 +72,6 @@ def _queue(name: str, store: Path | None):
 
 def _params(pairs: list[str] | None, option: str = "--param") -> dict[str, Any]:
     return parse_pairs(pairs, option, convert=json_or_text)
-
-
-def _listed(text: str) -> list[Any]:
-    return [json_or_text(v.strip()) for v in text.split(",")]
-
-
-def _ranges(
-    ranges: list[str] | None, values: list[str] | None, option: str = "--range"
-) -> dict[str, Any]:
-    from .errors import ProvKBError
-
-    space: dict[str, Any] = {}
-    for name, text in parse_pairs(ranges, option, example="name=start:end:step").items():
-        parts = text.split(":")
-        numbers = [json_or_text(p) for p in parts]
-        if len(parts) != 3 or not all(
-            isinstance(n, int | float) and not isinstance(n, bool) for n in numbers
-        ):
-            raise ProvKBError(f"{option} {name}={text}: give start:end:step, e.g. 0.03:0.07:0.01")
-        space[name] = {"range": numbers}
-    given = parse_pairs(
-        values, "--values", convert=_listed, example="name=v1,v2,...", need_value=True
-    )
-    space.update({name: {"values": listed} for name, listed in given.items()})
-    if not space:
-        raise ProvKBError("give at least one --range name=start:end:step or --values name=a,b")
-    return space
 
 
 def _report(result, name: str) -> None:
@@ -404,25 +379,13 @@ def respace_cmd(
     """Replace every pending item by the expansion of a new space (each recorded)."""
 
     def change(open_queue):
-        space = _ranges(range_, values)
+        space = parse_ranges(range_, values)
         return open_queue().respace(space, reason, person, merge=not replace_space)
 
     _edit(name, store, change)
 
 
 # -- sessions (issue 16: kb/study/sessions.py) ---------------------------------------
-def parse_added(pairs: list[str] | None) -> dict[str, Any]:
-    """`--add NAME=start:end:step` (a range) or `NAME=v1,v2,...` (values); the Compare
-    page's next-session form takes the same text."""
-    out: dict[str, Any] = {}
-    for name, text in parse_pairs(pairs, "--add", example="name=start:end:step").items():
-        if ":" in text:
-            out.update(_ranges([f"{name}={text}"], None, option="--add"))
-        else:
-            out[name] = {"values": _listed(text)}
-    return out
-
-
 @study_app.command("next")
 def next_cmd(
     parent: Annotated[str, typer.Argument(help="The study to narrow from.")],
@@ -464,7 +427,7 @@ def next_cmd(
     from .kb.study.sessions import preview_next
 
     try:
-        given = _ranges(range_, values) if range_ or values else None
+        given = parse_ranges(range_, values) if range_ or values else None
         added = parse_added(add)
         kb = open_kb(store)
         if dry_run:

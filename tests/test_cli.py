@@ -20,9 +20,9 @@ import builders
 import pytest
 from helpers import cli
 
-from provkb.cli_options import parse_pairs
 from provkb.errors import ProvKBError
 from provkb.kb.store import Store
+from provkb.typed_text import parse_pairs
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI_MODULES = sorted(ROOT.glob("cli*.py")) + [ROOT / "demo.py"]

@@ -10,8 +10,8 @@ from typing import Any
 
 import streamlit as st
 
-from provkb.cli_study import parse_added  # the `--add` parser of `study next`
 from provkb.errors import ProvKBError
+from provkb.kb.study.space_text import parse_added  # the `--add` text of `study next`
 from provkb.ui import common
 from provkb.ui.common import fmt
 
