@@ -314,6 +314,7 @@ def test_a_test_of_the_stored_model_is_a_prediction_by_the_person(
 def test_the_test_tab_predicts_and_records(
     store: Store, trained: Trained, monkeypatch: pytest.MonkeyPatch, store_env: dict[str, str]
 ) -> None:
+    from streamlit import dataframe_util
     from streamlit.testing.v1 import AppTest
     from test_ui_app import APP
 
@@ -338,11 +339,26 @@ def test_the_test_tab_predicts_and_records(
     run = trained.run_id
     at.radio(key=f"test_kind_{run}").set_value(run_test_tab.ROW)
     at.text_input(key=f"test_row_{run}").input(", ".join(str(v) for v in trained.x_test[7]))
+    # the page's two person fields say what each records (issue 17)
+    assert at.text_input(key=f"test_person_{run}").label == "Tested by (person)"
+    assert at.text_input(key="steer_person").label == "Requested by (person)"
     at.text_input(key=f"test_person_{run}").input("hopper")
     next(b for b in at.button if b.label == "Predict").click().run()
     assert not at.exception, [e.value for e in at.exception]
     expected = int(trained.outputs[7].argmax())
     assert f"Predicted class: **{expected}**" in [s.value for s in at.success]
+    # the outputs' bar chart holds one bar per output of the model, the model's outputs
+    (chart,) = at.get("vega_lite_chart")
+    spec = json.loads(chart.proto.spec)
+    assert spec["mark"]["type"] == "bar" and spec["encoding"]["x"]["field"] == "output"
+    (data,) = chart.proto.datasets
+    bars = dataframe_util.convert_arrow_bytes_to_pandas_df(data.data.data)
+    assert list(bars["output"]) == list(range(trained.outputs.shape[1]))
+    assert list(bars["value"]) == pytest.approx(trained.outputs[7].tolist(), abs=1e-5)
+    # the section's tables show a missing value as an empty cell (issue 15)
+    tables = [d for d in at.dataframe if {"precision", "fingerprint"} & set(d.value.columns)]
+    assert len(tables) == 2
+    assert all(t.proto.HasField("placeholder") and t.proto.placeholder == "" for t in tables)
     tested = rows(
         store,
         f"MATCH (p:{PRED} {{runId: $run}})-[:{ASSOC}]->(:{PERSON} {{name: 'hopper'}}) "

@@ -611,6 +611,70 @@ def test_overview_opens_a_run_in_the_monitor(known_store, app_env) -> None:
     assert "sgd-baseline" in texts(at) and "Run monitor" in texts(at)
 
 
+def _overview_rows_table() -> None:
+    """An app script (`AppTest.from_function`): the Overview's rows of runs through
+    `common.cell_table` and `common.dataframe`, with the Overview's number format."""
+    import streamlit as st
+
+    from provkb.ui import common
+
+    rows = common.load("runs_page", limit=100)
+    common.dataframe(
+        common.cell_table(rows, ["name", "epochsCompleted", "best_val_loss"]),
+        column_config={"best_val_loss": st.column_config.NumberColumn(format="%.4f")},
+    )
+
+
+def test_a_missing_number_is_an_empty_cell_not_none(known_store, app_env) -> None:
+    """Issue 15: a study's trials log no val_loss; their best val_loss cells are empty
+    (Streamlit's `placeholder`, not its grey "None") and the column stays numeric."""
+    at = AppTest.from_function(_overview_rows_table, default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.dataframe) == 1
+    table = at.dataframe[0]
+    assert table.proto.HasField("placeholder") and table.proto.placeholder == ""
+    frame = table.value
+    assert len(frame) == KNOWN_RUNS
+    loss = frame["best_val_loss"]
+    assert str(loss.dtype) == "float64"  # numbers, not text: they sort as numbers
+    trials = frame["name"].str.startswith(f"{STUDY_NAME}-")
+    assert trials.sum() == ITERATIONS and loss[trials].isna().all()
+    expected = 1.2 / frame["epochsCompleted"][~trials]  # val_loss of epoch n: 1.2 / n
+    assert loss[~trials].tolist() == pytest.approx(expected.tolist())
+    assert loss.sort_values().tolist()[:4] == pytest.approx([0.1, 0.1, 0.24, 0.6])
+    config = json.loads(table.proto.columns)
+    assert config["best_val_loss"]["type_config"]["format"] == "%.4f"  # format kept
+
+
+def test_every_table_of_every_page_shows_a_missing_value_as_an_empty_cell(
+    known_store, app_env
+) -> None:
+    """Issue 15: no page's table shows Streamlit's grey "None" for a missing value."""
+    shown = {}
+    for page, state in [
+        (None, {}),
+        ("page_monitor.py", {common.SELECTED_RUN: LIVE}),
+        ("page_study.py", {}),
+        ("page_compare.py", {}),
+        ("page_lineage.py", {common.SELECTED_RUN: ADAM}),
+    ]:
+        at = open_page(page, **state)
+        shown[page] = [(t.proto.HasField("placeholder"), t.proto.placeholder) for t in at.dataframe]
+    assert all(shown.values()), shown  # every page here has tables
+    assert {cell for tables in shown.values() for cell in tables} == {(True, "")}, shown
+
+
+def test_person_fields_say_what_they_record(known_store, app_env) -> None:
+    """Issue 17: the steering form's and the study edit form's person fields are named
+    for what they record (the run page's Test tab has its own, "Tested by (person)")."""
+    at = open_page("page_monitor.py", **{common.SELECTED_RUN: LIVE})
+    assert at.text_input(key="steer_person").label == "Requested by (person)"
+    assert "Person" not in [t.label for t in at.text_input]
+    study = open_page("page_study.py")
+    assert study.text_input(key="st_person").label == "Edited by (person)"
+    assert "Person" not in [t.label for t in study.text_input]
+
+
 def test_monitor_marks_adaptations_and_steering_with_moving_averages(known_store, app_env):
     at = open_page("page_monitor.py", **{common.SELECTED_RUN: ADAM})
     shown = texts(at)

@@ -243,7 +243,7 @@ def test_every_page_in_a_real_browser(page, ui_url: str, ui_store: UiStore) -> N
     visible(page, "Steer this run")
     page.get_by_role("textbox", name="New value").fill("0.0005")
     page.get_by_role("textbox", name="Reason").fill("browser test")
-    page.get_by_role("textbox", name="Person").fill("playwright")
+    page.get_by_role("textbox", name="Requested by (person)").fill("playwright")
     page.get_by_role("button", name="Send request").click()
     visible(page, "is pending")
     settle(page)

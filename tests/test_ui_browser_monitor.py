@@ -148,7 +148,7 @@ def test_monitor_header_moves_with_the_curves_and_steering_follows_the_request(
     browser.visible(page, "current value: 0.001")
     page.get_by_role("textbox", name="New value").fill("0.0005")
     page.get_by_role("textbox", name="Reason").fill("browser: loss flat")
-    page.get_by_role("textbox", name="Person").fill(PERSON)
+    page.get_by_role("textbox", name="Requested by (person)").fill(PERSON)
     page.get_by_role("button", name="Send request").click()
     wait_text(page, "is pending")
     browser.settle(page)

@@ -74,7 +74,12 @@ def ui_store(
         assert cb.writer.flush(60)
     sample = folder / "digit.npy"
     np.save(sample, x[1400 + DIGIT])
-    runs = {"run": cb.run_id, "sample": str(sample), "class": int(expected[DIGIT].argmax())}
+    runs = {
+        "run": cb.run_id,
+        "sample": str(sample),
+        "class": int(expected[DIGIT].argmax()),
+        "outputs": int(expected.shape[1]),  # the model's outputs: one bar each
+    }
     yield UiStore(env, args, settings, runs, engine)
 
 
@@ -91,8 +96,8 @@ def test_confusion_matrix_and_test_tab_in_a_real_browser(
     heat_map = page.get_by_role("tabpanel").first.locator("[data-testid='stPlotlyChart']")
     heat_map.first.wait_for(state="attached", timeout=120_000)  # drawn in the first tab
     page.get_by_role("tab", name="Test").click()
-    # the Test tab's form: the page has another "Person" field (the steering form's,
-    # further down), so every field is looked up in this form, never on the whole page
+    # the Test tab's form: the steering form further down has its own person field
+    # ("Requested by (person)"), so every field is looked up in this form by its label
     form = page.locator("[data-testid='stForm']").filter(
         has=page.get_by_role("button", name="Predict", exact=True)
     )
@@ -101,12 +106,17 @@ def test_confusion_matrix_and_test_tab_in_a_real_browser(
         ui_store.runs["sample"]
     )
     visible(page, "digit.npy")
-    person = form.get_by_role("textbox", name="Person", exact=True)
+    person = form.get_by_role("textbox", name="Tested by (person)", exact=True)
     person.fill("playwright")
     form.get_by_role("button", name="Predict", exact=True).click()
     expected = ui_store.runs["class"]
     page.get_by_text(f"Predicted class: {expected}").first.wait_for(timeout=180_000)
     visible(page, "by playwright")  # the result's caption names the person recorded
+    # the outputs' bar chart: Streamlit shows an empty box until the Vega-Lite library
+    # has loaded and drawn it (SVG, one bar per output of the model); wait for the bars
+    bars = page.locator("[data-testid='stVegaLiteChart'] [aria-roledescription='bar']")
+    bars.nth(ui_store.runs["outputs"] - 1).wait_for(state="attached", timeout=120_000)
+    assert bars.count() == ui_store.runs["outputs"]
     settle(page)
     save_screenshot(page, shot / "predict-test-tab.png")
     with Store(ui_store.settings) as store:

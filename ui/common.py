@@ -197,8 +197,24 @@ def status_badge(status: str | None) -> str:
     return f":{colour}-badge[{status or 'unknown'}]"
 
 
+MISSING = ""  # what a table shows for a missing value (Streamlit's default: a grey "None")
+
+
+def dataframe(data: Any, **kwargs: Any) -> Any:
+    """`st.dataframe` whose missing cells are empty (in a column: `with column:`).
+
+    A missing value of any column, numbers too, shows as `MISSING` through Streamlit's
+    `placeholder`: the column keeps its type, so it still sorts as numbers and keeps
+    its number format (`column_config`), unlike a column turned into text."""
+    kwargs.setdefault("placeholder", MISSING)  # pyproject pins a Streamlit that has it
+    return st.dataframe(data, **kwargs)
+
+
 def cell_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> Any:
-    """Rows as a DataFrame with plain, displayable cells (lists/dicts as JSON text)."""
+    """Rows as a DataFrame with plain, displayable cells (lists/dicts as JSON text).
+
+    A missing number stays missing (NaN): show the table with `dataframe`, which shows
+    it as an empty cell; a text column's missing cells are empty text."""
     import pandas as pd
 
     columns = columns or sorted({k for r in rows for k in r})

@@ -162,7 +162,7 @@ def _show_plan(plan: Any) -> None:
         for n in names
     ]
     st.markdown(f"**{plan.name}**, the next session of {plan.parent}:")
-    st.dataframe(
+    common.dataframe(
         common.cell_table(ranges, ["hyperparameter", "before", "after", "change"]),
         hide_index=True,
         width="stretch",
@@ -174,7 +174,7 @@ def _show_plan(plan: Any) -> None:
         for k in plan.kept
     ]  # fmt: skip
     st.caption(f"Kept: the {len(kept)} best trial(s) of {plan.parent} (best first)")
-    st.dataframe(
+    common.dataframe(
         common.cell_table(kept, list(dict.fromkeys(c for r in kept for c in r))),
         hide_index=True,
         width="stretch",

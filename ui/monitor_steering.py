@@ -29,6 +29,7 @@ STATUS_WORDS = {
 SETTLED = (SteeringStatus.APPLIED, SteeringStatus.REJECTED)
 FORM_FIELDS = ("steer_value", "steer_reason", "steer_note")  # emptied after a request
 CLEAR_FORM = "steer_clear_form"  # set by a sent request: the next run empties the form
+REQUESTED_BY = "Requested by (person)"  # not the Test tab's "Tested by (person)"
 
 
 def request_status(run_id: str) -> None:
@@ -123,11 +124,11 @@ def steering_panel(run_id: str, run: dict) -> None:
             note = st.text_input("Note", key="steer_note")
         reason = st.text_input("Reason", key="steer_reason", placeholder="why (shown in lineage)")
         person = st.text_input(
-            "Person",
+            REQUESTED_BY,
             value=common.user_name(),
             key="steer_person",
-            help="Recorded as the person who asks, beside the app's OS account, host and "
-            "your address.",
+            help="Recorded as the person who asks for this steering request, beside the "
+            "app's OS account, host and your address.",
         )
         sent = st.form_submit_button("Send request", type="primary")
     common.show_flash(FLASH)

@@ -213,7 +213,7 @@ def side_by_side(run_ids: list[str], rows: dict[str, dict], metric: str | None) 
                 continue
             diff_rows.append({"hyperparameter": name, **cells})
         if diff_rows:
-            st.dataframe(
+            common.dataframe(
                 common.cell_table(diff_rows, list(diff_rows[0])),
                 hide_index=True,
                 width="stretch",
@@ -229,7 +229,7 @@ def side_by_side(run_ids: list[str], rows: dict[str, dict], metric: str | None) 
                 arch_rows.setdefault(idx, {"index": idx})[heads[rid]] = _layer_cell(layer)
         if arch_rows:
             ordered = [arch_rows[i] for i in sorted(arch_rows, key=lambda x: (x is None, x))]
-            st.dataframe(
+            common.dataframe(
                 common.cell_table(ordered, ["index", *heads.values()]),
                 hide_index=True,
                 width="stretch",
@@ -249,7 +249,7 @@ def side_by_side(run_ids: list[str], rows: dict[str, dict], metric: str | None) 
                     "parameters": model.get("totalParams"),
                 }
             )
-        st.dataframe(
+        common.dataframe(
             common.cell_table(summary, list(summary[0])),
             hide_index=True,
             width="stretch",

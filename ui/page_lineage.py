@@ -97,7 +97,7 @@ def details(node_id: str, hood: graph.Neighbourhood) -> None:
         f"{', '.join(sorted(label for label in node['labels'] if label != kind))}"
     )
     rows = [{"property": k, "value": fmt(v)} for k, v in sorted(node["props"].items())]
-    st.dataframe(
+    common.dataframe(
         common.cell_table(rows, ["property", "value"]),
         hide_index=True,
         width="stretch",
@@ -117,7 +117,7 @@ def details(node_id: str, hood: graph.Neighbourhood) -> None:
             }
             for src, rel, dst in relations
         ]
-        st.dataframe(
+        common.dataframe(
             common.cell_table(rel_rows, list(rel_rows[0])),
             hide_index=True,
             width="stretch",

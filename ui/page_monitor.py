@@ -148,7 +148,7 @@ def live_view(run_id: str, was_running: bool) -> None:
             pts = series.points(
                 [m.get("epoch") for m in metrics], [data.metric_of(m, main) for m in metrics]
             )
-            st.dataframe(
+            common.dataframe(
                 events_table(events, pts, k, main),
                 hide_index=True,
                 width="stretch",
@@ -163,7 +163,7 @@ def live_view(run_id: str, was_running: bool) -> None:
             {**r, "status": steering.STATUS_WORDS.get(r.get("status"), r.get("status"))}
             for r in requests
         ]
-        st.dataframe(
+        common.dataframe(
             common.cell_table(
                 shown,
                 [  # what was asked and what came of it first; who and where after
@@ -324,7 +324,7 @@ def hyperparameters_section(hps: list[dict], events: list[dict], metrics: list[d
         for name, row in sorted(current.items())
     ]
     with st.expander(f"All hyperparameters ({len(rows)}), current values"):
-        st.dataframe(common.cell_table(rows, list(rows[0])), hide_index=True, width="stretch")
+        common.dataframe(common.cell_table(rows, list(rows[0])), hide_index=True, width="stretch")
 
 
 def main() -> None:
@@ -355,7 +355,7 @@ def main() -> None:
         st.markdown("**Evaluation (test metrics)**")
         keys = ["loss", *[k for k in data.metric_keys(tests) if k != "loss"]]
         values = [t[data.METRICS_KEY] for t in tests]
-        st.dataframe(common.cell_table(values, keys), hide_index=True, width="stretch")
+        common.dataframe(common.cell_table(values, keys), hide_index=True, width="stretch")
 
     @st.fragment
     def evaluation_and_test() -> None:  # confusion matrix heat map, Test tab (issue 17)

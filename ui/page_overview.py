@@ -125,7 +125,7 @@ def counts_view() -> dict[str, int]:
             RS.FAILED,
         ],
     )
-    st.dataframe(
+    common.dataframe(
         table,
         hide_index=True,
         width="stretch",
@@ -162,7 +162,7 @@ def runs_table(rows: list[dict], columns: list[str]) -> None:
     """The page of runs; clicking a row opens that run."""
     shown = [c for c in columns if c in RUN_COLUMNS]
     compact = [{**r, "startedAtTime": common.fmt(r.get("startedAtTime"))[5:16]} for r in rows]
-    event = st.dataframe(
+    event = common.dataframe(
         common.cell_table(compact, shown),
         hide_index=True,
         width="stretch",

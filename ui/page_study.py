@@ -29,6 +29,7 @@ EMPTY = "—"  # an empty table cell
 _PENDING, _RUNNING = ItemStatus.PENDING, ItemStatus.RUNNING
 STATUS_ORDER = (_RUNNING, _PENDING, ItemStatus.DONE, ItemStatus.FAILED, ItemStatus.REMOVED)
 FLASH = "study_flash"  # session key: the outcome of the last edit (until the next one)
+EDITED_BY = "Edited by (person)"  # the person a queue edit is recorded for
 SEEN = "study_seen"  # session key: the study and item versions the picker last showed
 ITEM_KEY = "st_item"
 _LABEL = re.compile(r"^(?:#\d+ · )?item (\d+) · v(\w+) · ")  # what a picker label names
@@ -85,7 +86,7 @@ def display(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _table(rows: list[dict[str, Any]], key: str) -> None:
-    st.dataframe(
+    common.dataframe(
         common.cell_table(display(rows), list(rows[0])), hide_index=True, width="stretch", key=key
     )
 
@@ -328,7 +329,12 @@ def edit_panel(name: str, study: dict, items: list[dict]) -> None:
                 key=f"st_place_{action}",
             )
         reason = st.text_input("Reason", key="st_reason")
-        person = st.text_input("Person", value=common.user_name(), key="st_person")
+        person = st.text_input(
+            EDITED_BY,
+            value=common.user_name(),
+            key="st_person",
+            help="Recorded as the person who asks for this queue edit (its steering action).",
+        )
         submitted = st.form_submit_button("Apply", type="primary")
     if not submitted:
         return
@@ -435,7 +441,7 @@ def sessions_section(name: str) -> None:
                  "by": r["person"], "at": fmt(r["at"]), "why": r["reason"] or EMPTY,
                  "kept": ", ".join(map(str, r["keptRuns"])) or EMPTY,
                  "best gain": fmt(r["bestGain"]), "space": r["space"]} for r in chain]  # fmt: skip
-        st.dataframe(rows, hide_index=True, key="study_sessions")
+        common.dataframe(rows, hide_index=True, key="study_sessions")
     status = kb.query("study-trial-status", study=name).rows
     if not status:
         return

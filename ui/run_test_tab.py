@@ -19,6 +19,7 @@ from provkb.ui.common import fmt
 UPLOAD_TYPES = ["npy", "csv", "txt", "png", "jpg", "jpeg", "bmp", "gif"]
 FILE, ROW = "a file (.npy, image, .csv)", "a CSV row"
 RESULT = "test_result"  # session key: the last test's outcome, per run
+TESTED_BY = "Tested by (person)"  # not the steering form's "Requested by (person)"
 
 
 def heat_map(matrix: dict[str, Any]) -> go.Figure:
@@ -85,7 +86,10 @@ def confusion_section(run_id: str) -> None:
     )
     c1, c2 = st.columns([3, 2])
     c1.plotly_chart(heat_map(matrix), width="stretch", key=f"cm_heat_{run_id}")
-    c2.dataframe(per_class(matrix), hide_index=True, width="stretch", key=f"cm_table_{run_id}")
+    with c2:
+        common.dataframe(
+            per_class(matrix), hide_index=True, width="stretch", key=f"cm_table_{run_id}"
+        )
 
 
 def _model_label(model: dict[str, Any]) -> str:
@@ -119,7 +123,12 @@ def model_test_tab(run_id: str) -> None:
             key=f"test_row_{run_id}",
             placeholder="numbers separated by commas, one sample",
         )
-        person = st.text_input("Person", value=common.user_name(), key=f"test_person_{run_id}")
+        person = st.text_input(
+            TESTED_BY,
+            value=common.user_name(),
+            key=f"test_person_{run_id}",
+            help="The person this test is recorded as: the Prediction's agent in lineage.",
+        )
         sent = st.form_submit_button("Predict", type="primary")
     if sent:
         if kind == FILE and upload is None:
@@ -179,7 +188,7 @@ def predictions_tab(run_id: str) -> None:
         }
         for r in rows
     ]
-    st.dataframe(
+    common.dataframe(
         common.cell_table(table, list(table[0])),
         hide_index=True,
         width="stretch",
