@@ -122,7 +122,7 @@ def show_answer(query: BuiltQuery, rows: list[dict[str, Any]]) -> None:
         st.info("No rows match.")
         return
     table = common.cell_table(rows, list(query.columns))
-    st.dataframe(table, hide_index=True, width="stretch", key="qb_table")
+    common.dataframe(table, hide_index=True, width="stretch", key="qb_table")
     st.download_button(
         "Download CSV", table.to_csv(index=False), "answer.csv", "text/csv", key="qb_csv"
     )

@@ -65,7 +65,7 @@ def show_result(name: str, columns: list[str], rows: list[dict[str, Any]], hint=
     if not rows:
         st.info("The query returned no rows.")
         return
-    st.dataframe(
+    common.dataframe(
         common.cell_table(rows, columns), hide_index=True, width="stretch", key=f"result_{name}"
     )
     st.download_button(
