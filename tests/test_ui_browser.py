@@ -87,9 +87,27 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def provkb_variables(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k.startswith("PROVKB_")}
+
+
+def store_target(
+    engine: str, request: pytest.FixtureRequest, home: Path, **extra: str
+) -> tuple[dict[str, str], list[str], Settings]:
+    """`provkb ui`'s environment and arguments, and the store's settings: a store folder
+    of its own in `home` (embedded) or the session's Neo4j (its journals in `home`).
+    The environment is this process's without its `PROVKB_*` variables, plus `extra`."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PROVKB_")} | extra
+    if engine == "embedded":
+        return base, ["--store", str(home)], resolve_settings(store=home)
+    env = {**base, **request.getfixturevalue("store_env"), "PROVKB_HOME": str(home)}
+    with _environment(provkb_variables(env)):
+        return env, [], resolve_settings()
+
+
 @pytest.fixture(scope="module")
 def ui_store(
-    engine: str, store_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    engine: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[UiStore]:
     """A store with the demo's captured runs and the known graph, on each engine: a
     store folder of its own (embedded) or the session's Neo4j, emptied first."""
@@ -98,16 +116,10 @@ def ui_store(
 
     from provkb.demo import run_demo
 
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PROVKB_")}
     home = tmp_path_factory.mktemp("provkb-ui-browser")
-    if engine == "embedded":
-        env, args, settings = base, ["--store", str(home)], resolve_settings(store=home)
-    else:
-        env = {**base, **store_env, "PROVKB_HOME": str(home)}
-        args, settings = [], None
+    env, args, settings = store_target(engine, request, home)
     try:
-        with _environment({k: v for k, v in env.items() if k.startswith("PROVKB_")}):
-            settings = settings or resolve_settings()
+        with _environment(provkb_variables(env)):
             with Store(settings) as store:
                 store.clear()
             result = run_demo(

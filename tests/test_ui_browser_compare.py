@@ -12,7 +12,6 @@ Screenshot: tests/artifacts/ui/compare-next-session.png (neo4j: tests/artifacts/
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
@@ -20,7 +19,6 @@ import pytest
 import test_ui_browser as browser
 
 from provkb.capture.study import Study
-from provkb.config import resolve_settings
 from provkb.errors import ProvKBError
 from provkb.kb.embedded import EmbeddedServer
 from provkb.kb.store import Store
@@ -83,15 +81,8 @@ def ui_store(
 ) -> Iterator[browser.UiStore]:
     """One finished study only: a store folder of its own (embedded) or the session's
     Neo4j, emptied first. `runs` holds the study's name."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PROVKB_")}
-    base["PROVKB_PERSON"] = PERSON
     home = tmp_path_factory.mktemp("provkb-ui-compare")
-    if engine == "embedded":
-        env, args, settings = base, ["--store", str(home)], resolve_settings(store=home)
-    else:
-        env = {**base, **request.getfixturevalue("store_env"), "PROVKB_HOME": str(home)}
-        with browser._environment({k: v for k, v in env.items() if k.startswith("PROVKB_")}):
-            args, settings = [], resolve_settings()
+    env, args, settings = browser.store_target(engine, request, home, PROVKB_PERSON=PERSON)
     try:
         with Store(settings) as store:
             store.clear()

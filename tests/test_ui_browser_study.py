@@ -10,7 +10,6 @@ and study-edited.png.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 
@@ -18,7 +17,6 @@ import pytest
 import test_ui_browser as browser
 from test_ui_app import STUDY_NAME, build_known_graph
 
-from provkb.config import resolve_settings
 from provkb.kb.embedded import EmbeddedServer
 from provkb.kb.store import Store
 from provkb.kb.study import StudyQueue
@@ -39,14 +37,8 @@ def ui_store(
 ) -> Iterator[browser.UiStore]:
     """The known graph only (no demo training): a store folder of its own (embedded) or
     the session's Neo4j, emptied first."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PROVKB_")}
     home = tmp_path_factory.mktemp("provkb-ui-study")
-    if engine == "embedded":
-        env, args, settings = base, ["--store", str(home)], resolve_settings(store=home)
-    else:
-        env = {**base, **request.getfixturevalue("store_env"), "PROVKB_HOME": str(home)}
-        with browser._environment({k: v for k, v in env.items() if k.startswith("PROVKB_")}):
-            args, settings = [], resolve_settings()
+    env, args, settings = browser.store_target(engine, request, home)
     try:
         with Store(settings) as store:
             store.clear()
