@@ -465,11 +465,14 @@ class ProvenanceCallback(keras.callbacks.Callback):
                 self._tracker.steered(*changed)
 
     def _step_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        """`on_train_batch_end` when `log_every_n_steps` is set (step series)."""
+        """`on_train_batch_end` when `log_every_n_steps` is set (step series); its time
+        counts in `hook_seconds`."""
+        started = time.perf_counter()
         steps = self._steps
         if steps is not None and logs:
             steps.record(batch, logs)
-        if self.steer_every_n_batches is not None:
+        self.hook_seconds += time.perf_counter() - started
+        if self.steer_every_n_batches is not None:  # a guarded hook: counted by itself
             self._steer_batch_end(batch, logs)
 
     def _close_steps(self) -> None:
