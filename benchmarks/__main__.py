@@ -28,6 +28,7 @@ from . import (
     ingestion,
     memory,
     metric_logging,
+    predict_overhead,
     query_latency,
     responsiveness,
     step_logging,
@@ -44,6 +45,7 @@ SECTIONS = (
     "export_import",
     "metric_logging",
     "responsiveness",
+    "predict",
 )
 
 
@@ -52,10 +54,10 @@ def plan(quick: bool) -> dict[str, Any]:
     if quick:
         return {
             "mode": "quick",
-            "capture": capture_overhead.CaptureConfig.quick(),
-            "kb": KBSpec(runs=100, epochs=20, runs_per_experiment=10),
-            "query_repeats": 10,
-            "query_budget": 3.0,
+            "capture": capture_overhead.CaptureConfig.quick(),  # one process per repeat
+            "kb": KBSpec(runs=50, epochs=10, runs_per_experiment=10),
+            "query_repeats": 5,
+            "query_budget": 2.0,
             "export": export_import.ExportConfig(
                 repeats=1, repeats_kb=1, task_timeout=45, budget=90, kb_formats=("provjson",)
             ),
@@ -66,8 +68,10 @@ def plan(quick: bool) -> dict[str, Any]:
                 "loop_points": None,
                 "steps": 1_000,  # per-step metrics (step_logging)
                 "fit": step_logging.FitConfig.quick(),
+                "fit_one_process": True,  # its variants in turn in one worker process
             },
-            "responsiveness": responsiveness.ResponsivenessConfig.quick(),
+            "responsiveness": responsiveness.ResponsivenessConfig.quick(),  # idle only
+            "predict": predict_overhead.PredictConfig.quick(),
         }
     return {
         "mode": "full",
@@ -88,6 +92,7 @@ def plan(quick: bool) -> dict[str, Any]:
             "fit": step_logging.FitConfig(),
         },
         "responsiveness": responsiveness.ResponsivenessConfig(),
+        "predict": predict_overhead.PredictConfig(),
     }
 
 
@@ -113,9 +118,9 @@ def run_engine(
 ) -> dict[str, Any]:
     """Every selected benchmark on one engine; its figures (`errors` says what failed).
 
-    Order: capture, metric logging, then the knowledge base (ingestion, queries,
-    export/import), so that on a Neo4j server only small stores are emptied between
-    benchmarks."""
+    Order: capture, metric logging, predict, responsiveness, then the knowledge base
+    (ingestion, queries, export/import), so that on a Neo4j server only small stores
+    are emptied between benchmarks."""
     results: dict[str, Any] = {"engine": engine, "errors": {}, "info": {}}
     try:
         session = engines.Session(
@@ -155,6 +160,17 @@ def run_engine(
                 )
                 if ml:
                     results["metric_logging"] = ml
+        if "predict" in only:
+            with session.fresh("predict") as pr_store:
+                _engine(results, pr_store)
+                pr_store.store.close()  # the predict process writes; this one waits
+                pr = _section(
+                    results,
+                    "predict",
+                    lambda: predict_overhead.run(pr_store.target, p["predict"]),
+                )
+            if pr:
+                results["predict"] = pr
         if "responsiveness" in only and engine == engines.ARCADEDB:
             resp = _section(
                 results,
@@ -266,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run the benchmarks and write RESULTS.md + results.json")
     r.add_argument(
-        "--quick", action="store_true", help="small sizes: the CI smoke (both engines, ~6 min)"
+        "--quick",
+        action="store_true",
+        help="small sizes, fewer fresh processes: the CI smoke (both engines, ~4 min)",
     )
     r.add_argument("--out", default=str(HERE / "RESULTS.md"), help="the Markdown report")
     r.add_argument("--json", default=None, help="the JSON results (default: next to --out)")

@@ -1,6 +1,7 @@
 """One training process of the capture-overhead and memory benchmarks.
 
     python -m benchmarks._train_worker '{"variant": "provkb", "store": "...", ...}'
+    python -m benchmarks._train_worker '{"variants": ["none", "provkb"], ...}'  # in turn
 
 Trains the MLP and then the small CNN on synthetic data (TensorFlow backend, CPU) with
 no instrumentation (`none`), a `ProvenanceCallback` (`provkb`) or
@@ -203,12 +204,30 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str]) -> None:
-    out = train(json.loads(argv[0]))
-    if out["variant"] == "provkb":
-        from provkb.capture import sink
+def train_many(config: dict[str, Any]) -> dict[str, Any]:
+    """Every variant of `config["variants"]` in turn in this one process (the quick
+    mode's capture benchmark: one TensorFlow import instead of one per variant); the
+    later variants' fits run in a process warmed by the earlier ones."""
+    samples = []
+    for variant in config["variants"]:
+        samples.append(train({**config, "variant": variant}))
+        if variant == "provkb":
+            from provkb.capture import sink
 
-        sink.close_all()  # journal acknowledged and removed, as at interpreter exit
+            sink.close_all()  # its records committed before the next variant trains
+    return {"samples": samples}
+
+
+def main(argv: list[str]) -> None:
+    config = json.loads(argv[0])
+    if "variants" in config:
+        out = train_many(config)
+    else:
+        out = train(config)
+        if out["variant"] == "provkb":
+            from provkb.capture import sink
+
+            sink.close_all()  # journal acknowledged and removed, as at interpreter exit
     print(json.dumps(out), flush=True)
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown (TensorFlow's is slow); everything is flushed

@@ -226,10 +226,14 @@ class Neo4jServer:
         return self.launch().wait()
 
     def stop(self) -> None:
-        subprocess.run(
+        self.stopping().wait()
+
+    def stopping(self) -> subprocess.Popen[bytes]:
+        """Begin stopping the server (`wait()` on the result): two can stop at once."""
+        return subprocess.Popen(
             ["bash", str(TOOLS / "stop"), str(self.folder / "server")],
-            capture_output=True,
-            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     def target(self) -> Target:
@@ -301,9 +305,9 @@ class Session:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for server in (self.server, self.importer):
-            if server is not None:
-                server.stop()
+        stops = [s.stopping() for s in (self.server, self.importer) if s is not None]
+        for stop in stops:  # both shut down together
+            stop.wait()
 
     @contextlib.contextmanager
     def fresh(self, name: str) -> Iterator[Any]:

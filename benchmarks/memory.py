@@ -4,7 +4,8 @@ The figures come from the capture-overhead processes (`capture_overhead`): each 
 fresh Python process that imports TensorFlow, trains the MLP and the CNN, and reports
 its own peak RSS (`getrusage(RUSAGE_SELF).ru_maxrss`) and its RSS just before the
 first timed fit. Capture's cost is the peak of the `provkb` processes minus that of
-the bare ones, paired by repeat; MLflow's likewise.
+the bare ones, paired by repeat; MLflow's likewise. (Not in the quick mode, whose
+variants share one process: `capture_overhead.CaptureConfig.one_process`.)
 """
 
 from __future__ import annotations
@@ -39,4 +40,14 @@ def summarize(capture: dict[str, Any]) -> dict[str, Any]:
         "Peak RSS of whole training processes (TensorFlow included); 'added' is the "
         "paired difference to the bare process of the same repeat."
     )
+    if capture.get("config", {}).get("one_process"):
+        # One process trained every variant: its peak only grows, so a later variant's
+        # "peak" includes the earlier ones' and no difference says what capture adds.
+        out["one_process"] = True
+        out["added"] = {}
+        out["note"] = (
+            "Quick mode: every variant trained in one process (see Capture overhead), "
+            "so the peak RSS shown is that process's running peak after each variant and "
+            "what capture adds is not measured (the full run: a fresh process each)."
+        )
     return out

@@ -17,15 +17,20 @@ each comes first (the embedded server's JIT warm-up; MLflow's database creation)
 With `steps`, also per-step metrics (`step_logging`): `steps` x 1 metric stored by
 capture's step series, MLflow's `log_batch` and W&B offline (`steps_stored`); with
 `fit` and `target`, one Keras fit of that many steps logging 5 metrics every step,
-bare and with each tracker (`step_fit`).
+bare and with each tracker (`step_fit`; `fit_one_process`, the quick mode: a repeat's
+variants in turn in one worker process instead of a fresh one each).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import subprocess
+import sys
 import time
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +150,7 @@ def run(
     steps: int | None = None,
     fit: step_logging.FitConfig | None = None,
     target: Any = None,
+    fit_one_process: bool = False,
 ) -> dict[str, Any]:
     """Interleaved repeats of every variant; seconds and points per second.
 
@@ -207,5 +213,70 @@ def run(
         out["peers"] = step_logging.versions()
         out["steps_stored"] = step_logging.stored(store, folder / "steps", steps, repeats)
     if fit is not None and target is not None:
-        out["step_fit"] = step_logging.fit(target, folder / "step-fit", fit)
+        if fit_one_process:
+            out["step_fit"] = step_fit_one_process(target, folder / "step-fit", fit)
+        else:
+            out["step_fit"] = step_logging.fit(target, folder / "step-fit", fit)
     return out
+
+
+# -- the quick mode's step fit: every variant in one process --------------------------
+STEP_FIT_ONE_PROCESS_NOTE = (
+    "_Quick mode: the step fit's variants of a repeat ran one after the other in one "
+    "process (one TensorFlow import), not each in a fresh process as in the full run; "
+    "a later variant trains in a process warmed by the earlier ones, so its ratio is a "
+    "smoke test, not a measurement._"
+)
+
+
+def step_fit_one_process(target: Any, folder: Path, cfg: step_logging.FitConfig) -> dict[str, Any]:
+    """`step_logging.fit`'s figures with each repeat's variants run in turn by one worker
+    process (`python -m benchmarks.metric_logging`, calling `step_logging.train`)."""
+    from .engines import as_target
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = step_logging._fit_variants(cfg)  # noqa: SLF001 (the same variants as fit())
+    samples: list[dict[str, Any]] = []
+    for rep in range(cfg.repeats):
+        configs = [
+            {
+                "variant": variant,
+                "rep": rep,
+                "target": as_target(target).to_json(),
+                "mlflow_uri": f"sqlite:///{folder / 'mlflow-fit.db'}",
+                "mlflow_artifacts": (folder / "mlflow-artifacts").as_uri(),
+                "wandb_dir": str(folder / "wandb"),
+                "spec": asdict(cfg) | {"variants": list(cfg.variants)},
+            }
+            for variant in names
+        ]
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.metric_logging", json.dumps(configs)],
+            cwd=step_logging.ROOT,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            capture_output=True,
+            text=True,
+            timeout=cfg.timeout * len(names),
+        )
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        if proc.returncode != 0 or not lines:
+            tail = "\n".join(proc.stderr.splitlines()[-15:])
+            raise RuntimeError(f"step fit worker failed:\n{tail}")
+        for sample in json.loads(lines[-1])["samples"]:
+            samples.append(sample)
+            log(f"  step fit rep {rep + 1}/{cfg.repeats} {sample['variant']:13s}: "
+                f"{sample['fit']:.2f}s (one process)")  # fmt: skip
+    out = step_logging.summarize_fit(samples, cfg, names)
+    out["one_process"] = True
+    out["note"] = STEP_FIT_ONE_PROCESS_NOTE
+    return out
+
+
+def _step_fit_worker(configs: list[dict[str, Any]]) -> None:
+    samples = [step_logging.train(config) for config in configs]
+    print(json.dumps({"samples": samples}), flush=True)
+    os._exit(0)  # skip TensorFlow's slow teardown; every variant flushed its own
+
+
+if __name__ == "__main__":
+    _step_fit_worker(json.loads(sys.argv[1]))

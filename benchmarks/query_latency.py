@@ -1,7 +1,7 @@
 """Query latency: p50 / p95 of every named query of the registry, warm, on the KB.
 
 Parameters are real values of the knowledge base (`synthetic.sample_params`): a run in
-the middle, its experiment, epoch 30 (10 with --quick), a shared training dataset. A
+the middle, its experiment, epoch 30 (5 with --quick), a shared training dataset. A
 query is run twice untimed, then `repeats` times (fewer when one call is slow, so a
 slow query cannot eat the whole budget), each through `queries.run` as the CLI and
 the UI do (Cypher text, parameter checks, rows converted to Python).

@@ -116,7 +116,12 @@ def evaluate_targets(results: dict[str, Any], kb_runs: int = 0) -> dict[str, Any
     if ml:  # per-step metrics (step_logging)
         out.update(step_logging.targets(ml))
     mem = results.get("memory")
-    if mem and "provkb" in mem.get("added", {}):
+    if mem and mem.get("one_process"):
+        out["memory"] = {
+            "measured": "not measured (quick mode: every variant in one process)",
+            "met": None,
+        }
+    elif mem and "provkb" in mem.get("added", {}):
         added = mem["added"]["provkb"]["median"]
         out["memory"] = {
             "measured": f"{_n(added, 1)} MB added peak RSS (median of paired differences)",
@@ -193,8 +198,13 @@ def _capture(cap: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]
         f"MLP: {cfg['mlp']['samples']:,} samples x 64 features, {cfg['mlp']['epochs']} epochs; "
         f"CNN: {cfg['cnn']['samples']:,} 28x28 images, {cfg['cnn']['epochs']} epochs; "
         f"batch 64, validation_split 0.2; {cfg['repeats']} interleaved repeats "
-        f"({', '.join(cap['variants'])}, ...) per engine, each a fresh process; `fit` timed "
-        "inside it."
+        f"({', '.join(cap['variants'])}, ...) per engine, "
+        + (
+            "all variants of a repeat in one process (quick mode)"
+            if cfg.get("one_process")
+            else "each a fresh process"
+        )
+        + "; `fit` timed inside it."
     )
     rows = []
     for model, entry in cap["models"].items():
@@ -379,6 +389,8 @@ def _logging(ml: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]
     header = ["variant", "s min", "median", "max", "points/s (median)", "speed vs log_batch"]
     step_rows, notes = step_logging.report_rows(ml)  # per-step metrics
     rows += step_rows
+    if (ml.get("step_fit") or {}).get("one_process"):
+        notes.append(ml["step_fit"]["note"])
     measured = ml.get("mlflow_loop_points_measured")
     if measured and measured < ml["points"]:
         notes.append(
@@ -417,7 +429,51 @@ def _responsiveness(res: dict[str, Any]) -> tuple[list[str], list[list[str]], li
     note = (
         f"_KB of {cfg.get('runs')} runs x {cfg.get('epochs')} epochs; the training: "
         f"{cfg.get('training')} (capture on, its own process); a read every "
-        f"{cfg.get('pause')} s while it runs._"
+        f"{cfg.get('pause')} s while it runs"
+        + (
+            "; quick mode: the default priority (idle) only._"
+            if list(res["priorities"]) == ["idle"]
+            else "._"
+        )
+    )
+    return header, rows, [note]
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def _predict(pr: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
+    rows = []
+    for entry in pr["sizes"].values():
+        over = entry["overhead_ms"]
+        rows.append(
+            [
+                f"{entry['rows']:,}",
+                _n(entry["bare_ms"]["median"], 1),
+                _n(entry["callback_ms"]["median"], 1),
+                " / ".join(_mmm(over, 1)),
+                _pct((entry.get("overhead_ratio") or {}).get("median")),
+                _n(entry["hooks_ms"]["median"], 1),
+                _n(entry["fingerprint_ms"]["median"], 2),
+                _share(entry.get("fingerprint_share")),
+            ]
+        )
+    header = [
+        "input rows",
+        "bare ms (median)",
+        "with callback ms (median)",
+        "overhead ms min / median / max",
+        "median overhead",
+        "hooks ms (median)",
+        "fingerprint ms (median)",
+        "fingerprint, share of overhead",
+    ]
+    cfg = pr.get("config", {})
+    note = (
+        f"_{pr.get('note', '')} {cfg.get('repeats')} repeats per size; predict batch "
+        f"{cfg.get('batch_size')}, 64 float32 features; every recorded Prediction stored "
+        f"({pr.get('predictions_stored')} of {pr.get('predictions_recorded')})._"
     )
     return header, rows, [note]
 
@@ -576,6 +632,7 @@ def render(results: dict[str, Any]) -> str:
         ("metric_logging", "5. Logging metric points", _logging),
         ("memory", "6. Peak memory of a training process", _memory),
         ("responsiveness", "7. Responsiveness while training", _responsiveness),
+        ("predict", "8. Predict's capture overhead", _predict),
     ]
     for key, title, fn in sections:
         lines += [f"## {title}", "", *_section(key, fn, runs), ""]
@@ -595,6 +652,18 @@ DESCRIPTIONS = {
         "every pause; read latency while it trains, and the fits against the idle "
         "server's quiet fit (the trade: a higher priority answers faster, and may take "
         "CPU from the training when both want it). `benchmarks/responsiveness.py`."
+    ),
+    "predict": (
+        "`model.predict(x)` bare against `model.predict(x, callbacks=[capture])`, which "
+        "records a Prediction (issue 17, capture/predictions.py: the input described and "
+        "fingerprinted at `on_predict_begin`, each batch's outputs summarised, the "
+        "Prediction sent to the background writer at the end; predict never waits for "
+        "the store). Overhead: the paired difference callback minus bare of the same "
+        "repeat (median), and the median of the paired ratios. Hooks: the callback's own "
+        "time in the predicting thread (`hook_seconds`). Fingerprint: "
+        "`capture.datasets.describe` of the same input timed on its own beside each pair "
+        "(sha256 of its bytes), as a share of the median overhead. "
+        "`benchmarks/predict_overhead.py`."
     ),
     "ingestion": (
         "A synthetic KB built with capture's own graph builder (`benchmarks/synthetic.py`: "

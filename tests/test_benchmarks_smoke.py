@@ -23,6 +23,7 @@ from benchmarks import (  # noqa: E402
     ingestion,
     memory,
     metric_logging,
+    predict_overhead,
     query_latency,
     report,
 )
@@ -163,6 +164,39 @@ def test_capture_overhead_and_memory_in_process(
     assert _is_stats(mem["added"]["provkb"]) and mem["variants"]["none"]["peak_rss_mb"]["n"] == 1
 
 
+@pytest.mark.slow
+def test_predict_overhead_in_process(bench_store: engines.Handle, tmp_path: Path) -> None:
+    """Bare against captured predicts on two input sizes; every Prediction stored; the
+    report's table renders."""
+    cfg = predict_overhead.PredictConfig.tiny()
+    out = predict_overhead.run(bench_store.target, cfg, in_process=True)
+    assert out["engine"] == bench_store.engine
+    assert list(out["sizes"]) == [str(rows) for rows in cfg.rows]
+    for rows, entry in zip(cfg.rows, out["sizes"].values(), strict=True):
+        assert entry["rows"] == rows
+        for key in ("bare_ms", "callback_ms", "overhead_ms", "hooks_ms", "fingerprint_ms"):
+            assert _is_stats(entry[key]) and entry[key]["n"] == cfg.repeats, key
+        assert entry["bare_ms"]["min"] > 0 and entry["fingerprint_ms"]["min"] > 0
+        assert entry["hooks_ms"]["min"] > 0  # the callback's hooks ran in every predict
+        assert entry["overhead_ratio"]["median"] > 0
+    # a warm-up and `repeats` recorded predicts per size, all of them in the store
+    assert out["predictions_recorded"] == len(cfg.rows) * (cfg.repeats + 1)
+    assert out["predictions_stored"] == out["predictions_recorded"]
+    assert out["flushed"] and not out["records_dropped"]
+    name = bench_store.engine
+    results = {
+        "meta": _meta({}, engines.neo4j_server_settings()),
+        "engines": {name: {"engine": name, "info": {}, "predict": out, "errors": {}}},
+        "errors": {},
+    }
+    md, js = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    report.write(results, md, js)
+    text = md.read_text()
+    assert "## 8. Predict's capture overhead" in text
+    assert f"| {report.ENGINE_NAMES[name]} | {cfg.rows[-1]:,} |" in text
+    assert json.loads(js.read_text())["engines"][name]["predict"]["sizes"]
+
+
 def _meta(packages: dict[str, str], neo4j_server: dict[str, Any]) -> dict[str, Any]:
     """The `meta` of a quick run's results on a 2-core machine."""
     return {
@@ -247,3 +281,18 @@ def test_engine_choice() -> None:
     assert (note == "") == (why is None) and (why or "") in note
     assert engines.choose("arcadedb") == (["arcadedb"], "")
     assert engines.choose("both")[0] == chosen
+
+
+def test_quick_plan_runs_every_section_with_fewer_processes() -> None:
+    """`--quick` (the CI smoke): every section, the new `predict` too, with a repeat's
+    variants in one process and the default server priority only; the full plan keeps
+    a fresh process per variant and every priority."""
+    from benchmarks.__main__ import SECTIONS, plan
+
+    assert "predict" in SECTIONS
+    quick, full = plan(True), plan(False)
+    assert quick["capture"].one_process and not full["capture"].one_process
+    assert quick["logging"]["fit_one_process"] and "fit_one_process" not in full["logging"]
+    assert quick["responsiveness"].priorities == ("idle",)
+    assert full["responsiveness"].priorities == ("idle", "low", "normal")
+    assert quick["predict"].rows[-1] < full["predict"].rows[-1] == 100_000
