@@ -436,7 +436,40 @@ def _responsiveness(res: dict[str, Any]) -> tuple[list[str], list[list[str]], li
             else "._"
         )
     )
-    return header, rows, [note]
+    return header, rows, [note, *_pages(res)]
+
+
+PAGE_TARGET_MS = 1500  # issue 15: pages and `provkb query` answer in under 1.5 s (p50)
+
+
+def _pages(res: dict[str, Any]) -> list[str]:
+    """What a person waits for at the default priority: pages and `provkb query`."""
+    entry = next((e for e in res["priorities"].values() if e.get("pages")), None)
+    if entry is None:
+        return []
+    pages = entry["pages"]
+    rows = []
+    for name, busy in pages["training"].items():
+        quiet = pages["quiet"].get(name) or {}
+        p50 = busy.get("median")
+        ok = "ok" if p50 is not None and p50 < PAGE_TARGET_MS else "**over**"
+        rows.append(
+            [name, _n(quiet.get("median"), 0), _n(busy.get("n")), _n(p50, 0)]
+            + [_n(busy.get("p95"), 0), _n(busy.get("max"), 0), ok]
+        )
+    header = ["what the person opens", "quiet ms", "n while training", "p50 ms", "p95", "max"]
+    return [
+        "",
+        "Pages and the CLI at the default priority (idle), before the training (quiet, "
+        f"once each) and while a third fit of it runs ({_n(pages.get('fit'), 2)} s):",
+        "",
+        *_table([*header, "< 1.5 s"], rows),
+        "",
+        "_A page: one render by Streamlit's script runner (`streamlit.testing`, the app's "
+        "code and reads, no browser) with the app's read caches emptied first, as a refresh "
+        "after they expired. The CLI: a new `provkb query runs` process, start to exit "
+        "(Python's start and imports included). `benchmarks/page_timing.py`._",
+    ]
 
 
 def _share(value: float | None) -> str:

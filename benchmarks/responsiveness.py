@@ -10,6 +10,9 @@ once alone ("quiet"), once while this process asks what the Overview and Run mon
 ask (`runs`, `epochs` of a run) every `pause` seconds, as a person clicking would.
 Reported: the latency of those reads while the training runs (p50 / p95), and the
 fit's seconds, quiet and with reads, as ratios to the `idle` server's quiet fit.
+With `pages`, at the default priority a third fit runs while this process renders the
+app's pages and runs `provkb query` (`page_timing`): what a person waits for, before the
+training (quiet) and during it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 
 from provkb.queries import registry
 
-from . import synthetic
+from . import page_timing, synthetic
 from .capture_overhead import ROOT, CaptureConfig, worker_config
 from .common import log, ratio, start_store, stats
 
@@ -48,6 +51,7 @@ class ResponsivenessConfig:
     pause: float = 0.5
     priorities: tuple[str, ...] = PRIORITIES
     timeout: float = 900.0
+    pages: bool = True  # page renders and `provkb query` at the default priority
 
     @classmethod
     def quick(cls) -> ResponsivenessConfig:
@@ -56,6 +60,7 @@ class ResponsivenessConfig:
             epochs=4,
             training={"samples": 1_500, "epochs": 3, "batch_size": 64},
             priorities=("idle",),  # the default priority only: the CI smoke < 5 min
+            pages=False,  # a third fit; tests/test_benchmarks_smoke covers page_timing
         )
 
 
@@ -115,6 +120,10 @@ def _read_while(proc: subprocess.Popen[str], store: Any, params: dict, pause: fl
     return latencies
 
 
+def _alive(proc: subprocess.Popen[str]) -> Any:
+    return lambda: proc.poll() is None
+
+
 def measure(priority: str, folder: Path, cfg: ResponsivenessConfig) -> dict[str, Any]:
     """One priority: a fresh store at it, the quiet fit, then the fit with reads."""
     home = Path(tempfile.mkdtemp(prefix=f"provkb-bench-resp-{priority}-", dir=folder))
@@ -132,6 +141,15 @@ def measure(priority: str, folder: Path, cfg: ResponsivenessConfig) -> dict[str,
         proc = _worker(_config(handle.target, cfg, folder, 1))
         latencies = _read_while(proc, handle.store, params, cfg.pause)
         busy = _fit_seconds(proc, cfg.timeout)
+        pages = None
+        if cfg.pages and priority == PRIORITIES[0]:
+            run_id = sample["run"]
+            pages = {"quiet": page_timing.time_pages(home, run_id, lambda: False, 0)}
+            proc = _worker(_config(handle.target, cfg, folder, 2))
+            pages["training"] = page_timing.time_pages(home, run_id, _alive(proc), cfg.pause)
+            pages["fit"] = _fit_seconds(proc, cfg.timeout)
+            log(f"  pages quiet: {page_timing.summary(pages['quiet'])}")
+            log(f"  pages while training: {page_timing.summary(pages['training'])}")
     finally:
         handle.stop()
     log(
@@ -143,6 +161,7 @@ def measure(priority: str, folder: Path, cfg: ResponsivenessConfig) -> dict[str,
         "reads": len(latencies),
         "fit_quiet": quiet,
         "fit_reads": busy,
+        **({} if pages is None else {"pages": pages}),
     }
 
 

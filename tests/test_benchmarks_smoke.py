@@ -296,3 +296,26 @@ def test_quick_plan_runs_every_section_with_fewer_processes() -> None:
     assert quick["responsiveness"].priorities == ("idle",)
     assert full["responsiveness"].priorities == ("idle", "low", "normal")
     assert quick["predict"].rows[-1] < full["predict"].rows[-1] == 100_000
+
+
+@pytest.mark.slow
+def test_page_timing_renders_the_pages_and_runs_the_cli(tmp_path: Path) -> None:
+    """Section 7's pages: each page renders (no exception) and `provkb query` answers,
+    timed once each when nothing trains; the report shows them in a table."""
+    from benchmarks import page_timing, responsiveness
+    from benchmarks.synthetic import kb_batches
+
+    with fresh_store(tmp_path, "pages") as handle:
+        for batch in kb_batches(SPEC):
+            handle.store.write(batch)
+        times = page_timing.time_pages(handle.home, sample_params(SPEC)["run"], lambda: 0, 0)
+    assert set(times) == {*page_timing.PAGES, page_timing.CLI}
+    assert all(entry["n"] == 1 and entry["median"] > 0 for entry in times.values())
+    entry = {"reads": 1, "read_ms": stats([1.0]), "fit_quiet": 1.0, "fit_reads": 1.0}
+    entry["pages"] = {"quiet": times, "training": times, "fit": 2.0}
+    res = {"config": {"runs": 4}, "priorities": {"idle": entry}}
+    _, _, notes = report._responsiveness(res)  # noqa: SLF001
+    text = "\n".join(notes)
+    for name in (*page_timing.PAGES, page_timing.CLI):
+        assert f"| {name} | " in text
+    assert responsiveness.ResponsivenessConfig().pages  # the full run measures them

@@ -1,0 +1,103 @@
+"""How long a person waits for the app's pages and for `provkb query`.
+
+A page is rendered by Streamlit's own script runner (`streamlit.testing.v1.AppTest`:
+the app's real code and reads, no browser) with the app's read caches emptied first,
+so every render reads the store, as a refresh does once the cache has expired. The
+CLI is timed as a person runs it: a new `provkb query runs` process, from its start to
+its exit. Both are used by `responsiveness` beside a training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .common import stats
+
+APP = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+PAGES = {  # what a trainer opens while a training runs
+    "Overview": "page_overview.py",
+    "Run monitor": "page_monitor.py",
+    "Compare": "page_compare.py",
+}
+CLI = "provkb query runs"
+RENDER_TIMEOUT = 120  # s, per page render
+
+
+@contextlib.contextmanager
+def app_environment(home: Path) -> Iterator[None]:
+    """The environment `provkb ui --store HOME` gives the app."""
+    from provkb.ui.common import ENV_EMBEDDED
+
+    wanted = {"PROVKB_HOME": str(home), ENV_EMBEDDED: "1"}
+    before = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def render_ms(page: str, run_id: str) -> float:
+    """Milliseconds of one render of `page` (a file of ui/) with `run_id` selected."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from provkb.ui.common import SELECTED_RUN
+
+    at = AppTest.from_file(str(APP), default_timeout=RENDER_TIMEOUT)
+    at.session_state[SELECTED_RUN] = run_id
+    at.run()  # the app's first page and its session, untimed
+    st.cache_data.clear()
+    started = time.perf_counter()
+    at.switch_page(page).run()
+    elapsed = (time.perf_counter() - started) * 1000
+    if at.exception:
+        raise RuntimeError(f"{page} failed: {[e.value for e in at.exception]}")
+    return elapsed
+
+
+def cli_ms(home: Path) -> float:
+    """Milliseconds of `provkb query runs --store HOME` in a new process."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "provkb", "query", "runs", "--store", str(home)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=RENDER_TIMEOUT,
+    )
+    elapsed = (time.perf_counter() - started) * 1000
+    if done.returncode != 0:
+        raise RuntimeError(f"{CLI} failed: {done.stderr.strip()[-500:]}")
+    return elapsed
+
+
+def time_pages(home: Path, run_id: str, keep_going: Callable[[], bool], pause: float) -> dict:
+    """Each page and the CLI in turn, while `keep_going()`, at least once each; their
+    latencies (ms) as `stats`, by name."""
+    names = [*PAGES, CLI]
+    times: dict[str, list[float]] = {name: [] for name in names}
+    turn = 0
+    with app_environment(home):
+        while turn < len(names) or keep_going():
+            name = names[turn % len(names)]
+            turn += 1
+            times[name].append(cli_ms(home) if name == CLI else render_ms(PAGES[name], run_id))
+            time.sleep(pause)
+    return {name: {**stats(values), "n": len(values)} for name, values in times.items()}
+
+
+def summary(result: dict[str, Any]) -> str:
+    """`Overview 120 ms, ...`: the p50 of each, for the log."""
+    return ", ".join(f"{name} {entry.get('median', 0):.0f} ms" for name, entry in result.items())
