@@ -83,18 +83,31 @@ def cli_ms(home: Path) -> float:
     return elapsed
 
 
-def time_pages(home: Path, run_id: str, keep_going: Callable[[], bool], pause: float) -> dict:
-    """Each page and the CLI in turn, while `keep_going()`, at least once each; their
-    latencies (ms) as `stats`, by name."""
+def time_pages(
+    home: Path,
+    run_of: Callable[[], str],
+    keep_going: Callable[[], bool],
+    pause: float,
+    deadline: float = 900.0,
+) -> dict:
+    """Each page and the CLI in turn, while `keep_going()` (and for at most `deadline`
+    seconds), at least once each; the Run monitor shows `run_of()` (the training's run
+    once it exists). Their latencies (ms) as `stats`, by name."""
+    import streamlit as st
+
     names = [*PAGES, CLI]
     times: dict[str, list[float]] = {name: [] for name in names}
-    turn = 0
-    with app_environment(home):
-        while turn < len(names) or keep_going():
-            name = names[turn % len(names)]
-            turn += 1
-            times[name].append(cli_ms(home) if name == CLI else render_ms(PAGES[name], run_id))
-            time.sleep(pause)
+    turn, ends = 0, time.monotonic() + deadline
+    try:
+        with app_environment(home):
+            while turn < len(names) or (keep_going() and time.monotonic() < ends):
+                name = names[turn % len(names)]
+                turn += 1
+                ms = cli_ms(home) if name == CLI else render_ms(PAGES[name], run_of())
+                times[name].append(ms)
+                time.sleep(pause)
+    finally:
+        st.cache_resource.clear()  # the app's driver to this store
     return {name: {**stats(values), "n": len(values)} for name, values in times.items()}
 
 

@@ -37,6 +37,7 @@ from .common import log, ratio, start_store, stats
 
 PRIORITIES = ("idle", "low", "normal")
 READS = ("runs", "epochs")  # the Overview's list and the Run monitor's curve
+EXPERIMENT = "bench-capture"  # the training worker's (benchmarks/_train_worker.py)
 
 
 @dataclass
@@ -98,7 +99,12 @@ def _worker(config: str) -> subprocess.Popen[str]:
 
 
 def _fit_seconds(proc: subprocess.Popen[str], timeout: float) -> float:
-    out, err = proc.communicate(timeout=timeout)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
     lines = [ln for ln in out.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = "\n".join(err.splitlines()[-15:])
@@ -120,8 +126,29 @@ def _read_while(proc: subprocess.Popen[str], store: Any, params: dict, pause: fl
     return latencies
 
 
-def _alive(proc: subprocess.Popen[str]) -> Any:
-    return lambda: proc.poll() is None
+def _pages(handle: Any, home: Path, folder: Path, cfg: ResponsivenessConfig, run: str) -> dict:
+    """Pages and the CLI quiet, then while a third fit runs (its worker killed if the
+    timing fails); the Run monitor shows the training's own run once it has started."""
+
+    def training_run() -> str:
+        rows = registry.run(handle.store, "runs", experiment=EXPERIMENT, limit=1).rows
+        return rows[0]["runId"] if rows else run
+
+    pages = {"quiet": page_timing.time_pages(home, lambda: run, lambda: False, 0)}
+    proc = _worker(_config(handle.target, cfg, folder, 2))
+    try:
+        alive = lambda: proc.poll() is None  # noqa: E731
+        pages["training"] = page_timing.time_pages(
+            home, training_run, alive, cfg.pause, deadline=cfg.timeout
+        )
+        pages["fit"] = _fit_seconds(proc, cfg.timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log(f"  pages quiet: {page_timing.summary(pages['quiet'])}")
+    log(f"  pages while training: {page_timing.summary(pages['training'])}")
+    return pages
 
 
 def measure(priority: str, folder: Path, cfg: ResponsivenessConfig) -> dict[str, Any]:
@@ -143,13 +170,7 @@ def measure(priority: str, folder: Path, cfg: ResponsivenessConfig) -> dict[str,
         busy = _fit_seconds(proc, cfg.timeout)
         pages = None
         if cfg.pages and priority == PRIORITIES[0]:
-            run_id = sample["run"]
-            pages = {"quiet": page_timing.time_pages(home, run_id, lambda: False, 0)}
-            proc = _worker(_config(handle.target, cfg, folder, 2))
-            pages["training"] = page_timing.time_pages(home, run_id, _alive(proc), cfg.pause)
-            pages["fit"] = _fit_seconds(proc, cfg.timeout)
-            log(f"  pages quiet: {page_timing.summary(pages['quiet'])}")
-            log(f"  pages while training: {page_timing.summary(pages['training'])}")
+            pages = _pages(handle, home, folder, cfg, sample["run"])
     finally:
         handle.stop()
     log(

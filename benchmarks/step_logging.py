@@ -477,7 +477,9 @@ def targets(ml: dict[str, Any]) -> dict[str, Any]:
             else speed >= MIN_SPEEDUP_VS_LOG_BATCH and (wandb is None or mine < wandb),
         }
     fit = ml.get("step_fit")
-    if fit and "provkb" in fit["variants"]:
+    if fit and fit.get("one_process"):  # quick mode: warmed later variants, no verdict
+        out["step_fit"] = {"measured": "not measured (quick mode)", "met": None}
+    elif fit and "provkb" in fit["variants"]:
         r = (fit["variants"]["provkb"].get("ratio") or {}).get("median")
         out["step_fit"] = {
             "measured": "n/a"

@@ -308,9 +308,13 @@ def test_page_timing_renders_the_pages_and_runs_the_cli(tmp_path: Path) -> None:
     with fresh_store(tmp_path, "pages") as handle:
         for batch in kb_batches(SPEC):
             handle.store.write(batch)
-        times = page_timing.time_pages(handle.home, sample_params(SPEC)["run"], lambda: 0, 0)
+        run = sample_params(SPEC)["run"]
+        times = page_timing.time_pages(handle.home, lambda: run, lambda: False, 0)
+        more = iter([True])  # one more turn: the Overview comes round again
+        again = page_timing.time_pages(handle.home, lambda: run, lambda: next(more, False), 0)
     assert set(times) == {*page_timing.PAGES, page_timing.CLI}
     assert all(entry["n"] == 1 and entry["median"] > 0 for entry in times.values())
+    assert [again[name]["n"] for name in (*page_timing.PAGES, page_timing.CLI)] == [2, 1, 1, 1]
     entry = {"reads": 1, "read_ms": stats([1.0]), "fit_quiet": 1.0, "fit_reads": 1.0}
     entry["pages"] = {"quiet": times, "training": times, "fit": 2.0}
     res = {"config": {"runs": 4}, "priorities": {"idle": entry}}

@@ -25,7 +25,7 @@ from provkb.ui import charts, common
 from provkb.ui.common import fmt, load
 
 REFRESH_SECONDS = 5
-EMPTY = "—"  # an empty table cell
+EMPTY = "—"  # an empty metric or caption field (tables show missing values as empty cells)
 _PENDING, _RUNNING = ItemStatus.PENDING, ItemStatus.RUNNING
 STATUS_ORDER = (_RUNNING, _PENDING, ItemStatus.DONE, ItemStatus.FAILED, ItemStatus.REMOVED)
 FLASH = "study_flash"  # session key: the outcome of the last edit (until the next one)
@@ -74,20 +74,9 @@ def gain_label(study: dict) -> str:
     return f"{source} (gain)" if source else "gain"
 
 
-def display(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows for a table: in a column with empty cells every cell is text, empty ones
-    `EMPTY` (never "None")."""
-    columns = list(rows[0]) if rows else []
-    holey = {c for c in columns if any(r.get(c) is None for r in rows)}
-    return [
-        {c: (EMPTY if r.get(c) is None else fmt(r[c])) if c in holey else r.get(c) for c in columns}
-        for r in rows
-    ]
-
-
 def _table(rows: list[dict[str, Any]], key: str) -> None:
     common.dataframe(
-        common.cell_table(display(rows), list(rows[0])), hide_index=True, width="stretch", key=key
+        common.cell_table(rows, list(rows[0])), hide_index=True, width="stretch", key=key
     )
 
 
@@ -437,9 +426,9 @@ def sessions_section(name: str) -> None:
     chain = kb.query("study-lineage", study=name).rows
     if len(chain) > 1:
         st.subheader("Session chain")
-        rows = [{"session": r["session"], "study": r["study"], "from": r["parent"] or EMPTY,
-                 "by": r["person"], "at": fmt(r["at"]), "why": r["reason"] or EMPTY,
-                 "kept": ", ".join(map(str, r["keptRuns"])) or EMPTY,
+        rows = [{"session": r["session"], "study": r["study"], "from": r["parent"] or None,
+                 "by": r["person"], "at": fmt(r["at"]), "why": r["reason"] or None,
+                 "kept": ", ".join(map(str, r["keptRuns"])) or None,
                  "best gain": fmt(r["bestGain"]), "space": r["space"]} for r in chain]  # fmt: skip
         common.dataframe(rows, hide_index=True, key="study_sessions")
     status = kb.query("study-trial-status", study=name).rows

@@ -32,6 +32,9 @@ def parse_ranges(
     given = parse_pairs(
         values, "--values", convert=listed, example="name=v1,v2,...", need_value=True
     )
+    both = sorted(set(space) & set(given))
+    if both:
+        raise ProvKBError(f"{both[0]} is given as both {option} and --values: give one")
     space.update({name: {"values": values_} for name, values_ in given.items()})
     if not space:
         raise ProvKBError("give at least one --range name=start:end:step or --values name=a,b")
@@ -41,7 +44,8 @@ def parse_ranges(
 def parse_added(pairs: list[str] | None) -> dict[str, Any]:
     """`--add NAME=start:end:step` (a range) or `NAME=v1,v2,...` (values)."""
     out: dict[str, Any] = {}
-    for name, text in parse_pairs(pairs, "--add", example="name=start:end:step").items():
+    pairs_ = parse_pairs(pairs, "--add", example="name=start:end:step", need_value=True)
+    for name, text in pairs_.items():
         if ":" in text:
             out.update(parse_ranges([f"{name}={text}"], None, option="--add"))
         else:
