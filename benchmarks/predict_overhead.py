@@ -131,6 +131,10 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
             f"{len(stored)} of {recorded} recorded predictions stored "
             f"(flushed {flushed}, writer {writer.stats})"
         )
+    # each used its input, fingerprinted, of one of the sizes predicted
+    unlinked = [r for r in stored if not r.get("input") or r.get("samples") not in cfg.rows]
+    if unlinked:
+        raise RuntimeError(f"{len(unlinked)} stored predictions lack their fingerprinted input")
     return out
 
 

@@ -178,7 +178,7 @@ def test_predict_overhead_in_process(bench_store: engines.Handle, tmp_path: Path
             assert _is_stats(entry[key]) and entry[key]["n"] == cfg.repeats, key
         assert entry["bare_ms"]["min"] > 0 and entry["fingerprint_ms"]["min"] > 0
         assert entry["hooks_ms"]["min"] > 0  # the callback's hooks ran in every predict
-        assert entry["overhead_ratio"]["median"] > 0
+        assert entry["hooks_ms"]["median"] <= entry["callback_ms"]["median"]  # hooks within
     # a warm-up and `repeats` recorded predicts per size, all of them in the store
     assert out["predictions_recorded"] == len(cfg.rows) * (cfg.repeats + 1)
     assert out["predictions_stored"] == out["predictions_recorded"]
