@@ -462,12 +462,10 @@ def _pages(res: dict[str, Any]) -> list[str]:
         )
     header = ["what the person opens", "quiet ms", "n while training", "p50 ms", "p95", "max"]
     return [
-        "",
         "Pages and the CLI at the default priority (idle), before the training (quiet, "
-        f"once each) and while a third fit of it runs ({_n(pages.get('fit'), 2)} s):",
-        "",
-        *_table([*header, "< 1.5 s"], rows),
-        "",
+        f"once each after one untimed round) and while a third fit of it runs "
+        f"({_n(pages.get('fit'), 2)} s):",
+        "\n".join(_table([*header, "< 1.5 s"], rows)),  # one note: the table's lines
         "_A page: one render by Streamlit's script runner (`streamlit.testing`, the app's "
         "code and reads, no browser) with the app's read caches emptied first, as a refresh "
         "after they expired. The CLI: a new `provkb query runs` process, start to exit "

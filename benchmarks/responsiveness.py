@@ -134,6 +134,7 @@ def _pages(handle: Any, home: Path, folder: Path, cfg: ResponsivenessConfig, run
         rows = registry.run(handle.store, "runs", experiment=EXPERIMENT, limit=1).rows
         return rows[0]["runId"] if rows else run
 
+    page_timing.time_pages(home, lambda: run, lambda: False, 0)  # untimed: imports, warm
     pages = {"quiet": page_timing.time_pages(home, lambda: run, lambda: False, 0)}
     proc = _worker(_config(handle.target, cfg, folder, 2))
     try:
