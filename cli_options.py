@@ -111,12 +111,22 @@ def print_rows(columns: list[str], rows: list[dict[str, Any]], fmt: OutputFormat
 
 def print_records(columns: list[str], rows: list[dict[str, Any]]) -> None:
     """Rows as `column  value` blocks, for tables wider than the terminal (a 19-column
-    table at 80 columns would otherwise wrap letter by letter)."""
+    table at 80 columns would otherwise wrap letter by letter). One `Text`, values folded
+    at the terminal's width by hand: a rich grid per row took 0.5 s for 100 rows."""
+    name_width = max((len(c) for c in columns), default=0)
+    room = max(20, console.width - name_width - 2)
+    text = Text()
     for number, row in enumerate(rows, 1):
-        console.print(Text(f"-[ row {number} ]-", style="bold cyan"))
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="cyan", no_wrap=True)
-        grid.add_column(overflow="fold")
+        text.append(f"-[ row {number} ]-\n", style="bold cyan")
         for column in columns:
-            grid.add_row(Text(column), Text(cell(row.get(column))))
-        console.print(grid)
+            value = cell(row.get(column))
+            parts = [
+                line[i : i + room]
+                for line in value.split("\n")
+                for i in range(0, max(len(line), 1), room)
+            ]
+            text.append(column.ljust(name_width), style="cyan")
+            text.append(f"  {parts[0]}\n")
+            for part in parts[1:]:
+                text.append(f"{' ' * (name_width + 2)}{part}\n")
+    console.print(text, soft_wrap=True, end="")

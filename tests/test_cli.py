@@ -136,6 +136,15 @@ def test_a_table_wider_than_the_terminal_prints_one_block_per_row(monkeypatch) -
     assert any(line.split() == ["column_18", "value-2-18"] for line in lines)
     assert max(len(line) for line in lines) <= 80
     out.truncate(0), out.seek(0)
+    long = [{**rows[0], "column_0": "x" * 150, "column_1": "[bold]a[/bold]\nsecond line"}]
+    cli_options.print_rows(columns, long, cli_options.OutputFormat.table)
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80  # a long value folds at the width
+    assert lines[1].startswith("column_0  ") and not lines[2].startswith("column_1")
+    assert "".join(line.split()[-1] for line in lines[1:4]) == "x" * 150
+    assert lines[4].split() == ["column_1", "[bold]a[/bold]"]  # data, never markup
+    assert lines[5].strip() == "second line"
+    out.truncate(0), out.seek(0)
     cli_options.print_rows(columns[:3], rows, cli_options.OutputFormat.table)
     assert "-[ row" not in out.getvalue() and "┃ column_0  ┃" in out.getvalue()
 
