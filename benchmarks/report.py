@@ -545,7 +545,7 @@ def _unique(notes: list[str]) -> list[str]:
 
 def _for_engine(note: str, name: str, engines: int) -> str:
     """A note of one engine's figures, named by its engine when there are several."""
-    if engines == 1 or note.startswith(("_", "MLP")):
+    if engines == 1 or note.startswith(("_", "MLP", "|")):  # "|": a table of its own
         return note
     if note.startswith("- "):
         return f"- {name}, {note[2:]}"
