@@ -12,16 +12,12 @@ repeat. The same processes give the peak-memory figures (`memory`).
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .common import log, ratio, stats
+from .common import log, ratio, run_worker, stats
 from .engines import Target, as_target
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,21 +92,9 @@ def worker_config(
 
 
 def _spawn(config: dict[str, Any], timeout: float) -> dict[str, Any]:
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks._train_worker", json.dumps(config)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+    return run_worker(
+        "benchmarks._train_worker", config, timeout, f"training worker {config['variant']}"
     )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = "\n".join(proc.stderr.splitlines()[-15:])
-        raise RuntimeError(f"training worker {config['variant']} failed:\n{tail}")
-    return json.loads(lines[-1])
 
 
 def variants() -> tuple[str, ...]:

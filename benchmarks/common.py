@@ -208,3 +208,25 @@ def fresh_store(
 def log(message: str) -> None:
     """Progress on stderr (stdout stays free for machine-readable output)."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_worker(module: str, config: dict[str, Any], timeout: float, what: str) -> dict[str, Any]:
+    """Run `python -m MODULE CONFIG_JSON` in a fresh process (killed after `timeout`) and
+    return the last JSON line it printed; RuntimeError with its stderr's tail if it fails."""
+    import json
+
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    proc = subprocess.run(
+        [sys.executable, "-m", module, json.dumps(config)],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join(proc.stderr.splitlines()[-15:])
+        raise RuntimeError(f"{what} failed:\n{tail}")
+    return json.loads(lines[-1])

@@ -20,14 +20,13 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .common import log, ratio, stats
+from .common import log, ratio, run_worker, stats
 from .engines import Target, as_target
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,20 +164,7 @@ def worker_config(target: Target | Path, cfg: PredictConfig) -> dict[str, Any]:
 
 
 def _spawn(config: dict[str, Any], timeout: float) -> dict[str, Any]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.predict_overhead", json.dumps(config)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = "\n".join(proc.stderr.splitlines()[-15:])
-        raise RuntimeError(f"predict worker failed:\n{tail}")
-    return json.loads(lines[-1])
+    return run_worker("benchmarks.predict_overhead", config, timeout, "predict worker")
 
 
 def run(

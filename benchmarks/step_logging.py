@@ -25,7 +25,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -33,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .common import log, ratio, stats, version
+from .common import log, ratio, run_worker, stats, version
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS_PER_EPOCH = 1_000  # `stored`: ProvKB's steps come in epochs of this many
@@ -260,21 +259,9 @@ def summarize_fit(
 
 
 def _spawn(config: dict[str, Any], timeout: float) -> dict[str, Any]:
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.step_logging", json.dumps(config)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+    return run_worker(
+        "benchmarks.step_logging", config, timeout, f"step fit worker {config['variant']}"
     )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = "\n".join(proc.stderr.splitlines()[-15:])
-        raise RuntimeError(f"step fit worker {config['variant']} failed:\n{tail}")
-    return json.loads(lines[-1])
 
 
 # -- the worker ------------------------------------------------------------------------
