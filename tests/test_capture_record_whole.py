@@ -11,12 +11,11 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Mapping
-from typing import Any
 
 import keras
 import numpy as np
 import pytest
+from test_steps import BatchLogs  # every training step's Keras logs
 
 from provkb import ontology as o
 from provkb.capture import datasets, environment, ids, model_info
@@ -40,21 +39,6 @@ USED_BY_RUN = (
 RUN = "MATCH (r {id: $run}) RETURN properties(r) AS r"
 MODEL = "MATCH (m {id: $model}) RETURN properties(m) AS m"
 N, BATCH, EPOCHS = 400, 8, 3  # 50 steps an epoch
-
-
-class BatchLogs(keras.callbacks.Callback):
-    """The logs Keras handed every training step (1-based over the fit)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.steps: dict[int, dict[str, float]] = {}
-        self._first = 0
-
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        self._first = len(self.steps)
-
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        self.steps[self._first + batch + 1] = dict(logs or {})
 
 
 def _data() -> tuple[np.ndarray, np.ndarray]:

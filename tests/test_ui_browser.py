@@ -227,6 +227,22 @@ def in_table(tab, text: str) -> None:
     tab.locator("[role='gridcell']", has_text=text).first.wait_for(state="attached")
 
 
+def table_rows(tab, header: str) -> list[dict[str, str]]:
+    """The rows of the dataframe with a column `header`, as {column: cell text} (the
+    grid draws on a canvas; its cells are in the DOM for accessibility)."""
+    grid = tab.locator("[data-testid='stDataFrame']").filter(
+        has=tab.locator("[role='columnheader']", has_text=header)
+    )
+    grid.locator("[role='gridcell']").first.wait_for(state="attached")
+    rows = grid.evaluate(
+        """(el) => Array.from(el.querySelectorAll("[role='row']")).map(r =>
+            Array.from(r.querySelectorAll("[role='columnheader'], [role='gridcell']"))
+                 .map(c => c.textContent.trim()))"""
+    )
+    head, *body = [r for r in rows if r]
+    return [dict(zip(head, r, strict=True)) for r in body]
+
+
 def test_every_page_in_a_real_browser(page, ui_url: str, ui_store: UiStore) -> None:
     demo_runs = ui_store.runs
     shot = ARTIFACTS if ui_store.engine == "embedded" else ARTIFACTS / ui_store.engine

@@ -51,22 +51,6 @@ def choose(tab, label: str, *options: str) -> None:
     browser.settle(tab)
 
 
-def table_rows(tab, header: str) -> list[dict[str, str]]:
-    """The rows of the dataframe with a column `header`, as {column: cell text} (the
-    grid draws on a canvas; its cells are in the DOM for accessibility)."""
-    grid = tab.locator("[data-testid='stDataFrame']").filter(
-        has=tab.locator("[role='columnheader']", has_text=header)
-    )
-    grid.locator("[role='gridcell']").first.wait_for(state="attached")
-    rows = grid.evaluate(
-        """(el) => Array.from(el.querySelectorAll("[role='row']")).map(r =>
-            Array.from(r.querySelectorAll("[role='columnheader'], [role='gridcell']"))
-                 .map(c => c.textContent.trim()))"""
-    )
-    head, *body = [r for r in rows if r]
-    return [dict(zip(head, r, strict=True)) for r in body]
-
-
 def close(shown: str, want: float) -> bool:
     """A number as a cell or the CSV shows it equals `want` to the digits it shows."""
     text = shown.replace(",", "")
@@ -113,7 +97,7 @@ def test_builder_asks_q3_and_opens_its_cypher_in_the_editor(
     page.locator("[data-testid='stPlotlyChart']").first.wait_for()
     browser.visible(page, "Generated Cypher")
     browser.save_screenshot(page, shots / "builder.png")
-    assert_rows(table_rows(page, columns[-1]), expected.rows, columns)
+    assert_rows(browser.table_rows(page, columns[-1]), expected.rows, columns)
 
     with page.expect_download() as download:
         page.get_by_role("button", name="Download CSV").click()
@@ -134,4 +118,4 @@ def test_builder_asks_q3_and_opens_its_cypher_in_the_editor(
     browser.assert_no_error(page)
     browser.visible(page, f"{len(expected.rows)} row(s)")
     browser.save_screenshot(page, shots / "builder-in-editor.png")
-    assert_rows(table_rows(page, columns[-1]), expected.rows, columns)
+    assert_rows(browser.table_rows(page, columns[-1]), expected.rows, columns)

@@ -138,22 +138,6 @@ def drawn_colours(lines: dict) -> list[str]:
     ]
 
 
-def table_rows(tab, header: str) -> list[dict[str, str]]:
-    """The rows of the dataframe with a column `header`, as {column: cell text} (the
-    grid draws on a canvas; its cells are in the DOM for accessibility)."""
-    grid = tab.locator("[data-testid='stDataFrame']").filter(
-        has=tab.locator("[role='columnheader']", has_text=header)
-    )
-    grid.locator("[role='gridcell']").first.wait_for(state="attached")
-    rows = grid.evaluate(
-        """(el) => Array.from(el.querySelectorAll("[role='row']")).map(r =>
-            Array.from(r.querySelectorAll("[role='columnheader'], [role='gridcell']"))
-                 .map(c => c.textContent.trim()))"""
-    )
-    head, *body = [r for r in rows if r]
-    return [dict(zip(head, r, strict=True)) for r in body]
-
-
 def test_a_second_session_starts_from_the_charts_top_k(
     page, ui_url: str, ui_store: browser.UiStore
 ) -> None:
@@ -212,7 +196,7 @@ def test_a_second_session_starts_from_the_charts_top_k(
     browser.settle(page)
     browser.visible(page, f"{new}, the next session of {study}")
     browser.assert_no_error(page)
-    ranges = {r["hyperparameter"]: r for r in table_rows(page, "after")}
+    ranges = {r["hyperparameter"]: r for r in browser.table_rows(page, "after")}
     assert set(ranges) == set(SPACE) == set(plan.space)
     assert ranges["learning_rate"] == {
         "hyperparameter": "learning_rate",
@@ -224,7 +208,7 @@ def test_a_second_session_starts_from_the_charts_top_k(
         fmt(plan.space["batch_size"]),
         "kept",
     )
-    kept = table_rows(page, "rank")
+    kept = browser.table_rows(page, "rank")
     assert [r["runId"] for r in kept] == [k.run_id for k in plan.kept]
     with Store(ui_store.settings) as store, pytest.raises(ProvKBError, match="no study named"):
         KnowledgeBase(store).study(new)  # a preview writes nothing
