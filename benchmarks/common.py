@@ -210,7 +210,7 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def run_worker(module: str, config: dict[str, Any], timeout: float, what: str) -> dict[str, Any]:
+def run_worker(module: str, config: Any, timeout: float, what: str) -> dict[str, Any]:
     """Run `python -m MODULE CONFIG_JSON` in a fresh process (killed after `timeout`) and
     return the last JSON line it printed; RuntimeError with its stderr's tail if it fails."""
     import json

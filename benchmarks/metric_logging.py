@@ -26,11 +26,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +39,7 @@ from provkb.kb.store import Store
 from provkb.kb.writer import BackgroundWriter
 
 from . import step_logging
-from .common import log, ratio, stats
+from .common import log, ratio, run_worker, stats
 
 MLFLOW_BATCH_LIMIT = 1000
 
@@ -232,37 +230,14 @@ STEP_FIT_ONE_PROCESS_NOTE = (
 def step_fit_one_process(target: Any, folder: Path, cfg: step_logging.FitConfig) -> dict[str, Any]:
     """`step_logging.fit`'s figures with each repeat's variants run in turn by one worker
     process (`python -m benchmarks.metric_logging`, calling `step_logging.train`)."""
-    from .engines import as_target
-
     folder.mkdir(parents=True, exist_ok=True)
     names = step_logging._fit_variants(cfg)  # noqa: SLF001 (the same variants as fit())
     samples: list[dict[str, Any]] = []
     for rep in range(cfg.repeats):
-        configs = [
-            {
-                "variant": variant,
-                "rep": rep,
-                "target": as_target(target).to_json(),
-                "mlflow_uri": f"sqlite:///{folder / 'mlflow-fit.db'}",
-                "mlflow_artifacts": (folder / "mlflow-artifacts").as_uri(),
-                "wandb_dir": str(folder / "wandb"),
-                "spec": asdict(cfg) | {"variants": list(cfg.variants)},
-            }
-            for variant in names
-        ]
-        proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.metric_logging", json.dumps(configs)],
-            cwd=step_logging.ROOT,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-            capture_output=True,
-            text=True,
-            timeout=cfg.timeout * len(names),
-        )
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-        if proc.returncode != 0 or not lines:
-            tail = "\n".join(proc.stderr.splitlines()[-15:])
-            raise RuntimeError(f"step fit worker failed:\n{tail}")
-        for sample in json.loads(lines[-1])["samples"]:
+        configs = [step_logging.fit_config(v, rep, target, folder, cfg) for v in names]
+        timeout = cfg.timeout * len(names)
+        done = run_worker("benchmarks.metric_logging", configs, timeout, "step fit worker")
+        for sample in done["samples"]:
             samples.append(sample)
             log(f"  step fit rep {rep + 1}/{cfg.repeats} {sample['variant']:13s}: "
                 f"{sample['fit']:.2f}s (one process)")  # fmt: skip

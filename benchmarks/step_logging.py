@@ -197,26 +197,30 @@ def _fit_variants(cfg: FitConfig) -> list[str]:
     return [v for v in cfg.variants if v not in need or available(need[v])]
 
 
-def fit(target: Any, folder: Path, cfg: FitConfig | None = None) -> dict[str, Any]:
-    """Interleaved repeats of every fit variant, each in a fresh process."""
+def fit_config(variant: str, rep: int, target: Any, folder: Path, cfg: FitConfig) -> dict:
+    """What a fit worker is told: its variant and repeat, where to write, the sizes."""
     from .engines import as_target
 
+    return {
+        "variant": variant,
+        "rep": rep,
+        "target": as_target(target).to_json(),
+        "mlflow_uri": f"sqlite:///{folder / 'mlflow-fit.db'}",
+        "mlflow_artifacts": (folder / "mlflow-artifacts").as_uri(),
+        "wandb_dir": str(folder / "wandb"),
+        "spec": asdict(cfg) | {"variants": list(cfg.variants)},
+    }
+
+
+def fit(target: Any, folder: Path, cfg: FitConfig | None = None) -> dict[str, Any]:
+    """Interleaved repeats of every fit variant, each in a fresh process."""
     cfg = cfg or FitConfig()
     folder.mkdir(parents=True, exist_ok=True)
     names = _fit_variants(cfg)
     samples: list[dict[str, Any]] = []
     for rep in range(cfg.repeats):
         for variant in names:
-            config = {
-                "variant": variant,
-                "rep": rep,
-                "target": as_target(target).to_json(),
-                "mlflow_uri": f"sqlite:///{folder / 'mlflow-fit.db'}",
-                "mlflow_artifacts": (folder / "mlflow-artifacts").as_uri(),
-                "wandb_dir": str(folder / "wandb"),
-                "spec": asdict(cfg) | {"variants": list(cfg.variants)},
-            }
-            sample = _spawn(config, cfg.timeout)
+            sample = _spawn(fit_config(variant, rep, target, folder, cfg), cfg.timeout)
             samples.append(sample)
             log(f"  step fit rep {rep + 1}/{cfg.repeats} {variant:13s}: {sample['fit']:.2f}s")
     return summarize_fit(samples, cfg, names)
