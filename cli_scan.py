@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from .capture.scan import Call, ScanResult, Value, scan
 from .cli_options import StoreOpt, cell, console, fail, open_kb
 from .errors import ProvKBError
+
+if TYPE_CHECKING:  # the scanner is imported by the command that uses it
+    from .capture.scan import Call, ScanResult, Value
 
 
 class ScanFormat(StrEnum):
@@ -106,6 +108,8 @@ def register(app: typer.Typer) -> None:
         from .capture import scan_record
 
         try:
+            from .capture.scan import scan
+
             result = scan(script)
             recorded = None
             if record:

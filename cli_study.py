@@ -16,7 +16,6 @@ import typer
 from rich.markup import escape
 
 from .cli_options import StoreOpt, cell, console, fail, open_kb
-from .kb.study.space_text import parse_added, parse_ranges
 from .typed_text import json_or_text, parse_pairs
 
 REFUSED_EXIT = 3
@@ -379,6 +378,8 @@ def respace_cmd(
     """Replace every pending item by the expansion of a new space (each recorded)."""
 
     def change(open_queue):
+        from .kb.study.space_text import parse_ranges
+
         space = parse_ranges(range_, values)
         return open_queue().respace(space, reason, person, merge=not replace_space)
 
@@ -425,6 +426,7 @@ def next_cmd(
     """
     from .errors import ProvKBError
     from .kb.study.sessions import preview_next
+    from .kb.study.space_text import parse_added, parse_ranges
 
     try:
         given = parse_ranges(range_, values) if range_ or values else None

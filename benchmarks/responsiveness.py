@@ -53,6 +53,7 @@ class ResponsivenessConfig:
     priorities: tuple[str, ...] = PRIORITIES
     timeout: float = 900.0
     pages: bool = True  # page renders and `provkb query` at the default priority
+    pages_epochs: int = 36  # the third fit: long enough for about ten of each
 
     @classmethod
     def quick(cls) -> ResponsivenessConfig:
@@ -79,8 +80,11 @@ def _server_priority(priority: str) -> Iterator[None]:
             os.environ["PROVKB_SERVER_PRIORITY"] = before
 
 
-def _config(target: Any, cfg: ResponsivenessConfig, folder: Path, rep: int) -> str:
-    capture = CaptureConfig(mlp=cfg.training)
+def _config(
+    target: Any, cfg: ResponsivenessConfig, folder: Path, rep: int, epochs: int | None = None
+) -> str:
+    training = cfg.training if epochs is None else {**cfg.training, "epochs": epochs}
+    capture = CaptureConfig(mlp=training)
     config = worker_config("provkb", rep, capture, target, folder / "mlflow")
     config["models"] = ["mlp"]
     return json.dumps(config)
@@ -136,7 +140,7 @@ def _pages(handle: Any, home: Path, folder: Path, cfg: ResponsivenessConfig, run
 
     page_timing.time_pages(home, lambda: run, lambda: False, 0)  # untimed: imports, warm
     pages = {"quiet": page_timing.time_pages(home, lambda: run, lambda: False, 0)}
-    proc = _worker(_config(handle.target, cfg, folder, 2))
+    proc = _worker(_config(handle.target, cfg, folder, 2, cfg.pages_epochs))
     try:
         alive = lambda: proc.poll() is None  # noqa: E731
         pages["training"] = page_timing.time_pages(

@@ -102,6 +102,24 @@ def test_one_key_value_parser() -> None:
         parse_pairs(["lr="], "--set", need_value=True)
 
 
+def test_the_cli_loads_only_what_a_query_needs() -> None:
+    """Each `provkb query` is a new process, and a person waits for its imports: the
+    script scanner, the query builder and the study modules load only with the
+    commands that use them (issue 15: `provkb query` under 1.5 s while training)."""
+    import subprocess
+    import sys
+
+    heavy = ["provkb.capture.scan", "provkb.queries.builder", "provkb.kb.study"]
+    probe = f"import sys, provkb.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
+    import provkb.queries
+
+    assert provkb.queries.build.__module__ == "provkb.queries.builder"
+    with pytest.raises(AttributeError, match="no attribute 'nosuch'"):
+        provkb.queries.nosuch  # noqa: B018
+
+
 # -- the real CLI -----------------------------------------------------------------------
 def _run(store: Store) -> str:
     run_id = uuid.uuid4().hex[:12]
