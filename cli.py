@@ -496,8 +496,31 @@ _register_commands()
 _register_scan()
 
 
+# Commands that only talk to the store never use a data frame, but the neo4j driver
+# imports pandas and pyarrow whenever they are installed (neo4j/_optional_deps.py, for
+# `Result.to_df` and vectors): about 0.4 s of every new process's start, which a person
+# waits for on each `provkb query`. For these commands the process sees them as not
+# installed, which the driver supports (it imports them inside `suppress(ImportError)`).
+STORE_COMMANDS = frozenset(
+    {"query", "cypher", "export", "import", "status", "sync", "delete", "steer", "studies"}
+    | {"study", "server"}
+)
+DATAFRAME_MODULES = ("pandas", "pyarrow")
+
+
+def skip_dataframes(argv: list[str]) -> bool:
+    """Before the driver is imported: keep pandas and pyarrow out of a store command's
+    process (unless something imported them already). True if it did."""
+    if len(argv) < 2 or argv[1] not in STORE_COMMANDS or "neo4j" in sys.modules:
+        return False
+    for name in DATAFRAME_MODULES:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # import -> ImportError
+    return True
+
+
 def main() -> None:
     """Console entry point."""
+    skip_dataframes(sys.argv)
     try:
         app()
     except ProvKBError as exc:  # last line of defence: a clear message, no traceback

@@ -179,6 +179,18 @@ def run_engine(
             )
             if resp:
                 results["responsiveness"] = resp
+        elif "responsiveness" in only and p["mode"] == "full":  # quick: embedded only
+            with session.fresh("responsiveness") as rs_store:
+                _engine(results, rs_store)
+                resp = _section(
+                    results,
+                    "responsiveness",
+                    lambda: responsiveness.run_server(
+                        rs_store, work / "responsiveness", p["responsiveness"]
+                    ),
+                )
+            if resp:
+                results["responsiveness"] = resp
         if only & {"ingestion", "queries", "export_import"}:
             spec: KBSpec = p["kb"]
             with session.fresh("kb") as kb:

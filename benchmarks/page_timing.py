@@ -30,22 +30,41 @@ CLI = "provkb query runs"
 RENDER_TIMEOUT = 120  # s, per page render
 
 
-@contextlib.contextmanager
-def app_environment(home: Path) -> Iterator[None]:
-    """The environment `provkb ui --store HOME` gives the app."""
+def store_environment(target: Any) -> dict[str, str | None]:
+    """What `provkb ui` gives the app, and a person's shell the CLI, to reach `target`
+    (a `benchmarks.engines.Target`): the embedded folder, or the server's URI and account.
+    None: the variable is unset."""
     from provkb.ui.common import ENV_EMBEDDED
 
-    wanted = {"PROVKB_HOME": str(home), ENV_EMBEDDED: "1"}
+    if target.uri is None:
+        return {"PROVKB_HOME": str(target.home), ENV_EMBEDDED: "1", "PROVKB_URI": None}
+    settings = target.settings()
+    return {
+        "PROVKB_HOME": str(target.home),
+        ENV_EMBEDDED: None,
+        "PROVKB_URI": settings.uri,
+        "PROVKB_USER": settings.user,
+        "PROVKB_PASSWORD": settings.password,
+    }
+
+
+@contextlib.contextmanager
+def app_environment(wanted: dict[str, str | None]) -> Iterator[None]:
+    """This process's environment set to `wanted` (None: unset), restored afterwards."""
     before = {name: os.environ.get(name) for name in wanted}
-    os.environ.update(wanted)
+    _set(wanted)
     try:
         yield
     finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set(before)
+
+
+def _set(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def render_ms(page: str, run_id: str) -> float:
@@ -67,11 +86,13 @@ def render_ms(page: str, run_id: str) -> float:
     return elapsed
 
 
-def cli_ms(home: Path) -> float:
-    """Milliseconds of `provkb query runs --store HOME` in a new process."""
+def cli_ms(target: Any) -> float:
+    """Milliseconds of `provkb query runs` in a new process: `--store HOME` for an embedded
+    store, a server's settings from the environment (`app_environment`)."""
+    where = ["--store", str(target.home)] if target.uri is None else []
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "provkb", "query", "runs", "--store", str(home)],
+        [sys.executable, "-m", "provkb", "query", "runs", *where],
         capture_output=True,
         text=True,
         check=False,
@@ -80,30 +101,34 @@ def cli_ms(home: Path) -> float:
     elapsed = (time.perf_counter() - started) * 1000
     if done.returncode != 0:
         raise RuntimeError(f"{CLI} failed: {done.stderr.strip()[-500:]}")
+    lines = done.stdout.strip().splitlines()
+    if not lines or lines[-1].strip() == "0 row(s)":
+        raise RuntimeError(f"{CLI} found no runs: it did not read the benchmark's store")
     return elapsed
 
 
 def time_pages(
-    home: Path,
+    target: Any,
     run_of: Callable[[], str],
     keep_going: Callable[[], bool],
     pause: float,
     deadline: float = 900.0,
 ) -> dict:
-    """Each page and the CLI in turn, while `keep_going()` (and for at most `deadline`
-    seconds), at least once each; the Run monitor shows `run_of()` (the training's run
-    once it exists). Their latencies (ms) as `stats`, by name."""
+    """Each page and the CLI in turn on `target`'s store (a `benchmarks.engines.Target`),
+    while `keep_going()` (and for at most `deadline` seconds), at least once each; the
+    Run monitor shows `run_of()` (the training's run once it exists). Their latencies
+    (ms) as `stats`, by name."""
     import streamlit as st
 
     names = [*PAGES, CLI]
     times: dict[str, list[float]] = {name: [] for name in names}
     turn, ends = 0, time.monotonic() + deadline
     try:
-        with app_environment(home):
+        with app_environment(store_environment(target)):
             while turn < len(names) or (keep_going() and time.monotonic() < ends):
                 name = names[turn % len(names)]
                 turn += 1
-                ms = cli_ms(home) if name == CLI else render_ms(PAGES[name], run_of())
+                ms = cli_ms(target) if name == CLI else render_ms(PAGES[name], run_of())
                 times[name].append(ms)
                 time.sleep(pause)
     finally:

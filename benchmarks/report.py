@@ -137,7 +137,12 @@ def evaluate_targets(results: dict[str, Any], kb_runs: int = 0) -> dict[str, Any
 ENGINE_NAMES = {"arcadedb": "ArcadeDB", "neo4j": "Neo4j"}
 
 
-PRIORITY_TEXT = {"idle": "SCHED_IDLE priority", "low": "niceness +10", "normal": "normal priority"}
+PRIORITY_TEXT = {
+    "idle": "SCHED_IDLE priority",
+    "low": "niceness +10",
+    "normal": "normal priority",
+    "server": "the server's own (normal) priority",
+}
 
 
 def _server_priority(meta: dict[str, Any]) -> str:
@@ -419,14 +424,14 @@ def _responsiveness(res: dict[str, Any]) -> tuple[list[str], list[list[str]], li
             ]
         )
     header = [
-        "embedded server",
+        "server",
         "reads",
         "read ms p50",
         "p95",
         "fit s quiet",
         "fit s with reads",
-        "quiet vs idle",
-        "with reads vs idle",
+        "quiet vs idle (or own) quiet",
+        "with reads vs idle (or own) quiet",
     ]
     cfg = res.get("config", {})
     note = (
@@ -451,6 +456,11 @@ def _pages(res: dict[str, Any]) -> list[str]:
     if entry is None:
         return []
     pages = entry["pages"]
+    where = (
+        "the server's own priority"
+        if "server" in res["priorities"]
+        else "the default priority (idle)"
+    )
     rows = []
     for name, busy in pages["training"].items():
         quiet = pages["quiet"].get(name) or {}
@@ -462,7 +472,7 @@ def _pages(res: dict[str, Any]) -> list[str]:
         )
     header = ["what the person opens", "quiet ms", "n while training", "p50 ms", "p95", "max"]
     return [
-        "Pages and the CLI at the default priority (idle), before the training (quiet, "
+        f"Pages and the CLI at {where}, before the training (quiet, "
         f"once each after one untimed round) and while a third fit of it runs "
         f"({_n(pages.get('fit'), 2)} s):",
         "\n".join(_table([*header, "< 1.5 s"], rows)),  # one note: the table's lines
@@ -680,12 +690,14 @@ def render(results: dict[str, Any]) -> str:
 
 DESCRIPTIONS = {
     "responsiveness": (
-        "The embedded server only (Neo4j's priority is the operator's): for each "
+        "The embedded server: for each "
         "`PROVKB_SERVER_PRIORITY`, a fresh store at that priority, the same training "
         "with capture alone and then while a person's reads (`runs`, `epochs`) are asked "
         "every pause; read latency while it trains, and the fits against the idle "
         "server's quiet fit (the trade: a higher priority answers faster, and may take "
-        "CPU from the training when both want it). `benchmarks/responsiveness.py`."
+        "CPU from the training when both want it). Neo4j (full mode): its priority is its "
+        "operator's, so the same fits, reads and pages run once, against its own quiet fit. "
+        "`benchmarks/responsiveness.py`."
     ),
     "predict": (
         "`model.predict(x)` bare against `model.predict(x, callbacks=[capture])`, which "

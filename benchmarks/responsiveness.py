@@ -13,6 +13,9 @@ fit's seconds, quiet and with reads, as ratios to the `idle` server's quiet fit.
 With `pages`, at the default priority a third fit runs while this process renders the
 app's pages and runs `provkb query` (`page_timing`): what a person waits for, before the
 training (quiet) and during it.
+
+On Neo4j (`run_server`) the server's priority is its operator's: the same fits, reads
+and pages run once, against the server the benchmark started.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from .capture_overhead import ROOT, CaptureConfig, worker_config
 from .common import log, ratio, start_store, stats
 
 PRIORITIES = ("idle", "low", "normal")
+SERVER = "server"  # a server's own priority (Neo4j: its operator's)
 READS = ("runs", "epochs")  # the Overview's list and the Run monitor's curve
 EXPERIMENT = "bench-capture"  # the training worker's (benchmarks/_train_worker.py)
 
@@ -130,7 +134,7 @@ def _read_while(proc: subprocess.Popen[str], store: Any, params: dict, pause: fl
     return latencies
 
 
-def _pages(handle: Any, home: Path, folder: Path, cfg: ResponsivenessConfig, run: str) -> dict:
+def _pages(handle: Any, folder: Path, cfg: ResponsivenessConfig, run: str) -> dict:
     """Pages and the CLI quiet, then while a third fit runs (its worker killed if the
     timing fails); the Run monitor shows the training's own run once it has started."""
 
@@ -138,13 +142,14 @@ def _pages(handle: Any, home: Path, folder: Path, cfg: ResponsivenessConfig, run
         rows = registry.run(handle.store, "runs", experiment=EXPERIMENT, limit=1).rows
         return rows[0]["runId"] if rows else run
 
-    page_timing.time_pages(home, lambda: run, lambda: False, 0)  # untimed: imports, warm
-    pages = {"quiet": page_timing.time_pages(home, lambda: run, lambda: False, 0)}
+    target = handle.target
+    page_timing.time_pages(target, lambda: run, lambda: False, 0)  # untimed: imports, warm
+    pages = {"quiet": page_timing.time_pages(target, lambda: run, lambda: False, 0)}
     proc = _worker(_config(handle.target, cfg, folder, 2, cfg.pages_epochs))
     try:
         alive = lambda: proc.poll() is None  # noqa: E731
         pages["training"] = page_timing.time_pages(
-            home, training_run, alive, cfg.pause, deadline=cfg.timeout
+            target, training_run, alive, cfg.pause, deadline=cfg.timeout
         )
         pages["fit"] = _fit_seconds(proc, cfg.timeout)
     finally:
@@ -157,29 +162,36 @@ def _pages(handle: Any, home: Path, folder: Path, cfg: ResponsivenessConfig, run
 
 
 def measure(priority: str, folder: Path, cfg: ResponsivenessConfig) -> dict[str, Any]:
-    """One priority: a fresh store at it, the quiet fit, then the fit with reads."""
+    """One priority: a fresh embedded store at it, the quiet fit, then the fit with reads
+    (and the pages at the default priority)."""
     home = Path(tempfile.mkdtemp(prefix=f"provkb-bench-resp-{priority}-", dir=folder))
     with _server_priority(priority):
         handle = start_store(home)
     try:
-        spec = synthetic.KBSpec(runs=cfg.runs, epochs=cfg.epochs)
-        for batch in synthetic.kb_batches(spec):
-            handle.store.write(batch)
-        sample = synthetic.sample_params(spec)
-        params = {"runs": {}, "epochs": {"run": sample["run"]}}
-        for name in READS:  # warm: the first call of each query is not a person's click
-            registry.run(handle.store, name, **params[name])
-        quiet = _fit_seconds(_worker(_config(handle.target, cfg, folder, 0)), cfg.timeout)
-        proc = _worker(_config(handle.target, cfg, folder, 1))
-        latencies = _read_while(proc, handle.store, params, cfg.pause)
-        busy = _fit_seconds(proc, cfg.timeout)
-        pages = None
-        if cfg.pages and priority == PRIORITIES[0]:
-            pages = _pages(handle, home, folder, cfg, sample["run"])
+        pages = cfg.pages and priority == PRIORITIES[0]
+        return _measure(handle, folder, cfg, priority, pages)
     finally:
         handle.stop()
+
+
+def _measure(
+    handle: Any, folder: Path, cfg: ResponsivenessConfig, label: str, pages: bool
+) -> dict[str, Any]:
+    """On `handle`'s (empty) store: the KB, the quiet fit, the fit with reads, the pages."""
+    spec = synthetic.KBSpec(runs=cfg.runs, epochs=cfg.epochs)
+    for batch in synthetic.kb_batches(spec):
+        handle.store.write(batch)
+    sample = synthetic.sample_params(spec)
+    params = {"runs": {}, "epochs": {"run": sample["run"]}}
+    for name in READS:  # warm: the first call of each query is not a person's click
+        registry.run(handle.store, name, **params[name])
+    quiet = _fit_seconds(_worker(_config(handle.target, cfg, folder, 0)), cfg.timeout)
+    proc = _worker(_config(handle.target, cfg, folder, 1))
+    latencies = _read_while(proc, handle.store, params, cfg.pause)
+    busy = _fit_seconds(proc, cfg.timeout)
+    timed = _pages(handle, folder, cfg, sample["run"]) if pages else None
     log(
-        f"  responsiveness {priority:6s}: reads p50 {stats(latencies).get('median', 0):.0f} ms "
+        f"  responsiveness {label:6s}: reads p50 {stats(latencies).get('median', 0):.0f} ms "
         f"({len(latencies)}), fit quiet {quiet:.2f}s, with reads {busy:.2f}s"
     )
     return {
@@ -187,7 +199,7 @@ def measure(priority: str, folder: Path, cfg: ResponsivenessConfig) -> dict[str,
         "reads": len(latencies),
         "fit_quiet": quiet,
         "fit_reads": busy,
-        **({} if pages is None else {"pages": pages}),
+        **({} if timed is None else {"pages": timed}),
     }
 
 
@@ -196,7 +208,20 @@ def run(folder: Path, cfg: ResponsivenessConfig | None = None) -> dict[str, Any]
     cfg = cfg or ResponsivenessConfig()
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    results = {p: measure(p, folder, cfg) for p in cfg.priorities}
+    return _result(cfg, {p: measure(p, folder, cfg) for p in cfg.priorities}, started)
+
+
+def run_server(handle: Any, folder: Path, cfg: ResponsivenessConfig | None = None) -> dict:
+    """A server's store (Neo4j: its priority is its operator's): the fits, reads and
+    pages once, the fits as ratios to its own quiet fit."""
+    cfg = cfg or ResponsivenessConfig()
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    entry = _measure(handle, folder, cfg, SERVER, cfg.pages)
+    return _result(cfg, {SERVER: entry}, started)
+
+
+def _result(cfg: ResponsivenessConfig, results: dict[str, dict], started: float) -> dict:
     base = results.get("idle", next(iter(results.values())))["fit_quiet"]
     for entry in results.values():
         entry["fit_quiet_ratio"] = ratio(entry["fit_quiet"], base)

@@ -299,19 +299,23 @@ def test_quick_plan_runs_every_section_with_fewer_processes() -> None:
 
 
 @pytest.mark.slow
-def test_page_timing_renders_the_pages_and_runs_the_cli(tmp_path: Path) -> None:
-    """Section 7's pages: each page renders (no exception) and `provkb query` answers,
-    timed once each when nothing trains; the report shows them in a table."""
-    from benchmarks import page_timing, responsiveness
-    from benchmarks.synthetic import kb_batches
+def test_page_timing_renders_the_pages_and_runs_the_cli(
+    bench_store: engines.Handle, kb: dict[str, Any]
+) -> None:
+    """Section 7's pages on each engine: each page renders (no exception) and `provkb
+    query` answers, timed once each when nothing trains; the report shows them in a
+    table. The environment the app and the CLI were given is put back."""
+    import os
 
-    with fresh_store(tmp_path, "pages") as handle:
-        for batch in kb_batches(SPEC):
-            handle.store.write(batch)
-        run = sample_params(SPEC)["run"]
-        times = page_timing.time_pages(handle.home, lambda: run, lambda: False, 0)
-        more = iter([True])  # one more turn: the Overview comes round again
-        again = page_timing.time_pages(handle.home, lambda: run, lambda: next(more, False), 0)
+    from benchmarks import page_timing, responsiveness
+
+    before = {name: os.environ.get(name) for name in ("PROVKB_URI", "PROVKB_HOME")}
+    target = bench_store.target
+    run = sample_params(SPEC)["run"]
+    times = page_timing.time_pages(target, lambda: run, lambda: False, 0)
+    more = iter([True])  # one more turn: the Overview comes round again
+    again = page_timing.time_pages(target, lambda: run, lambda: next(more, False), 0)
+    assert {name: os.environ.get(name) for name in before} == before
     assert set(times) == {*page_timing.PAGES, page_timing.CLI}
     assert all(entry["n"] == 1 and entry["median"] > 0 for entry in times.values())
     assert [again[name]["n"] for name in (*page_timing.PAGES, page_timing.CLI)] == [2, 1, 1, 1]

@@ -130,6 +130,38 @@ def _run(store: Store) -> str:
     return run_id
 
 
+def test_a_store_command_starts_without_the_drivers_data_frame_imports(store: Store) -> None:
+    """`provkb query` answers from the store in a process where the neo4j driver did not
+    import pandas (0.4 s of each start); a command that may train keeps them."""
+    import subprocess
+    import sys
+
+    from helpers import store_child_env
+
+    from provkb import cli as cli_module
+
+    run_id = _run(store)
+    env, store_args = store_child_env(store)
+    probe = (
+        "import sys\nfrom provkb import cli\n"
+        "sys.argv = ['provkb', *sys.argv[1:]]\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "print('pandas imported:', sys.modules.get('pandas') is not None)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "query", "epochs", "-p", f"run={run_id}", *store_args],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "200"},
+        timeout=180,
+    )
+    assert "1 row(s)" in done.stdout, done.stdout + done.stderr
+    assert "pandas imported: False" in done.stdout
+    assert cli_module.skip_dataframes(["provkb", "demo"]) is False
+    assert cli_module.skip_dataframes(["provkb", "query"]) is False  # neo4j already here
+    assert {"demo", "ui", "reproduce"}.isdisjoint(cli_module.STORE_COMMANDS)
+
+
 def test_tables_show_data_as_it_is(store: Store) -> None:
     done = cli(store, "cypher", "RETURN '[bold]x[/bold]' AS a, [null, 64] AS b, '[red]' AS c")
     assert done.returncode == 0, done.stderr
