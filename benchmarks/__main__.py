@@ -25,6 +25,7 @@ from . import (
     capture_overhead,
     engines,
     export_import,
+    fit_fixed_cost,
     ingestion,
     memory,
     metric_logging,
@@ -46,6 +47,7 @@ SECTIONS = (
     "metric_logging",
     "responsiveness",
     "predict",
+    "fixed_cost",
 )
 
 
@@ -72,6 +74,7 @@ def plan(quick: bool) -> dict[str, Any]:
             },
             "responsiveness": responsiveness.ResponsivenessConfig.quick(),  # idle only
             "predict": predict_overhead.PredictConfig.quick(),
+            "fixed_cost": None,  # full mode only: another fresh TensorFlow process
         }
     return {
         "mode": "full",
@@ -93,6 +96,7 @@ def plan(quick: bool) -> dict[str, Any]:
         },
         "responsiveness": responsiveness.ResponsivenessConfig(),
         "predict": predict_overhead.PredictConfig(),
+        "fixed_cost": fit_fixed_cost.FixedCostConfig(),
     }
 
 
@@ -171,6 +175,17 @@ def run_engine(
                 )
             if pr:
                 results["predict"] = pr
+        if "fixed_cost" in only and p["fixed_cost"] is not None:
+            with session.fresh("fixed-cost") as fc_store:
+                _engine(results, fc_store)
+                fc_store.store.close()  # the worker process writes; this one waits
+                fc = _section(
+                    results,
+                    "fixed_cost",
+                    lambda: fit_fixed_cost.run(fc_store.target, p["fixed_cost"]),
+                )
+            if fc:
+                results["fixed_cost"] = fc
         if "responsiveness" in only and engine == engines.ARCADEDB:
             resp = _section(
                 results,

@@ -197,6 +197,38 @@ def test_predict_overhead_in_process(bench_store: engines.Handle, tmp_path: Path
     assert json.loads(js.read_text())["engines"][name]["predict"]["sizes"]
 
 
+@pytest.mark.slow
+def test_fixed_cost_per_fit_in_process(bench_store: engines.Handle, tmp_path: Path) -> None:
+    """Short fits bare and captured: each captured fit's hook time, split into start,
+    between and end (the end's store wait within it), every run stored; the report's
+    table and target render."""
+    from benchmarks import fit_fixed_cost
+
+    cfg = fit_fixed_cost.FixedCostConfig(fits=2, samples=256, epochs=2)
+    out = fit_fixed_cost.run(bench_store.target, cfg, in_process=True)
+    assert out["engine"] == bench_store.engine and out["fits"] == 2  # every run stored
+    assert isinstance(out["complete"], bool)  # whether each was stored when fit returned
+    first, later = out["first"], out["later"]
+    assert first["begin_ms"] > 0 and first["end_ms"] >= first["end_wait_ms"] > 0
+    parts = first["begin_ms"] + first["between_ms"] + first["end_ms"]
+    assert abs(first["hooks_ms"] - parts) < 0.5  # the parts add up (to rounding)
+    assert _is_stats(later["hooks_ms"]) and later["hooks_ms"]["n"] == 1
+    assert _is_stats(out["bare_fit_s"]) and out["bare_fit_s"]["n"] == 2
+    name = bench_store.engine
+    results = {
+        "meta": _meta({}, engines.neo4j_server_settings()),
+        "engines": {name: {"engine": name, "info": {}, "fixed_cost": out, "errors": {}}},
+        "errors": {},
+    }
+    md, js = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    report.write(results, md, js)
+    text = md.read_text()
+    assert "## 9. Capture's fixed cost per fit" in text
+    assert f"| {report.ENGINE_NAMES[name]} | first of the process |" in text
+    target = json.loads(js.read_text())["targets"][name]["fixed_cost"]
+    assert target["met"] == (later["hooks_ms"]["median"] < fit_fixed_cost.TARGET_MS)
+
+
 def _meta(packages: dict[str, str], neo4j_server: dict[str, Any]) -> dict[str, Any]:
     """The `meta` of a quick run's results on a 2-core machine."""
     return {
@@ -296,6 +328,8 @@ def test_quick_plan_runs_every_section_with_fewer_processes() -> None:
     assert quick["responsiveness"].priorities == ("idle",)
     assert full["responsiveness"].priorities == ("idle", "low", "normal")
     assert quick["predict"].rows[-1] < full["predict"].rows[-1] == 100_000
+    assert "fixed_cost" in SECTIONS and quick["fixed_cost"] is None  # full mode only
+    assert full["fixed_cost"].fits >= 8
 
 
 @pytest.mark.slow
