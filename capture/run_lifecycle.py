@@ -108,20 +108,24 @@ class RunLifecycle:
         with contextlib.suppress(Exception):
             self.writer.every(self._heartbeat_key, 0, None)
 
-    def flush(self, timeout: float) -> bool:
-        """Wait for the writer; False (warned once) when the store has not taken it all."""
+    def flush(self, timeout: float, warn: bool = True) -> bool:
+        """Wait for the writer; False (warned once, if `warn`) when the store has not
+        taken it all."""
         if self.writer.flush(timeout):
             return True
-        self._warn(
-            "provkb: provenance of run %s is not written yet (%s); it is kept in "
-            "memory and retried in the background",
-            self.run_id,
-            self.writer.stats.last_error or "store busy",
-        )
+        if warn:
+            self._warn(
+                "provkb: provenance of run %s is not written yet (%s); it is kept in "
+                "the journal and sent in the background",
+                self.run_id,
+                self.writer.stats.last_error or f"not stored within {timeout:.1f} s",
+            )
         return False
 
     def wait_at_end(self, started: float, limit: float) -> tuple[bool, float]:
         """Wait for the writer until `limit` seconds after `started` at most; returns
-        whether it got everything, and how long the end waited in all."""
-        complete = self.flush(max(0.0, started + limit - time.monotonic()))
+        whether it got everything, and how long the end waited in all. A `limit` of 0
+        (`final_wait=0`) asked not to wait: no warning that the store is behind."""
+        remaining = max(0.0, started + limit - time.monotonic())
+        complete = self.flush(remaining, warn=limit > 0)
         return complete, time.monotonic() - started

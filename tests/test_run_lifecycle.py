@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import signal
@@ -485,6 +486,20 @@ def test_fit_returns_after_a_bounded_wait_when_the_server_dies_at_the_end(
         capture.writer.close(timeout=5)
         store.close()
         server.stop()
+
+
+def test_final_wait_zero_returns_at_once_without_a_false_alarm(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`final_wait=0` asks `fit` not to wait for the store: no "not written yet"
+    warning for what the person chose, and the whole run still arrives."""
+    capture = ProvenanceCallback(experiment="lifecycle", store=store, final_wait=0)
+    x, y = _data()
+    with caplog.at_level(logging.WARNING, logger="provkb"):
+        _model().fit(x, y, epochs=3, batch_size=32, verbose=0, callbacks=[capture])
+    assert not [r for r in caplog.records if "not written yet" in r.getMessage()]
+    assert capture.writer.flush(timeout=60)
+    assert _stored(store, capture.run_id)["status"] == "completed"
 
 
 # -- who really asked -----------------------------------------------------------------------
