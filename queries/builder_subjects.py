@@ -123,7 +123,8 @@ _RUN_OWN = {
         Prop.ERROR,
     ),
 }
-_GAINS = f"[(it:{_RUN})-[:{_INF}]->(s) WHERE it.{Prop.GAIN} = it.{Prop.GAIN} | it.{Prop.GAIN}]"
+# From the bound study: ArcadeDB scans every run for a comprehension from an unbound node
+_GAINS = f"[(s)<-[:{_INF}]-(it:{_RUN}) WHERE it.{Prop.GAIN} = it.{Prop.GAIN} | it.{Prop.GAIN}]"
 
 
 def _best(better: str) -> str:

@@ -709,7 +709,7 @@ WITH coalesce(r, s) AS src, CASE WHEN r IS NOT NULL
      THEN [(r)<-[:{_INFORMED}]-(e:{_EPOCH})<-[:{_GEN}]-(m:{_METRICS})
        WHERE m[$metricPrefix + $metric] = m[$metricPrefix + $metric]
        | {{x: e.{_EPOCH_NO}, y: m[$metricPrefix + $metric], tie: m.{_ID}}}]
-     ELSE [(it:{_RUN})-[:{_INFORMED}]->(s)
+     ELSE [(s)<-[:{_INFORMED}]-(it:{_RUN})
        WHERE it.{_GAIN} = it.{_GAIN} AND it.{_ITER} IS NOT NULL
        | {{x: it.{_ITER}, y: it.{_GAIN}, tie: it.{_ID}}}] END AS raw
 WITH src, [p IN raw | {{x: p.x, y: p.y,

@@ -97,7 +97,7 @@ _FIND_STUDY = (
 # parent study; no other WAS_INFORMED_BY leaves a study or a narrowing (the kept trials
 # are USED), and the path's nodes are checked to be only studies and narrowings.
 _GAINS = (
-    f"[(r:{_RUN})-[:{_INFORMED}]->(x) WHERE r.{P.GAIN} IS NOT NULL "
+    f"[(x)<-[:{_INFORMED}]-(r:{_RUN}) WHERE r.{P.GAIN} IS NOT NULL "
     f"AND r.{P.GAIN} = r.{P.GAIN} | r.{P.GAIN}]"
 )
 _KEPT = (
