@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,19 @@ def _section(results: dict[str, Any], key: str, fn) -> Any:
     return value
 
 
+def _in_worker(
+    results: dict[str, Any], session: Any, key: str, measure: Callable[[Any], Any]
+) -> None:
+    """Section `key`, measured by a worker process writing to a fresh store of this
+    engine (`measure(target)`); this process only waits."""
+    with session.fresh(key) as handle:
+        _engine(results, handle)
+        handle.store.close()
+        value = _section(results, key, lambda: measure(handle.target))
+    if value:
+        results[key] = value
+
+
 def run_engine(
     engine: str, work: Path, p: dict[str, Any], only: set[str], keep: bool
 ) -> dict[str, Any]:
@@ -165,27 +179,11 @@ def run_engine(
                 if ml:
                     results["metric_logging"] = ml
         if "predict" in only:
-            with session.fresh("predict") as pr_store:
-                _engine(results, pr_store)
-                pr_store.store.close()  # the predict process writes; this one waits
-                pr = _section(
-                    results,
-                    "predict",
-                    lambda: predict_overhead.run(pr_store.target, p["predict"]),
-                )
-            if pr:
-                results["predict"] = pr
+            _in_worker(results, session, "predict", lambda t: predict_overhead.run(t, p["predict"]))
         if "fixed_cost" in only and p["fixed_cost"] is not None:
-            with session.fresh("fixed-cost") as fc_store:
-                _engine(results, fc_store)
-                fc_store.store.close()  # the worker process writes; this one waits
-                fc = _section(
-                    results,
-                    "fixed_cost",
-                    lambda: fit_fixed_cost.run(fc_store.target, p["fixed_cost"]),
-                )
-            if fc:
-                results["fixed_cost"] = fc
+            _in_worker(
+                results, session, "fixed_cost", lambda t: fit_fixed_cost.run(t, p["fixed_cost"])
+            )
         if "responsiveness" in only and engine == engines.ARCADEDB:
             resp = _section(
                 results,
