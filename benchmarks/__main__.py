@@ -118,15 +118,21 @@ def _section(results: dict[str, Any], key: str, fn) -> Any:
     return value
 
 
-def _in_worker(
-    results: dict[str, Any], session: Any, key: str, measure: Callable[[Any], Any]
+def _on_fresh_store(
+    results: dict[str, Any],
+    session: Any,
+    key: str,
+    measure: Callable[[Any], Any],
+    worker_writes: bool = True,
 ) -> None:
-    """Section `key`, measured by a worker process writing to a fresh store of this
-    engine (`measure(target)`); this process only waits."""
+    """Section `key`, measured by `measure(handle)` on a fresh store of this engine;
+    `worker_writes`: a worker process writes to it, so this process's driver is closed
+    and it only waits."""
     with session.fresh(key) as handle:
         _engine(results, handle)
-        handle.store.close()
-        value = _section(results, key, lambda: measure(handle.target))
+        if worker_writes:
+            handle.store.close()
+        value = _section(results, key, lambda: measure(handle))
     if value:
         results[key] = value
 
@@ -179,10 +185,15 @@ def run_engine(
                 if ml:
                     results["metric_logging"] = ml
         if "predict" in only:
-            _in_worker(results, session, "predict", lambda t: predict_overhead.run(t, p["predict"]))
+            _on_fresh_store(
+                results, session, "predict", lambda h: predict_overhead.run(h.target, p["predict"])
+            )
         if "fixed_cost" in only and p["fixed_cost"] is not None:
-            _in_worker(
-                results, session, "fixed_cost", lambda t: fit_fixed_cost.run(t, p["fixed_cost"])
+            _on_fresh_store(
+                results,
+                session,
+                "fixed_cost",
+                lambda h: fit_fixed_cost.run(h.target, p["fixed_cost"]),
             )
         if "responsiveness" in only and engine == engines.ARCADEDB:
             resp = _section(
@@ -193,17 +204,15 @@ def run_engine(
             if resp:
                 results["responsiveness"] = resp
         elif "responsiveness" in only and p["mode"] == "full":  # quick: embedded only
-            with session.fresh("responsiveness") as rs_store:
-                _engine(results, rs_store)
-                resp = _section(
-                    results,
-                    "responsiveness",
-                    lambda: responsiveness.run_server(
-                        rs_store, work / "responsiveness", p["responsiveness"]
-                    ),
-                )
-            if resp:
-                results["responsiveness"] = resp
+            _on_fresh_store(
+                results,
+                session,
+                "responsiveness",
+                lambda h: responsiveness.run_server(
+                    h, work / "responsiveness", p["responsiveness"]
+                ),
+                worker_writes=False,  # this process seeds the KB and reads while it trains
+            )
         if only & {"ingestion", "queries", "export_import"}:
             spec: KBSpec = p["kb"]
             with session.fresh("kb") as kb:

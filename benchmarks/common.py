@@ -230,3 +230,36 @@ def run_worker(module: str, config: Any, timeout: float, what: str) -> dict[str,
         tail = "\n".join(proc.stderr.splitlines()[-15:])
         raise RuntimeError(f"{what} failed:\n{tail}")
     return json.loads(lines[-1])
+
+
+@contextlib.contextmanager
+def environment(wanted: dict[str, str | None]) -> Iterator[None]:
+    """This process's environment set to `wanted` (None: unset), restored afterwards."""
+    before = {name: os.environ.get(name) for name in wanted}
+    _set_environment(wanted)
+    try:
+        yield
+    finally:
+        _set_environment(before)
+
+
+def _set_environment(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def worker_main(measure: Callable[[dict[str, Any]], dict[str, Any]], argv: list[str]) -> None:
+    """A measuring worker's entry point: `measure(config)` of the JSON in `argv[0]`, every
+    capture writer closed (journal acknowledged, as at interpreter exit), the figures as
+    the last JSON line, then an exit that skips TensorFlow's slow teardown."""
+    import json
+
+    out = measure(json.loads(argv[0]))
+    from provkb.capture import sink
+
+    sink.close_all()
+    print(json.dumps(out), flush=True)
+    os._exit(0)

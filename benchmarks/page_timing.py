@@ -9,16 +9,14 @@ its exit. Both are used by `responsiveness` beside a training.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .common import stats
+from .common import environment, stats
 
 APP = Path(__file__).resolve().parent.parent / "ui" / "app.py"
 PAGES = {  # what a trainer opens while a training runs
@@ -48,25 +46,6 @@ def store_environment(target: Any) -> dict[str, str | None]:
     }
 
 
-@contextlib.contextmanager
-def app_environment(wanted: dict[str, str | None]) -> Iterator[None]:
-    """This process's environment set to `wanted` (None: unset), restored afterwards."""
-    before = {name: os.environ.get(name) for name in wanted}
-    _set(wanted)
-    try:
-        yield
-    finally:
-        _set(before)
-
-
-def _set(values: dict[str, str | None]) -> None:
-    for name, value in values.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-
-
 def render_ms(page: str, run_id: str) -> float:
     """Milliseconds of one render of `page` (a file of ui/) with `run_id` selected."""
     import streamlit as st
@@ -88,7 +67,7 @@ def render_ms(page: str, run_id: str) -> float:
 
 def cli_ms(target: Any) -> float:
     """Milliseconds of `provkb query runs` in a new process: `--store HOME` for an embedded
-    store, a server's settings from the environment (`app_environment`)."""
+    store, a server's settings from the environment (`store_environment`)."""
     where = ["--store", str(target.home)] if target.uri is None else []
     started = time.perf_counter()
     done = subprocess.run(
@@ -124,7 +103,7 @@ def time_pages(
     times: dict[str, list[float]] = {name: [] for name in names}
     turn, ends = 0, time.monotonic() + deadline
     try:
-        with app_environment(store_environment(target)):
+        with environment(store_environment(target)):
             while turn < len(names) or (keep_going() and time.monotonic() < ends):
                 name = names[turn % len(names)]
                 turn += 1

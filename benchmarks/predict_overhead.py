@@ -17,7 +17,6 @@ store must hold every recorded Prediction (the `predictions` query).
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -26,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .common import log, ratio, run_worker, stats
+from .common import log, ratio, run_worker, stats, worker_main
 from .engines import Target, as_target
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,12 +197,7 @@ def run(
 
 
 def main(argv: list[str]) -> None:
-    out = measure(json.loads(argv[0]))
-    from provkb.capture import sink
-
-    sink.close_all()  # journal acknowledged and removed, as at interpreter exit
-    print(json.dumps(out), flush=True)
-    os._exit(0)  # skip TensorFlow's slow teardown; everything is flushed
+    worker_main(measure, argv)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from provkb.queries import registry
 
 from . import page_timing, synthetic
 from .capture_overhead import ROOT, CaptureConfig, worker_config
-from .common import log, ratio, start_store, stats
+from .common import environment, log, ratio, start_store, stats
 
 PRIORITIES = ("idle", "low", "normal")
 SERVER = "server"  # a server's own priority (Neo4j: its operator's)
@@ -70,18 +69,9 @@ class ResponsivenessConfig:
         )
 
 
-@contextlib.contextmanager
-def _server_priority(priority: str) -> Iterator[None]:
+def _server_priority(priority: str) -> contextlib.AbstractContextManager[None]:
     """Servers started inside run at `priority` (they read it from the environment)."""
-    before = os.environ.get("PROVKB_SERVER_PRIORITY")
-    os.environ["PROVKB_SERVER_PRIORITY"] = priority
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("PROVKB_SERVER_PRIORITY", None)
-        else:
-            os.environ["PROVKB_SERVER_PRIORITY"] = before
+    return environment({"PROVKB_SERVER_PRIORITY": priority})
 
 
 def _config(
@@ -145,7 +135,7 @@ def _pages(handle: Any, folder: Path, cfg: ResponsivenessConfig, run: str) -> di
     target = handle.target
     page_timing.time_pages(target, lambda: run, lambda: False, 0)  # untimed: imports, warm
     pages = {"quiet": page_timing.time_pages(target, lambda: run, lambda: False, 0)}
-    proc = _worker(_config(handle.target, cfg, folder, 2, cfg.pages_epochs))
+    proc = _worker(_config(target, cfg, folder, 2, cfg.pages_epochs))
     try:
         alive = lambda: proc.poll() is None  # noqa: E731
         pages["training"] = page_timing.time_pages(
