@@ -21,15 +21,13 @@ it meanwhile); what a person trades for it is a run that may not be queryable th
 
 from __future__ import annotations
 
-import json
 import os
-import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .common import log, run_worker, stats
+from .common import log, run_worker, stats, worker_main
 from .engines import Target, as_target
 
 TARGET_MS = 20.0  # issue 18: the fixed cost per fit in the training thread under 20 ms
@@ -162,7 +160,6 @@ def summarize(
         "bare_fit_s": stats([b["fit_s"] for b in bare]),
         "captured_fit_s": stats([c["fit_s"] for c in captured]),
         "overhead_ms": stats(overhead),
-        "later_over_target": statistics.median(f["hooks_ms"] for f in later) >= TARGET_MS,
         "fits": len(captured),
         "complete": all(f["complete"] for f in captured),
     }
@@ -195,12 +192,7 @@ def run(
 
 
 def main(argv: list[str]) -> None:
-    out = measure(json.loads(argv[0]))
-    from provkb.capture import sink
-
-    sink.close_all()
-    print(json.dumps(out), flush=True)
-    os._exit(0)  # skip TensorFlow's slow teardown; everything is flushed
+    worker_main(measure, argv)
 
 
 if __name__ == "__main__":

@@ -539,22 +539,21 @@ def _predict(pr: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]
 
 
 def _fixed_cost(fc: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
-    first, later = fc["first"], fc["later"]
+    parts = ("hooks_ms", "begin_ms", "between_ms", "end_ms")
+
+    def row(label: str, values: dict[str, Any]) -> list[str]:
+        return [label, *(_n(values[k], 1) for k in parts)]
+
+    def medians(figures: dict[str, Any]) -> dict[str, Any]:
+        return {k: figures[k]["median"] for k in parts}
+
     rows = [
-        ["first of the process"]
-        + [_n(first[k], 1) for k in ("hooks_ms", "begin_ms", "between_ms", "end_ms")],
-        [f"later fits (median of {fc['fits'] - 1 or 1})"]
-        + [_n(later[k]["median"], 1) for k in ("hooks_ms", "begin_ms", "between_ms", "end_ms")],
+        row("first of the process", fc["first"]),
+        row(f"later fits (median of {fc['fits'] - 1 or 1})", medians(fc["later"])),
     ]
     no_wait = fc.get("no_wait")
     if no_wait:
-        rows.append(
-            [f"final_wait=0 (median of {no_wait['fits']})"]
-            + [
-                _n(no_wait["later"][k]["median"], 1)
-                for k in ("hooks_ms", "begin_ms", "between_ms", "end_ms")
-            ]
-        )
+        rows.append(row(f"final_wait=0 (median of {no_wait['fits']})", medians(no_wait["later"])))
     header = [
         "captured fit",
         "hooks ms in the training thread",
